@@ -1,0 +1,20 @@
+"""Textbook RNN, GRU and LSTM layers for Keras 3: exact twins of Keras's, compiled loops."""
+
+from custom_layers.base import RNN, RNNCellBase
+from custom_layers.gru import GRU, GRUCell
+from custom_layers.lstm import LSTM, LSTMCell
+from custom_layers.minimal_gru import MinimalGRU, MinimalGRUCell
+from custom_layers.simple_rnn import SimpleRNN, SimpleRNNCell
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "LSTMCell",
+    "MinimalGRU",
+    "MinimalGRUCell",
+    "RNNCellBase",
+    "SimpleRNN",
+    "SimpleRNNCell",
+]
