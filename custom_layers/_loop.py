@@ -62,7 +62,9 @@ def recurrent_loop(
             keep = mask_ta.read(t)[:, None]
             fill = tf.zeros_like(output) if zero_output_for_mask else prev_output
             output = tf.where(keep, output, fill)
-            new_states = tuple(tf.where(keep, n, s) for n, s in zip(new_states, states))
+            new_states = tuple(
+                tf.where(keep, n, s) for n, s in zip(new_states, states, strict=True)
+            )
         if return_sequences:
             output_ta = output_ta.write(t, output)
         return (t + 1, output_ta, output) + new_states

@@ -67,7 +67,10 @@ class GRUCell(RNNCellBase):
             bias = None if self.bias is None else ops.convert_to_tensor(self.bias)[1]
             return {"recurrent_kernel": kernel, "recurrent_bias": bias}
         # the candidate's matmul comes after the reset gate: split its columns off
-        return {"recurrent_kernel_zr": kernel[:, : 2 * self.units], "recurrent_kernel_h": kernel[:, 2 * self.units :]}
+        return {
+            "recurrent_kernel_zr": kernel[:, : 2 * self.units],
+            "recurrent_kernel_h": kernel[:, 2 * self.units :],
+        }
 
     def step(self, x_proj_t, states, weights, recurrent_mask=None):
         (c_prev,) = states
@@ -85,7 +88,9 @@ class GRUCell(RNNCellBase):
             rec_z, rec_r = ops.split(ops.matmul(c_in, weights["recurrent_kernel_zr"]), 2, axis=-1)
             z = self.recurrent_activation(x_z + rec_z)
             gamma_r = self.recurrent_activation(x_r + rec_r)
-            c_tilde = self.activation(x_h + ops.matmul(gamma_r * c_in, weights["recurrent_kernel_h"]))
+            c_tilde = self.activation(
+                x_h + ops.matmul(gamma_r * c_in, weights["recurrent_kernel_h"])
+            )
         c = z * c_prev + (1.0 - z) * c_tilde
         return c, (c,)
 
