@@ -1,12 +1,14 @@
 """Textbook RNN, GRU and LSTM layers for Keras 3: exact twins of Keras's, compiled loops."""
 
 from custom_layers.base import RNN, RNNCellBase
+from custom_layers.deep import DeepRNN
 from custom_layers.gru import GRU, GRUCell
 from custom_layers.lstm import LSTM, LSTMCell
 from custom_layers.minimal_gru import MinimalGRU, MinimalGRUCell
 from custom_layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 __all__ = [
+    "DeepRNN",
     "GRU",
     "LSTM",
     "RNN",

@@ -47,15 +47,10 @@ def recurrent_loop(
     input_ta = input_ta.unstack(inputs)
     # the output has the shape of the first state for every cell of this package
     out_spec = states[0]
-    output_ta = tf.TensorArray(
-        out_spec.dtype,
-        size=timesteps if return_sequences else 1,
-        element_shape=out_spec.shape,
-    )
     if mask is not None:
         mask_ta = tf.TensorArray(tf.bool, size=timesteps).unstack(tf.cast(mask, tf.bool))
 
-    def body(t, output_ta, prev_output, *states):
+    def advance(t, prev_output, states):
         output, new_states = step(input_ta.read(t), states)
         new_states = tuple(new_states)
         if mask is not None:
@@ -65,17 +60,26 @@ def recurrent_loop(
             new_states = tuple(
                 tf.where(keep, n, s) for n, s in zip(new_states, states, strict=True)
             )
-        if return_sequences:
-            output_ta = output_ta.write(t, output)
-        return (t + 1, output_ta, output) + new_states
+        return output, new_states
 
-    result = tf.while_loop(
-        lambda t, *_: t < timesteps,
-        body,
-        (tf.constant(0), output_ta, tf.zeros_like(out_spec)) + states,
-        maximum_iterations=timesteps,
-        parallel_iterations=32,
-    )
-    last_output = result[2]
-    outputs = result[1].stack() if return_sequences else None
-    return last_output, outputs, list(result[3:])
+    loop = {"maximum_iterations": timesteps, "parallel_iterations": 32}
+    start = (tf.constant(0), tf.zeros_like(out_spec))
+    if return_sequences:
+        output_ta = tf.TensorArray(out_spec.dtype, size=timesteps, element_shape=out_spec.shape)
+
+        def body(t, prev_output, output_ta, *states):
+            output, new_states = advance(t, prev_output, states)
+            return (t + 1, output, output_ta.write(t, output)) + new_states
+
+        result = tf.while_loop(
+            lambda t, *_: t < timesteps, body, start + (output_ta,) + states, **loop
+        )
+        return result[1], result[2].stack(), list(result[3:])
+
+    # no TensorArray of outputs at all: an unwritten one breaks the XLA gradient
+    def body_last(t, prev_output, *states):
+        output, new_states = advance(t, prev_output, states)
+        return (t + 1, output) + new_states
+
+    result = tf.while_loop(lambda t, *_: t < timesteps, body_last, start + states, **loop)
+    return result[1], None, list(result[2:])
