@@ -40,7 +40,9 @@ def get_activation(name: str, value: Any, allowed: tuple[str, ...] | None = None
     try:
         return keras.activations.get(value)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"Unknown activation for '{name}': {value!r}.") from err
+        raise ValueError(
+            f"Expected the name of a Keras activation for '{name}', got {value!r}."
+        ) from err
 
 
 class RNNCellBase(keras.layers.Layer):

@@ -1,0 +1,5 @@
+import sys
+
+from rnn_apps.cli import main
+
+sys.exit(main())
