@@ -1,6 +1,6 @@
 """Textbook RNN, GRU and LSTM layers for Keras 3: exact twins of Keras's, compiled loops."""
 
-from custom_layers.base import RNN, RNNCellBase
+from custom_layers.base import FORMULATIONS, RNN, RNNCellBase, fastest_formulation
 from custom_layers.deep import DeepRNN
 from custom_layers.gru import GRU, GRUCell
 from custom_layers.lstm import LSTM, LSTMCell
@@ -8,6 +8,8 @@ from custom_layers.minimal_gru import MinimalGRU, MinimalGRUCell
 from custom_layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 __all__ = [
+    "FORMULATIONS",
+    "fastest_formulation",
     "DeepRNN",
     "GRU",
     "LSTM",

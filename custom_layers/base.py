@@ -18,6 +18,9 @@ from custom_layers._loop import recurrent_loop
 
 PACKAGE = "custom_layers"
 
+#: exact ways of computing the same formula (see RNNCellBase.prepare)
+FORMULATIONS = ("fused", "per_gate", "concat")
+
 
 def check_units(units: Any) -> int:
     """Returns ``units`` if it is a positive integer, else raises ``ValueError``."""
@@ -146,30 +149,150 @@ class RNNCellBase(keras.layers.Layer):
         return self.bias_initializer
 
     def input_bias(self):
-        """The bias added to the input projection (``None`` without bias)."""
+        """The bias added to the input part of every gate (``None`` without bias)."""
         return self.bias
 
-    def project_inputs(self, inputs):
-        """``x @ W_x + b`` for every gate at once; works on any leading shape."""
-        flat = ops.reshape(inputs, (-1, ops.shape(inputs)[-1]))
-        proj = ops.matmul(flat, ops.convert_to_tensor(self.kernel))
-        bias = self.input_bias()
-        if bias is not None:
-            proj = proj + bias
-        return ops.reshape(proj, (*ops.shape(inputs)[:-1], self.gates * self.units))
+    def recurrent_bias(self):
+        """A bias added to the recurrent part only (GRU ``reset_after``), else ``None``."""
+        return None
 
-    def recurrent_weights(self) -> dict[str, Any]:
-        """Tensors the step needs, read once before the loop."""
-        return {"recurrent_kernel": ops.convert_to_tensor(self.recurrent_kernel)}
-
-    def step(self, x_proj_t, states, weights, recurrent_mask=None):
-        """One time step. Override to change the formula.
+    # -- formulations: the same formula, computed three exact ways ---------------
+    def prepare(self, inputs, formulation: str) -> tuple[Any, dict[str, Any]]:
+        """Work done once per sequence, before the loop.
 
         Args:
-            x_proj_t: the projected input of this step, ``(batch, gates * units)``,
-                bias included.
+            inputs: ``(..., input_dim)`` inputs of every step (time-major in the layer).
+            formulation: ``"fused"``: inputs of all steps projected at once (one big
+                matmul), one recurrent matmul per step; ``"per_gate"``: per step, one
+                small matmul per gate and per operand (independent ops that
+                TensorFlow runs in parallel on a multi-core CPU); ``"concat"``: per
+                step, one matmul of ``[x_t, a_{t-1}]`` with the stacked kernel.
+
+        Returns:
+            ``(loop_inputs, weights)``: what the loop reads at each step (projected or
+            raw inputs) and the dict of tensors that :meth:`step` receives.
+        """
+        if formulation not in FORMULATIONS:
+            raise ValueError(
+                f"Expected one of {list(FORMULATIONS)} for 'implementation', got {formulation!r}."
+            )
+        units, gates = self.units, self.gates
+        kernel = ops.convert_to_tensor(self.kernel)
+        recurrent = ops.convert_to_tensor(self.recurrent_kernel)
+        in_bias, rec_bias = self.input_bias(), self.recurrent_bias()
+        weights: dict[str, Any] = {"formulation": formulation, "recurrent_kernel": recurrent}
+        weights["recurrent_bias"] = rec_bias
+        if formulation == "fused":
+            # inputs of all steps projected at once: one big matmul
+            flat = ops.reshape(inputs, (-1, ops.shape(inputs)[-1]))
+            proj = ops.matmul(flat, kernel)
+            if in_bias is not None:
+                proj = proj + in_bias
+            loop_inputs = ops.reshape(proj, (*ops.shape(inputs)[:-1], gates * units))
+        else:
+            loop_inputs = inputs
+            weights["kernel"], weights["input_bias"] = kernel, in_bias
+        if formulation == "per_gate":
+            # blocks sliced once, outside the loop
+            def blocks(t):
+                return (
+                    None
+                    if t is None
+                    else [t[..., g * units : (g + 1) * units] for g in range(gates)]
+                )
+
+            weights["kernel_blocks"] = blocks(kernel)
+            weights["recurrent_blocks"] = blocks(recurrent)
+            weights["input_bias_blocks"] = blocks(in_bias)
+            weights["recurrent_bias_blocks"] = blocks(rec_bias)
+        if formulation == "concat":
+            weights["stacked_kernel"] = ops.concatenate([kernel, recurrent], axis=0)
+        return loop_inputs, {**weights, **self.recurrent_weights()}
+
+    def recurrent_weights(self) -> dict[str, Any]:
+        """Extra tensors for :meth:`step`, read once before the loop (none by default).
+
+        Override in a subclass whose step needs more weights (e.g. peepholes).
+        """
+        return {}
+
+    def _split(self, t, count):
+        return list(ops.split(t, count, axis=-1)) if count > 1 else [t]
+
+    def input_gates(self, inputs_t, weights, start: int = 0, stop: int | None = None) -> list:
+        """Input parts ``W_gx x_t + b_g`` of gates ``start..stop-1``, one tensor each."""
+        stop = self.gates if stop is None else stop
+        units, formulation = self.units, weights["formulation"]
+        if formulation == "fused":  # already projected before the loop
+            block = (
+                inputs_t
+                if (start, stop) == (0, self.gates)
+                else inputs_t[:, start * units : stop * units]
+            )
+            return self._split(block, stop - start)
+        if formulation == "per_gate":
+            parts = [ops.matmul(inputs_t, weights["kernel_blocks"][g]) for g in range(start, stop)]
+            biases = weights["input_bias_blocks"]
+            return (
+                parts
+                if biases is None
+                else [p + biases[g] for p, g in zip(parts, range(start, stop), strict=True)]
+            )
+        part = ops.matmul(inputs_t, weights["kernel"][:, start * units : stop * units])
+        if weights["input_bias"] is not None:
+            part = part + weights["input_bias"][start * units : stop * units]
+        return self._split(part, stop - start)
+
+    def recurrent_gates(self, a_prev, weights, start: int = 0, stop: int | None = None) -> list:
+        """Recurrent parts ``W_ga a_{t-1}`` (+ recurrent bias) of gates ``start..stop-1``."""
+        stop = self.gates if stop is None else stop
+        units = self.units
+        if weights["formulation"] == "per_gate":
+            parts = [ops.matmul(a_prev, weights["recurrent_blocks"][g]) for g in range(start, stop)]
+            biases = weights["recurrent_bias_blocks"]
+            return (
+                parts
+                if biases is None
+                else [p + biases[g] for p, g in zip(parts, range(start, stop), strict=True)]
+            )
+        kernel = weights["recurrent_kernel"]
+        if (start, stop) != (0, self.gates):
+            kernel = kernel[:, start * units : stop * units]
+        part = ops.matmul(a_prev, kernel)
+        if weights["recurrent_bias"] is not None:
+            part = part + weights["recurrent_bias"][start * units : stop * units]
+        return self._split(part, stop - start)
+
+    def gate_preactivations(self, inputs_t, a_prev, weights) -> list:
+        """``W_ga a_{t-1} + W_gx x_t + b_g`` for every gate, in kernel column order."""
+        if weights["formulation"] == "concat" and weights["recurrent_bias"] is None:
+            both = ops.matmul(
+                ops.concatenate([inputs_t, a_prev], axis=-1), weights["stacked_kernel"]
+            )
+            if weights["input_bias"] is not None:
+                both = both + weights["input_bias"]
+            return self._split(both, self.gates)
+        if weights["formulation"] == "fused":
+            # one add of the full width, then the split
+            recurrent = ops.matmul(a_prev, weights["recurrent_kernel"])
+            if weights["recurrent_bias"] is not None:
+                recurrent = recurrent + weights["recurrent_bias"]
+            return self._split(inputs_t + recurrent, self.gates)
+        inputs = self.input_gates(inputs_t, weights)
+        recurrent = self.recurrent_gates(a_prev, weights)
+        return [x + r for x, r in zip(inputs, recurrent, strict=True)]
+
+    def step(self, inputs_t, states, weights, recurrent_mask=None):
+        """One time step. Override to change the formula.
+
+        Write it with :meth:`gate_preactivations` (or :meth:`input_gates` and
+        :meth:`recurrent_gates`), which compute the matmuls in the formulation the
+        layer chose, so that the same step runs in every formulation.
+
+        Args:
+            inputs_t: this step's entry of the loop inputs (see :meth:`prepare`).
             states: tuple of the previous states.
-            weights: the dict returned by :meth:`recurrent_weights`.
+            weights: the dict returned by :meth:`prepare`.
             recurrent_mask: recurrent dropout mask for the previous activation
                 (``None`` when no recurrent dropout is applied).
 
@@ -187,9 +310,8 @@ class RNNCellBase(keras.layers.Layer):
     def call(self, inputs, states, training=False):
         """One step on raw inputs (no dropout: the sequence layer applies it)."""
         states = tuple(states) if isinstance(states, (list, tuple)) else (states,)
-        output, new_states = self.step(
-            self.project_inputs(inputs), states, self.recurrent_weights()
-        )
+        inputs_t, weights = self.prepare(inputs, "concat")
+        output, new_states = self.step(inputs_t, states, weights)
         return output, list(new_states)
 
     def get_initial_state(self, batch_size=None):
@@ -214,6 +336,21 @@ class RNNCellBase(keras.layers.Layer):
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
+
+
+def _on_gpu() -> bool:
+    """Whether TensorFlow places this model's ops on a GPU."""
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def fastest_formulation(cell: RNNCellBase) -> str:
+    """The formulation measured fastest by ``benchmarks/layers.py`` for this device.
+
+    On a GPU: ``"fused"`` (one big input matmul, one recurrent matmul per step).
+    On a CPU: ``"per_gate"`` (independent small matmuls that TensorFlow spreads over
+    the cores).
+    """
+    return "fused" if _on_gpu() else "per_gate"
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -250,6 +387,7 @@ class RNN(keras.layers.RNN):
         stateful: bool = False,
         unroll: bool = False,
         zero_output_for_mask: bool = False,
+        implementation: str | int = "auto",
         **kwargs,
     ):
         if not isinstance(cell, RNNCellBase):
@@ -272,6 +410,20 @@ class RNN(keras.layers.RNN):
             zero_output_for_mask=zero_output_for_mask,
             **kwargs,
         )
+        # Keras's implementation=1 (small matmuls per gate) and 2 (batched) map to ours
+        implementation = {1: "per_gate", 2: "fused"}.get(implementation, implementation)
+        if implementation != "auto" and implementation not in FORMULATIONS:
+            raise ValueError(
+                f"Expected one of {['auto', *FORMULATIONS]} for 'implementation', "
+                f"got {implementation!r}."
+            )
+        self.implementation = implementation
+
+    def formulation(self) -> str:
+        """The formulation this layer runs: ``implementation``, or the fastest for the device."""
+        if self.implementation != "auto":
+            return self.implementation
+        return fastest_formulation(self.cell)
 
     def _check_rank(self, shape) -> None:
         if len(shape) != 3:
@@ -318,16 +470,15 @@ class RNN(keras.layers.RNN):
             if mask is not None:
                 mask = tf.reverse(mask, [0])
 
-        # inputs of all steps projected at once: one big matmul
-        projected = cell.project_inputs(inputs)
-        weights = cell.recurrent_weights()
+        # what does not change from step to step is computed once, before the loop
+        loop_inputs, weights = cell.prepare(inputs, self.formulation())
 
-        def step(x_proj_t, states):
-            return cell.step(x_proj_t, states, weights, recurrent_mask)
+        def step(inputs_t, states):
+            return cell.step(inputs_t, states, weights, recurrent_mask)
 
         last_output, outputs, states = recurrent_loop(
             step,
-            projected,
+            loop_inputs,
             initial_state,
             mask=mask,
             return_sequences=self.return_sequences,
@@ -342,4 +493,5 @@ class RNN(keras.layers.RNN):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.pop("unroll", None)
+        config["implementation"] = self.implementation
         return config

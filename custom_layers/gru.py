@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from custom_layers.base import PACKAGE, RNNCellBase, get_activation
 from custom_layers.sequence import CellLayer
@@ -61,36 +60,26 @@ class GRUCell(RNNCellBase):
             return self.bias
         return self.bias[0]
 
-    def recurrent_weights(self) -> dict[str, Any]:
-        kernel = ops.convert_to_tensor(self.recurrent_kernel)
-        if self.reset_after:
-            bias = None if self.bias is None else ops.convert_to_tensor(self.bias)[1]
-            return {"recurrent_kernel": kernel, "recurrent_bias": bias}
-        # the candidate's matmul comes after the reset gate: split its columns off
-        return {
-            "recurrent_kernel_zr": kernel[:, : 2 * self.units],
-            "recurrent_kernel_h": kernel[:, 2 * self.units :],
-        }
+    def recurrent_bias(self):
+        if self.bias is None or not self.reset_after:
+            return None
+        return self.bias[1]
 
-    def step(self, x_proj_t, states, weights, recurrent_mask=None):
+    def step(self, inputs_t, states, weights, recurrent_mask=None):
         (c_prev,) = states
         c_in = self.dropped(c_prev, recurrent_mask)
-        x_z, x_r, x_h = ops.split(x_proj_t, 3, axis=-1)
+        x_z, x_r, x_h = self.input_gates(inputs_t, weights)
         if self.reset_after:
-            inner = ops.matmul(c_in, weights["recurrent_kernel"])
-            if weights["recurrent_bias"] is not None:
-                inner = inner + weights["recurrent_bias"]
-            rec_z, rec_r, rec_h = ops.split(inner, 3, axis=-1)
+            rec_z, rec_r, rec_h = self.recurrent_gates(c_in, weights)
             z = self.recurrent_activation(x_z + rec_z)
             gamma_r = self.recurrent_activation(x_r + rec_r)
             c_tilde = self.activation(x_h + gamma_r * rec_h)
         else:
-            rec_z, rec_r = ops.split(ops.matmul(c_in, weights["recurrent_kernel_zr"]), 2, axis=-1)
+            rec_z, rec_r = self.recurrent_gates(c_in, weights, 0, 2)
             z = self.recurrent_activation(x_z + rec_z)
             gamma_r = self.recurrent_activation(x_r + rec_r)
-            c_tilde = self.activation(
-                x_h + ops.matmul(gamma_r * c_in, weights["recurrent_kernel_h"])
-            )
+            (rec_h,) = self.recurrent_gates(gamma_r * c_in, weights, 2, 3)
+            c_tilde = self.activation(x_h + rec_h)
         c = z * c_prev + (1.0 - z) * c_tilde
         return c, (c,)
 

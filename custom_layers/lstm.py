@@ -69,11 +69,10 @@ class LSTMCell(RNNCellBase):
 
         return initializer
 
-    def step(self, x_proj_t, states, weights, recurrent_mask=None):
+    def step(self, inputs_t, states, weights, recurrent_mask=None):
         a_prev, c_prev = states
         a_in = self.dropped(a_prev, recurrent_mask)
-        z = x_proj_t + ops.matmul(a_in, weights["recurrent_kernel"])
-        z_u, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        z_u, z_f, z_c, z_o = self.gate_preactivations(inputs_t, a_in, weights)
         gamma_u = self.recurrent_activation(z_u)
         gamma_f = self.recurrent_activation(z_f)
         c_tilde = self.activation(z_c)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from custom_layers.base import PACKAGE, RNNCellBase, get_activation
 from custom_layers.sequence import CellLayer
@@ -52,10 +51,9 @@ class MinimalGRUCell(RNNCellBase):
     def build(self, input_shape):
         self._add_kernels(input_shape[-1])
 
-    def step(self, x_proj_t, states, weights, recurrent_mask=None):
+    def step(self, inputs_t, states, weights, recurrent_mask=None):
         (c_prev,) = states
-        z = x_proj_t + ops.matmul(self.dropped(c_prev, recurrent_mask), weights["recurrent_kernel"])
-        z_u, z_c = ops.split(z, 2, axis=-1)
+        z_u, z_c = self.gate_preactivations(inputs_t, self.dropped(c_prev, recurrent_mask), weights)
         gamma_u = self.recurrent_activation(z_u)
         c_tilde = self.activation(z_c)
         c = gamma_u * c_tilde + (1.0 - gamma_u) * c_prev

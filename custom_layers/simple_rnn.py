@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from custom_layers.base import PACKAGE, RNNCellBase, get_activation
 from custom_layers.sequence import CellLayer
@@ -39,10 +38,10 @@ class SimpleRNNCell(RNNCellBase):
     def build(self, input_shape):
         self._add_kernels(input_shape[-1])
 
-    def step(self, x_proj_t, states, weights, recurrent_mask=None):
+    def step(self, inputs_t, states, weights, recurrent_mask=None):
         (a_prev,) = states
-        a_prev_in = self.dropped(a_prev, recurrent_mask)
-        a = self.activation(x_proj_t + ops.matmul(a_prev_in, weights["recurrent_kernel"]))
+        (z,) = self.gate_preactivations(inputs_t, self.dropped(a_prev, recurrent_mask), weights)
+        a = self.activation(z)
         return a, (a,)
 
     def get_config(self) -> dict[str, Any]:

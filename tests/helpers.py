@@ -30,8 +30,9 @@ def twin_pair(name: str, input_shape, rng, **options):
     """Builds our layer and its Keras twin with the same random weights."""
     ours_cls, theirs_cls, extra = TWINS[name]
     kwargs = {**extra, **options}
+    implementation = kwargs.pop("implementation", "auto")
     theirs = theirs_cls(4, **kwargs)
-    ours = ours_cls(4, **kwargs)
+    ours = ours_cls(4, implementation=implementation, **kwargs)
     theirs.build(input_shape)
     ours.build(input_shape)
     theirs.set_weights(random_weights(theirs, rng))

@@ -29,16 +29,20 @@ def right_padded_ids(rng):
     return ids
 
 
+@pytest.mark.parametrize("formulation", cl.FORMULATIONS)
 @pytest.mark.parametrize("name", sorted(TWINS))
 @pytest.mark.parametrize(
     "return_sequences,return_state,go_backwards,with_initial_state,with_mask", OPTIONS
 )
 def test_matches_keras(
-    name, return_sequences, return_state, go_backwards, with_initial_state, with_mask
+    name, formulation, return_sequences, return_state, go_backwards, with_initial_state, with_mask
 ):
     rng = np.random.default_rng(7)
     options = dict(
-        return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards
+        return_sequences=return_sequences,
+        return_state=return_state,
+        go_backwards=go_backwards,
+        implementation=formulation,
     )
     ours, theirs = twin_pair(name, (None, None, D), rng, **options)
     if with_mask:

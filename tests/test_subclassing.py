@@ -21,10 +21,10 @@ class PeepholeLSTMCell(cl.LSTMCell):
     def recurrent_weights(self):
         return {**super().recurrent_weights(), "peephole": ops.convert_to_tensor(self.peephole)}
 
-    def step(self, x_proj_t, states, weights, recurrent_mask=None):
+    def step(self, inputs_t, states, weights, recurrent_mask=None):
         a_prev, c_prev = states
-        z = x_proj_t + ops.matmul(self.dropped(a_prev, recurrent_mask), weights["recurrent_kernel"])
-        z_u, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        a_in = self.dropped(a_prev, recurrent_mask)
+        z_u, z_f, z_c, z_o = self.gate_preactivations(inputs_t, a_in, weights)
         p_u, p_f, p_o = ops.unstack(weights["peephole"], 3, axis=0)
         gamma_u = self.recurrent_activation(z_u + p_u * c_prev)
         gamma_f = self.recurrent_activation(z_f + p_f * c_prev)
