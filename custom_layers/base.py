@@ -343,14 +343,37 @@ def _on_gpu() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
-def fastest_formulation(cell: RNNCellBase) -> str:
-    """The formulation measured fastest by ``benchmarks/layers.py`` for this device.
+def _compiling_with_xla() -> bool:
+    """Whether the ops being traced now go into an XLA program (``jit_compile=True``)."""
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - private module moved
+        return False
+    if tf.executing_eagerly():
+        return False
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
 
-    On a GPU: ``"fused"`` (one big input matmul, one recurrent matmul per step).
-    On a CPU: ``"per_gate"`` (independent small matmuls that TensorFlow spreads over
-    the cores).
+
+#: below this many units, one stacked matmul per step beats per-gate matmuls under XLA
+CONCAT_MAX_UNITS = 128
+
+
+def fastest_formulation(cell: RNNCellBase) -> str:
+    """The formulation that ``benchmarks/layers.py`` measured fastest for this case.
+
+    - GPU: ``"fused"`` (one big input matmul, one recurrent matmul per step).
+    - CPU without XLA: ``"per_gate"``: TensorFlow runs the small independent matmuls
+      on several cores at once, and the input matmuls of later steps overlap the
+      recurrence (1.2-1.4x Keras's LSTM and GRU on 2 cores, 256 units).
+    - CPU under XLA: ``"concat"`` up to ``CONCAT_MAX_UNITS`` units (fewest ops per
+      step, which is what counts for small layers and single sequences), else
+      ``"per_gate"``.
     """
-    return "fused" if _on_gpu() else "per_gate"
+    if _on_gpu():
+        return "fused"
+    if _compiling_with_xla() and cell.units <= CONCAT_MAX_UNITS:
+        return "concat"
+    return "per_gate"
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

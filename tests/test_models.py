@@ -152,3 +152,23 @@ def test_wrong_input_rank_is_a_value_error(layer):
 def test_wrong_mask_rank_is_a_value_error():
     with pytest.raises(ValueError, match="mask"):
         cl.GRU(4)(np.zeros((2, 5, 3), "float32"), mask=np.ones((2, 5, 1), bool))
+
+
+def test_auto_formulation_follows_device_and_compiler():
+    seen = {}
+
+    class Spy(cl.LSTM):
+        def formulation(self):
+            seen[tf.executing_eagerly()] = super().formulation()
+            return seen[tf.executing_eagerly()]
+
+    small, large = Spy(8), Spy(256)
+    x = tf.zeros((2, 3, 4))
+    small(x)
+    assert seen[True] == cl.fastest_formulation(small.cell) == "per_gate"  # CPU, no XLA
+    tf.function(small, jit_compile=True)(x)
+    assert seen[False] == "concat"
+    tf.function(large, jit_compile=True)(x)
+    assert seen[False] == "per_gate"
+    tf.function(small, jit_compile=False)(x)
+    assert seen[False] == "per_gate"

@@ -1,0 +1,367 @@
+"""Training throughput and latency of custom_layers against their keras.layers twins.
+
+Each custom layer and its Keras twin are trained in the same process, with the same
+model (layer -> Dense(1), MSE, Adam), data and configuration, with ``jit_compile`` off
+and on. Every formulation of the custom layers is measured (``fused``, ``per_gate``,
+``concat``; see ``custom_layers.RNNCellBase.prepare``) and so is ``auto``, the one the
+layers pick by themselves. Throughput is sequences per second of full training steps
+(forward, backward, optimizer), the median of ``--epochs`` timed epochs after one
+warm-up epoch (which includes compilation).
+
+Examples:
+    python benchmarks/layers.py                      # both configurations, all layers
+    python benchmarks/layers.py --quick              # small configuration, a minute
+    python benchmarks/layers.py --device gpu         # XLA custom vs cuDNN Keras
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import custom_layers as cl  # noqa: E402
+
+CONFIGS = {
+    "large": dict(batch=64, steps=100, inputs=64, units=256, batches=8),
+    "small": dict(batch=32, steps=50, inputs=32, units=64, batches=32),
+}
+# layer name -> (custom class, Keras twin or None, number of gate blocks)
+LAYERS = {
+    "LSTM": (cl.LSTM, keras.layers.LSTM, 4),
+    "GRU": (cl.GRU, keras.layers.GRU, 3),
+    "SimpleRNN": (cl.SimpleRNN, keras.layers.SimpleRNN, 1),
+    "MinimalGRU": (cl.MinimalGRU, None, 2),
+}
+
+
+@dataclass
+class Result:
+    config: str
+    layer: str
+    variant: str  # "keras" or a formulation of ours ("auto", "fused", ...)
+    jit: bool
+    seq_per_s: float
+    gflops: float
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def device_name(device: str) -> str:
+    if device == "gpu":
+        details = tf.config.experimental.get_device_details(
+            tf.config.list_physical_devices("GPU")[0]
+        )
+        return details.get("device_name", "GPU")
+    return f"{cpu_name()}, {os.cpu_count()} logical cores"
+
+
+def training_flops_per_sequence(cfg: dict, gates: int) -> float:
+    """Forward step 2*(D+H)*G*H per sample (LSTM: G=4); training about 3x; times T."""
+    return 3 * 2 * (cfg["inputs"] + cfg["units"]) * gates * cfg["units"] * cfg["steps"]
+
+
+def matmul_gflops(m: int, k: int, n: int, repeats: int = 50) -> float:
+    """Measured GFLOP/s of a compiled float32 (m,k)@(k,n) matmul chain."""
+    a = tf.random.normal((m, k))
+    b = tf.random.normal((k, n)) / k
+
+    @tf.function(jit_compile=True)
+    def chain(a, b):
+        # each product feeds the next one, so none can be skipped or hoisted
+        def body(i, acc):
+            return i + 1, acc + tf.matmul(a + acc[:, :1], b)
+
+        return tf.while_loop(lambda i, _: i < repeats, body, (0, tf.zeros((m, n))))[1]
+
+    chain(a, b).numpy()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        chain(a, b).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * m * k * n * repeats / statistics.median(times) / 1e9
+
+
+def build_model(make_layer, cfg: dict) -> keras.Model:
+    inputs = keras.Input((cfg["steps"], cfg["inputs"]), batch_size=cfg["batch"])
+    return keras.Model(inputs, keras.layers.Dense(1)(make_layer()(inputs)))
+
+
+class Trainer:
+    """One compiled model; an "epoch" is ``batches`` training steps on in-memory batches.
+
+    ``train_on_batch`` on tensors already in memory: a ``tf.data`` pipeline's prefetch
+    threads would compete with the model for the cores and make the timings bimodal.
+    """
+
+    def __init__(self, make_layer, cfg: dict, jit: bool, batches: int):
+        rng = np.random.default_rng(0)
+        shape = (cfg["batch"], cfg["steps"], cfg["inputs"])
+        self.data = [
+            (
+                tf.constant(rng.standard_normal(shape), tf.float32),
+                tf.constant(rng.standard_normal((cfg["batch"], 1)), tf.float32),
+            )
+            for _ in range(batches)
+        ]
+        self.sequences = cfg["batch"] * batches
+        self.model = build_model(make_layer, cfg)
+        self.model.compile(keras.optimizers.Adam(1e-3), "mse", jit_compile=jit)
+        self.times: list[float] = []
+
+    def epoch(self) -> float:
+        start = time.perf_counter()
+        for x, y in self.data:
+            loss = self.model.train_on_batch(x, y)
+        float(loss)
+        elapsed = time.perf_counter() - start
+        self.times.append(elapsed)
+        return elapsed
+
+    def throughput(self) -> float:
+        """Sequences per second: median over the timed epochs (the first is warm-up)."""
+        return self.sequences / statistics.median(self.times[1:])
+
+
+def train_throughputs(makers: dict, cfg: dict, epochs: int, batches: int) -> dict:
+    """Sequences/s of every ``(variant, jit) -> layer factory`` in ``makers``.
+
+    The variants take turns, one epoch each per round, so that a slow spell of the
+    machine hits all of them alike and the ratios stay fair.
+    """
+    trainers = {key: Trainer(make, cfg, key[1], batches) for key, make in makers.items()}
+    for _ in range(epochs + 1):
+        for trainer in trainers.values():
+            trainer.epoch()
+    return {key: trainer.throughput() for key, trainer in trainers.items()}
+
+
+def latency_ms(make_layer, cfg: dict, jit: bool, repeats: int = 30) -> float:
+    """Median time of a single-sample forward pass (batch 1, ``steps`` steps)."""
+    inputs = keras.Input((cfg["steps"], cfg["inputs"]))
+    model = keras.Model(inputs, keras.layers.Dense(1)(make_layer()(inputs)))
+    x = tf.random.normal((1, cfg["steps"], cfg["inputs"]))
+    forward = tf.function(lambda x: model(x, training=False), jit_compile=jit)
+    forward(x).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        forward(x).numpy()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def variants(layer: str, device: str, formulations: list[str]):
+    """(variant name, jit settings, layer factory) for one layer kind."""
+    ours, twin, _ = LAYERS[layer]
+    jits = [True] if device == "gpu" else [False, True]
+    for formulation in formulations:
+        yield formulation, jits, (lambda cfg, f=formulation: ours(cfg["units"], implementation=f))
+    if twin is not None:
+        # Keras's layers use cuDNN on a GPU, which XLA cannot compile
+        keras_jits = [False] if device == "gpu" else [False, True]
+        yield "keras", keras_jits, (lambda cfg: twin(cfg["units"]))
+
+
+def run(args) -> dict:
+    results: list[Result] = []
+    latencies: list[dict] = []
+    for config in args.configs:
+        cfg = CONFIGS[config]
+        batches = args.batches or cfg["batches"]
+        for layer in args.layers:
+            flops = training_flops_per_sequence(cfg, LAYERS[layer][2])
+            keras.utils.set_random_seed(0)
+            makers, jits_of = {}, {}
+            for variant, jits, factory in variants(layer, args.device, args.formulations):
+                jits_of[variant] = (jits, functools.partial(factory, cfg))
+                for jit in jits:
+                    makers[(variant, jit)] = functools.partial(factory, cfg)
+            speeds = train_throughputs(makers, cfg, args.epochs, batches)
+            for (variant, jit), speed in speeds.items():
+                results.append(Result(config, layer, variant, jit, speed, speed * flops / 1e9))
+                print(
+                    f"  {config:5s} {layer:10s} {variant:8s} jit={'on ' if jit else 'off'} "
+                    f"{speed:9.1f} seq/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if args.no_latency:
+                continue
+            for variant in ("auto", "keras"):
+                if variant not in jits_of:
+                    continue
+                jits, make = jits_of[variant]
+                timed = {jit: latency_ms(make, cfg, jit) for jit in jits}
+                jit = min(timed, key=timed.get)
+                latencies.append(
+                    dict(config=config, layer=layer, variant=variant, jit=jit, ms=timed[jit])
+                )
+    return {"results": [asdict(r) for r in results], "latency": latencies}
+
+
+def best(results: list[dict], config: str, layer: str, pick) -> dict | None:
+    rows = [r for r in results if r["config"] == config and r["layer"] == layer and pick(r)]
+    return max(rows, key=lambda r: r["seq_per_s"]) if rows else None
+
+
+def report(data: dict, args) -> str:
+    results, lines = data["results"], []
+    lines.append(
+        f"Device: {data['device']}; TensorFlow {tf.__version__}, Keras {keras.__version__}"
+    )
+    lines.append(
+        f"Measured matmul: {data['matmul_peak']:.0f} GFLOP/s (1024x1024x1024), "
+        + ", ".join(f"{v:.0f} GFLOP/s {k}" for k, v in data["matmul_recurrent"].items())
+    )
+    lines.append("")
+    lines.append("Training throughput, sequences/s (median of epochs; best jit setting of each):")
+    lines.append(
+        "| config | layer | Keras | custom (auto) | ratio | custom best (formulation, jit) "
+        "| GFLOP/s auto |"
+    )
+    lines.append("|" + "---|" * 7)
+    for config in args.configs:
+        for layer in args.layers:
+            auto = best(results, config, layer, lambda r: r["variant"] == "auto")
+            top = best(results, config, layer, lambda r: r["variant"] != "keras")
+            twin = best(results, config, layer, lambda r: r["variant"] == "keras")
+            ratio = f"{auto['seq_per_s'] / twin['seq_per_s']:.2f}x" if twin else "n/a"
+            keras_cell = (
+                f"{twin['seq_per_s']:.0f} (jit {'on' if twin['jit'] else 'off'})"
+                if twin
+                else "no twin"
+            )
+            lines.append(
+                f"| {config} | {layer} | {keras_cell} | {auto['seq_per_s']:.0f} "
+                f"(jit {'on' if auto['jit'] else 'off'}) | {ratio} | {top['seq_per_s']:.0f} "
+                f"({top['variant']}, jit {'on' if top['jit'] else 'off'}) | {auto['gflops']:.0f} |"
+            )
+    lines.append("")
+    lines.append("Every measurement, sequences/s:")
+    variants_seen = sorted(
+        {(r["variant"], r["jit"]) for r in results}, key=lambda v: (v[0] == "keras", v)
+    )
+    lines.append(
+        "| config | layer | "
+        + " | ".join(f"{v} jit {'on' if j else 'off'}" for v, j in variants_seen)
+        + " |"
+    )
+    lines.append("|" + "---|" * (2 + len(variants_seen)))
+    for config in args.configs:
+        for layer in args.layers:
+            cells = []
+            for v, j in variants_seen:
+                row = [
+                    r
+                    for r in results
+                    if (r["config"], r["layer"], r["variant"], r["jit"]) == (config, layer, v, j)
+                ]
+                cells.append(f"{row[0]['seq_per_s']:.0f}" if row else "-")
+            lines.append(f"| {config} | {layer} | " + " | ".join(cells) + " |")
+    if data["latency"]:
+        lines.append("")
+        lines.append("Inference latency, one sequence (batch 1), ms (best jit setting):")
+        lines += [
+            "| config | layer | Keras | custom (auto) | Keras / custom |",
+            "|---|---|---|---|---|",
+        ]
+        for config in args.configs:
+            for layer in args.layers:
+                rows = {
+                    r["variant"]: r
+                    for r in data["latency"]
+                    if (r["config"], r["layer"]) == (config, layer)
+                }
+                ours, twin = rows.get("auto"), rows.get("keras")
+                if ours is None:
+                    continue
+                twin_cell = f"{twin['ms']:.2f}" if twin else "no twin"
+                ratio = f"{twin['ms'] / ours['ms']:.2f}x" if twin else "n/a"
+                lines.append(f"| {config} | {layer} | {twin_cell} | {ours['ms']:.2f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["large", "small"])
+    parser.add_argument("--layers", nargs="+", choices=list(LAYERS), default=list(LAYERS))
+    parser.add_argument(
+        "--formulations",
+        nargs="+",
+        choices=["auto", *cl.FORMULATIONS],
+        default=["auto", *cl.FORMULATIONS],
+    )
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs (after one warm-up)")
+    parser.add_argument(
+        "--batches", type=int, default=0, help="batches per epoch (default: 8 large, 32 small)"
+    )
+    parser.add_argument("--no-latency", action="store_true", help="skip the latency table")
+    parser.add_argument("--json", help="also write every measurement to this JSON file")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small configuration, LSTM and GRU, auto only, 3 epochs",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.configs, args.layers, args.formulations = ["small"], ["LSTM", "GRU"], ["auto"]
+        args.epochs, args.batches = 3, 16
+    if args.epochs < 1 or args.batches < 0:
+        parser.error("--epochs must be positive and --batches not negative")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.device == "gpu" and not tf.config.list_physical_devices("GPU"):
+        print(
+            "benchmarks/layers.py: --device gpu, but TensorFlow sees no GPU; run without --device.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.device == "cpu":
+        tf.config.set_visible_devices([], "GPU")
+    data = {
+        "device": device_name(args.device),
+        "matmul_peak": matmul_gflops(1024, 1024, 1024, repeats=10),
+        "matmul_recurrent": {
+            f"({c['batch']}x{c['units']})@({c['units']}x{4 * c['units']})": matmul_gflops(
+                c["batch"], c["units"], 4 * c["units"]
+            )
+            for c in (CONFIGS[name] for name in args.configs)
+        },
+    }
+    data.update(run(args))
+    print(report(data, args))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
