@@ -45,15 +45,23 @@ def recurrent_loop(
     timesteps = tf.shape(inputs)[0]
     input_ta = tf.TensorArray(inputs.dtype, size=timesteps, element_shape=inputs.shape[1:])
     input_ta = input_ta.unstack(inputs)
-    # the output has the shape of the first state for every cell of this package
     out_spec = states[0]
-    if mask is not None:
+    # Without a mask the output is the first state (the cells' contract), so it is not
+    # carried separately: one loop variable less per step. With one, masked steps repeat
+    # the previous output (zeros before the first kept step), which can differ from it.
+    carry = mask is not None
+    if carry:
         mask_ta = tf.TensorArray(tf.bool, size=timesteps).unstack(tf.cast(mask, tf.bool))
 
     def advance(t, prev_output, states):
         output, new_states = step(input_ta.read(t), states)
         new_states = tuple(new_states)
-        if mask is not None:
+        if output is not new_states[0]:
+            raise ValueError(
+                "Expected a cell whose step returns its first new state as its output "
+                f"(output, (output, ...)), got an output of shape {output.shape} that is not."
+            )
+        if carry:
             keep = mask_ta.read(t)[:, None]
             fill = tf.zeros_like(output) if zero_output_for_mask else prev_output
             output = tf.where(keep, output, fill)
@@ -62,24 +70,33 @@ def recurrent_loop(
             )
         return output, new_states
 
-    loop = {"maximum_iterations": timesteps, "parallel_iterations": 32}
-    start = (tf.constant(0), tf.zeros_like(out_spec))
-    if return_sequences:
-        output_ta = tf.TensorArray(out_spec.dtype, size=timesteps, element_shape=out_spec.shape)
+    def pack(t, output, output_ta, new_states):
+        carried = (output,) if carry else ()
+        written = (output_ta.write(t, output),) if return_sequences else ()
+        return (t + 1, *carried, *written, *new_states)
 
-        def body(t, prev_output, output_ta, *states):
-            output, new_states = advance(t, prev_output, states)
-            return (t + 1, output, output_ta.write(t, output)) + new_states
-
-        result = tf.while_loop(
-            lambda t, *_: t < timesteps, body, start + (output_ta,) + states, **loop
-        )
-        return result[1], result[2].stack(), list(result[3:])
-
-    # no TensorArray of outputs at all: an unwritten one breaks the XLA gradient
-    def body_last(t, prev_output, *states):
+    def body(t, *loop_vars):
+        prev_output = loop_vars[0] if carry else None
+        output_ta = loop_vars[int(carry)] if return_sequences else None
+        states = loop_vars[int(carry) + int(return_sequences) :]
         output, new_states = advance(t, prev_output, states)
-        return (t + 1, output) + new_states
+        return pack(t, output, output_ta, new_states)
 
-    result = tf.while_loop(lambda t, *_: t < timesteps, body_last, start + states, **loop)
-    return result[1], None, list(result[2:])
+    # no TensorArray of outputs when only the last step is returned: an unwritten one
+    # breaks the XLA gradient
+    start = [tf.constant(0)]
+    if carry:
+        start.append(tf.zeros_like(out_spec))
+    if return_sequences:
+        start.append(tf.TensorArray(out_spec.dtype, size=timesteps, element_shape=out_spec.shape))
+    result = tf.while_loop(
+        lambda t, *_: t < timesteps,
+        body,
+        (*start, *states),
+        maximum_iterations=timesteps,
+        parallel_iterations=32,
+    )
+    final_states = list(result[len(start) :])
+    last_output = result[1] if carry else final_states[0]
+    outputs = result[len(start) - 1].stack() if return_sequences else None
+    return last_output, outputs, final_states

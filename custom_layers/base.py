@@ -297,7 +297,8 @@ class RNNCellBase(keras.layers.Layer):
                 (``None`` when no recurrent dropout is applied).
 
         Returns:
-            ``(output, new_states)`` with ``new_states`` a tuple.
+            ``(output, new_states)`` with ``new_states`` a tuple whose first entry is
+            ``output`` itself (the activation ``a_t`` is the first state).
         """
         raise NotImplementedError
 

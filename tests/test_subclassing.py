@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from keras import ops
 
@@ -29,8 +30,8 @@ class PeepholeLSTMCell(cl.LSTMCell):
         gamma_u = self.recurrent_activation(z_u + p_u * c_prev)
         gamma_f = self.recurrent_activation(z_f + p_f * c_prev)
         c = gamma_u * self.activation(z_c) + gamma_f * c_prev
-        gamma_o = self.recurrent_activation(z_o + p_o * c)
-        return gamma_o * self.activation(c), (gamma_o * self.activation(c), c)
+        a = self.recurrent_activation(z_o + p_o * c) * self.activation(c)
+        return a, (a, c)
 
 
 @keras.saving.register_keras_serializable(package="tests")
@@ -87,3 +88,13 @@ def test_cell_alone_in_keras_rnn_matches_sequence_layer():
     generic.build((None, None, D))
     generic.set_weights(ours.get_weights())
     np.testing.assert_allclose(generic(tf.constant(x)), ours(x), atol=1e-5, rtol=0)
+
+
+def test_step_must_return_its_first_state_as_output():
+    class Broken(cl.SimpleRNNCell):
+        def step(self, inputs_t, states, weights, recurrent_mask=None):
+            a, (state,) = super().step(inputs_t, states, weights, recurrent_mask)
+            return a * 2.0, (state,)
+
+    with pytest.raises(ValueError, match="first new state as its output"):
+        cl.RNN(Broken(3))(np.zeros((2, 4, 3), "float32"))
