@@ -1,1 +1,24 @@
-"""Ready recurrent-network applications built on :mod:`custom_layers` (one module each)."""
+"""Ready recurrent-network applications built on :mod:`custom_layers`.
+
+Each recipe is a class with the same life cycle (see :class:`recipes.base.Recipe`).
+"""
+
+from recipes.base import Recipe
+from recipes.errors import UserError
+from recipes.sentiment import Sentiment, SentimentConfig
+
+#: name -> recipe class, as the command line knows them
+RECIPES: dict[str, type[Recipe]] = {Sentiment.name: Sentiment}
+
+__all__ = ["RECIPES", "Recipe", "Sentiment", "SentimentConfig", "UserError", "get_recipe"]
+
+
+def get_recipe(name: str) -> type[Recipe]:
+    """The recipe class called ``name``; unknown names are a :class:`UserError`."""
+    from recipes.config import nearest
+
+    if name not in RECIPES:
+        raise UserError(
+            f"Unknown recipe '{name}'{nearest(name, list(RECIPES))}; see rnn-apps recipes."
+        )
+    return RECIPES[name]

@@ -1,0 +1,316 @@
+"""The recipe life cycle every application shares: configure, fit, evaluate, act, save, export.
+
+A recipe subclass supplies its configuration class and a few hooks (data, model, task
+verb, serving function); this class does the rest: run folders, checkpoints, resume,
+early stopping, NaN handling, TensorBoard, plots, ``tf.distribute`` strategies.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import keras
+import tensorflow as tf
+
+from recipes.config import RecipeConfig, read_toml
+from recipes.data import Splits
+from recipes.errors import UserError
+from recipes.training import (
+    LAST_CHECKPOINT,
+    RunState,
+    load_state,
+    package_version,
+    plot_history,
+    save_model_atomically,
+    write_json,
+)
+
+DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker")
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy for the ``distribution`` setting.
+
+    ``auto``: mirrored over the GPUs when there are several, else the default
+    strategy; ``none``: the default strategy; ``mirrored``: all local devices (GPUs, or
+    the logical CPUs when there is no GPU); ``multi_worker``: several machines, as
+    described by the ``TF_CONFIG`` environment variable.
+    """
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "auto":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise UserError(f"Unknown distribution {name!r}; expected one of {list(DISTRIBUTIONS)}.")
+
+
+class Recipe:
+    """Base of the applications. Subclasses set the class attributes and the hooks.
+
+    Life cycle::
+
+        app = Sentiment(units=64)               # or Sentiment.from_config(toml_dict)
+        app.fit(data=None, epochs=10)           # None: the recipe's embedded default data
+        app.evaluate(split="test")              # -> dict of metrics
+        app.predict(["what a film"])            # the task verb
+        app.save("runs/sentiment")              # Sentiment.load("runs/sentiment")
+        app.export("exported/sentiment")        # SavedModel taking raw inputs
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    default_data: ClassVar[str]
+    config_class: ClassVar[type[RecipeConfig]]
+    #: metric that early stopping and model selection follow, and its direction
+    monitor: ClassVar[tuple[str, str]] = ("val_loss", "min")
+
+    def __init__(self, config: RecipeConfig | None = None, **overrides: Any):
+        config = config if config is not None else self.config_class()
+        self.config = config.replace(**overrides) if overrides else config
+        self.model: keras.Model | None = None
+        self.run_dir: Path | None = None
+        self._splits: Splits | None = None
+
+    @classmethod
+    def from_config(cls, values: dict[str, Any]) -> Recipe:
+        """A recipe from a dict (e.g. a parsed TOML file); unknown keys are errors."""
+        return cls(cls.config_class.from_dict(values))
+
+    # -- hooks ---------------------------------------------------------------------
+    def load_splits(self, data: str | None) -> Splits:
+        """Reads ``data`` (or the default) into train/validation/test examples."""
+        raise NotImplementedError
+
+    def prepare(self, splits: Splits) -> None:
+        """Learns what the model needs from the training data (vocabularies, labels)."""
+        raise NotImplementedError
+
+    def build_model(self) -> keras.Model:
+        """The numeric model (no string ops, so that XLA can compile it), compiled."""
+        raise NotImplementedError
+
+    def to_dataset(self, examples, training: bool) -> tf.data.Dataset:
+        """Examples as batches of model inputs and targets."""
+        raise NotImplementedError
+
+    def save_assets(self, run_dir: Path) -> None:
+        """Writes vocabularies and other preprocessing state."""
+        raise NotImplementedError
+
+    def load_assets(self, run_dir: Path) -> None:
+        raise NotImplementedError
+
+    def metrics(self, examples) -> dict[str, float]:
+        """The recipe's headline metrics on some examples."""
+        raise NotImplementedError
+
+    def serving_resources(self) -> list:
+        """Keras layers and models the serving function uses (their state is exported)."""
+        raise NotImplementedError
+
+    def serving_function(self):
+        """The exported function: raw inputs in, readable outputs out (a dict)."""
+        raise NotImplementedError
+
+    def serving_signature(self) -> list[tf.TensorSpec]:
+        """The input signature of :meth:`serving_function`."""
+        raise NotImplementedError
+
+    def jit_compile(self) -> bool:
+        """``config.jit_compile``, except for replicas on logical CPU devices.
+
+        XLA on a CPU compiles for one device, so a mirrored strategy over several
+        logical CPUs trains without it (on GPUs each replica compiles on its own).
+        """
+        strategy = tf.distribute.get_strategy()
+        if strategy.num_replicas_in_sync > 1 and not tf.config.list_logical_devices("GPU"):
+            return False
+        return bool(self.config.jit_compile)
+
+    # -- life cycle -------------------------------------------------------------------
+    def data_source(self, data: str | None) -> str | None:
+        return data if data is not None else self.config.data
+
+    def splits(self, data: str | None = None) -> Splits:
+        if data is not None or self._splits is None:
+            self._splits = self.load_splits(self.data_source(data))
+        return self._splits
+
+    def default_run_dir(self) -> Path:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return Path("runs") / f"{self.name}-{stamp}"
+
+    def fit(
+        self,
+        data: str | None = None,
+        epochs: int | None = None,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        verbose: int | str = "auto",
+    ) -> dict[str, float]:
+        """Trains, checkpointing every epoch into the run folder.
+
+        Args:
+            data: a local path or ``tfds:NAME`` (``None``: ``config.data``, else the
+                embedded default).
+            epochs: total number of epochs (``None``: ``config.epochs``).
+            run_dir: the run folder (``None``: ``runs/<recipe>-<time>``).
+            resume: continue the run in ``run_dir`` from its last complete epoch.
+            verbose: Keras's progress bar setting.
+
+        Returns:
+            The final train and validation metrics (also in ``metrics.json``).
+        """
+        run_dir = Path(run_dir) if run_dir is not None else self.default_run_dir()
+        state = None
+        if resume:
+            state = load_state(run_dir)
+            if state is None or not (run_dir / LAST_CHECKPOINT).exists():
+                raise UserError(
+                    f"{run_dir} holds no checkpoint to resume from; "
+                    "start a new run without --resume."
+                )
+            self.config = self.config_class.from_dict(read_toml(run_dir / "config.toml"))
+        elif (run_dir / "model.keras").exists() or (run_dir / "state.json").exists():
+            raise UserError(
+                f"{run_dir} already holds a run; continue it with --resume or choose another --out."
+            )
+        epochs = self.config.epochs if epochs is None else epochs
+        if epochs < 1:
+            raise UserError(f"Expected a positive number of epochs, got {epochs}.")
+        if data is not None and not resume:
+            self.config = self.config.replace(data=str(data))
+        splits = self.splits(None)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir = run_dir
+        if verbose:
+            print(f"run folder: {run_dir}", file=sys.stderr, flush=True)
+
+        strategy = make_strategy(self.config.distribution)
+        if resume:
+            self.load_assets(run_dir)
+            with strategy.scope():
+                self.model = keras.saving.load_model(run_dir / LAST_CHECKPOINT)
+        else:
+            self.prepare(splits)
+            self._write_run_files(run_dir)
+            with strategy.scope():
+                self.model = self.build_model()
+        if state is not None and state["epochs_done"] >= epochs:
+            raise UserError(
+                f"{run_dir} has already trained {state['epochs_done']} epochs; "
+                "ask for more with --epochs."
+            )
+
+        monitor, mode = self.monitor
+        run_state = RunState(run_dir, monitor, mode, self.config.patience, state)
+        self.model.fit(
+            self.to_dataset(splits.train, training=True),
+            validation_data=self.to_dataset(splits.validation, training=False),
+            epochs=epochs,
+            initial_epoch=state["epochs_done"] if state else 0,
+            callbacks=[run_state, keras.callbacks.TensorBoard(str(run_dir / "logs"))],
+            verbose=verbose,
+            shuffle=False,  # the training dataset shuffles itself, seeded
+        )
+        if run_state.diverged:
+            epoch, batch = run_state.diverged
+            kept = (
+                f"the last good checkpoint (epoch {run_state.state['epochs_done']}) is kept in "
+                f"{run_dir / LAST_CHECKPOINT}"
+                if run_state.state["epochs_done"]
+                else "no epoch completed, so no checkpoint was written"
+            )
+            raise UserError(
+                f"Training diverged: the loss became NaN in epoch {epoch}"
+                f"{f', batch {batch}' if batch else ''}; {kept}. Lower the learning rate "
+                f"(--set learning_rate=...) and run again."
+            )
+        # the best epoch's model, as saved by RunState
+        self.model = keras.saving.load_model(run_dir / "model.keras")
+        metrics = {
+            **{f"train_{k}": v for k, v in self.metrics(splits.train).items()},
+            **{f"val_{k}": v for k, v in self.metrics(splits.validation).items()},
+            "best_epoch": run_state.state["best_epoch"],
+            "epochs_done": run_state.state["epochs_done"],
+        }
+        write_json(run_dir / "metrics.json", metrics)
+        plot_history(
+            run_state.state["history"], run_dir / "training.png", f"{self.name}: {run_dir.name}"
+        )
+        return metrics
+
+    def evaluate(self, data: str | None = None, split: str = "test") -> dict[str, float]:
+        """Metrics on a split of the training data source, or on all of ``data``."""
+        self._require_model()
+        if data is not None:
+            return self.metrics(self.load_examples(data))
+        splits = self.splits(None)
+        if split not in ("train", "validation", "test"):
+            raise UserError(f"Unknown split {split!r}; expected train, validation or test.")
+        examples = getattr(splits, split)
+        if len(examples) == 0:
+            raise UserError(
+                f"The {split} split of {self.data_source(None) or self.default_data} is empty."
+            )
+        return self.metrics(examples)
+
+    def load_examples(self, data: str):
+        """All examples of a source (for evaluation on other data)."""
+        raise NotImplementedError
+
+    def save(self, run_dir: str | Path) -> Path:
+        """Writes config, model and assets; :meth:`load` restores them."""
+        self._require_model()
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._write_run_files(run_dir)
+        save_model_atomically(self.model, run_dir / "model.keras")
+        self.run_dir = run_dir
+        return run_dir
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Recipe:
+        """Restores a recipe from its run folder, with identical predictions."""
+        run_dir = Path(run_dir)
+        if not (run_dir / "model.keras").exists():
+            raise UserError(
+                f"{run_dir} holds no trained model (model.keras); train one with rnn-apps fit."
+            )
+        recipe = cls.from_config(read_toml(run_dir / "config.toml"))
+        recipe.load_assets(run_dir)
+        recipe.model = keras.saving.load_model(run_dir / "model.keras")
+        recipe.run_dir = run_dir
+        return recipe
+
+    def export(self, export_dir: str | Path) -> Path:
+        """A SavedModel whose ``serving_default`` signature takes raw inputs."""
+        self._require_model()
+        export_dir = Path(export_dir)
+        if export_dir.exists() and any(export_dir.iterdir()):
+            raise UserError(f"{export_dir} exists and is not empty; choose another --out.")
+        archive = keras.export.ExportArchive()
+        for resource in self.serving_resources():
+            archive.track(resource)
+        archive.add_endpoint("serving_default", self.serving_function(), self.serving_signature())
+        archive.write_out(str(export_dir), verbose=False)
+        return export_dir
+
+    def _write_run_files(self, run_dir: Path) -> None:
+        (run_dir / "config.toml").write_text(self.config.to_toml())
+        write_json(run_dir / "run.json", {"recipe": self.name, "version": package_version()})
+        self.save_assets(run_dir)
+
+    def _require_model(self) -> None:
+        if self.model is None:
+            raise UserError(
+                f"The {self.name} recipe has no model yet: fit it or load a run folder first."
+            )

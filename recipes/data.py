@@ -1,0 +1,285 @@
+"""Data sources shared by the recipes: local files and folders, tensorflow-datasets, splits.
+
+Everything is read into memory once (the recipes' data sets are small) and becomes a
+``tf.data.Dataset`` right after. Every problem with a file is a :class:`UserError`
+that names the file (and the line, where there is one).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from recipes.errors import UserError
+
+TFDS_PREFIX = "tfds:"
+TEXT_SUFFIXES = (".txt", ".tsv", ".csv")
+
+
+@dataclass
+class Examples:
+    """Texts with their labels (as strings), in file order."""
+
+    texts: list[str]
+    labels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, indices) -> Examples:
+        return Examples([self.texts[i] for i in indices], [self.labels[i] for i in indices])
+
+    def dataset(self) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices(
+            (tf.constant(self.texts, tf.string), tf.constant(self.labels, tf.string))
+        )
+
+
+@dataclass
+class Splits:
+    """Train, validation and test examples."""
+
+    train: Examples
+    validation: Examples
+    test: Examples
+
+
+def read_text(path: Path) -> str:
+    """A file's text as UTF-8 (a BOM is dropped), with one-line errors."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"Data path {path} does not exist.") from None
+    except IsADirectoryError:
+        raise UserError(f"Data path {path} is a folder; expected a file.") from None
+    except OSError as err:
+        raise UserError(f"Cannot read {path}: {err.strerror}.") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise UserError(
+            f"{path}, line {line}: not UTF-8 text (byte {data[err.start]:#04x}); "
+            f"save the file as UTF-8."
+        ) from None
+
+
+def _column(name: str, spec: str | int, header: list[str] | None, width: int, path: Path) -> int:
+    if isinstance(spec, int):
+        index = spec if spec >= 0 else width + spec
+        if not 0 <= index < width:
+            raise UserError(f"{path}: {name} {spec} is out of range for rows of {width} columns.")
+        return index
+    if header is None:
+        raise UserError(
+            f"{path}: {name} {spec!r} is a column name, but the file has no header; "
+            f"give a column index instead (e.g. --set {name}=0)."
+        )
+    if spec not in header:
+        raise UserError(f"{path}: no column {spec!r} in the header {header}.")
+    return header.index(spec)
+
+
+def read_delimited(
+    path: str | Path,
+    text_column: str | int = 0,
+    label_column: str | int = -1,
+    header: bool | None = None,
+) -> Examples:
+    """Reads a CSV (``.csv``, quoted fields) or tab-separated file (any other suffix).
+
+    Args:
+        path: the file. Tab-separated files are read without quoting (review text
+            often holds stray quotes), so a field cannot contain a tab.
+        text_column, label_column: column names (needs a header) or indexes
+            (negative from the end).
+        header: whether the first row names the columns; ``None`` decides: yes when
+            a column is given by name.
+
+    Returns:
+        The examples; blank lines are skipped.
+    """
+    path = Path(path)
+    text = read_text(path)
+    is_csv = path.suffix.lower() == ".csv"
+    separator = "," if is_csv else "<TAB>"
+    if is_csv:
+        reader = csv.reader(io.StringIO(text, newline=""))
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    try:
+        rows = [
+            (number, row)
+            for number, row in enumerate(reader, start=1)
+            if any(c.strip() for c in row)
+        ]
+    except csv.Error as err:
+        raise UserError(f"{path}, line {reader.line_num}: {err}.") from None
+    if header is None:
+        header = isinstance(text_column, str) or isinstance(label_column, str)
+    names = None
+    if header:
+        if not rows:
+            raise UserError(f"{path}: empty file; expected a header row and examples.")
+        names = [c.strip() for c in rows[0][1]]
+        rows = rows[1:]
+    if not rows:
+        raise UserError(f"{path}: no examples found; expected lines of text{separator}label.")
+    width = len(names) if names is not None else len(rows[0][1])
+    if width < 2:
+        raise UserError(
+            f"{path}, line {rows[0][0]}: expected at least 2 columns (text and label), found 1; "
+            f"{'is it a CSV file?' if is_csv else 'columns are separated by tabs'}."
+        )
+    text_index = _column("text_column", text_column, names, width, path)
+    label_index = _column("label_column", label_column, names, width, path)
+    texts, labels = [], []
+    for number, row in rows:
+        if len(row) != width:
+            raise UserError(f"{path}, line {number}: expected {width} columns, found {len(row)}.")
+        label = row[label_index].strip()
+        if not label:
+            raise UserError(f"{path}, line {number}: empty label.")
+        texts.append(row[text_index].strip())
+        labels.append(label)
+    return Examples(texts, labels)
+
+
+def read_class_folders(path: str | Path) -> Examples:
+    """One sub-folder per class, each holding ``.txt`` files (one example per file)."""
+    path = Path(path)
+    texts, labels = [], []
+    for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for file in sorted(folder.glob("*.txt")):
+            texts.append(read_text(file).strip())
+            labels.append(folder.name)
+    if not texts:
+        raise UserError(f"{path}: no .txt files found in its class sub-folders.")
+    return Examples(texts, labels)
+
+
+def _looks_like_data(path: Path) -> bool:
+    """A text file whose first non-blank line has a tab (CSV files: a comma)."""
+    try:
+        for line in read_text(path).splitlines():
+            if line.strip():
+                return ("," if path.suffix.lower() == ".csv" else "\t") in line
+    except UserError:
+        return True  # let the reader report it
+    return False
+
+
+def read_labelled_text(
+    source: str | Path,
+    text_column: str | int = 0,
+    label_column: str | int = -1,
+    header: bool | None = None,
+) -> Examples:
+    """A local text/label source: a file, a folder of class sub-folders, or a folder of files.
+
+    A folder without class sub-folders is read as the union of its ``.txt``, ``.tsv``
+    and ``.csv`` files that hold tab (or comma) separated rows, in name order; other
+    files in it (a README) are left out.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise UserError(f"Data path {path} does not exist; give a file, a folder or tfds:NAME.")
+    if path.is_file():
+        return read_delimited(path, text_column, label_column, header)
+    if any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
+        return read_class_folders(path)
+    files = [
+        p
+        for p in sorted(path.iterdir())
+        if p.suffix.lower() in TEXT_SUFFIXES and _looks_like_data(p)
+    ]
+    if not files:
+        raise UserError(
+            f"{path}: no data files found; "
+            "expected text<TAB>label files or one sub-folder per class."
+        )
+    texts, labels = [], []
+    for file in files:
+        examples = read_delimited(file, text_column, label_column, header)
+        texts += examples.texts
+        labels += examples.labels
+    return Examples(texts, labels)
+
+
+def split_examples(examples: Examples, validation: float, test: float, seed: int) -> Splits:
+    """A deterministic shuffled split (the same for the same seed and data)."""
+    order = np.random.default_rng(seed).permutation(len(examples))
+    n_test = int(round(test * len(examples)))
+    n_val = int(round(validation * len(examples)))
+    if len(examples) - n_test - n_val < 1:
+        raise UserError(
+            f"Only {len(examples)} examples: too few to split into train, validation and test."
+        )
+    return Splits(
+        train=examples.take(order[n_test + n_val :]),
+        validation=examples.take(order[n_test : n_test + n_val]),
+        test=examples.take(order[:n_test]),
+    )
+
+
+def parse_tfds(source: str) -> tuple[str, str | None]:
+    """``"tfds:imdb_reviews/plain_text"`` -> ``("imdb_reviews/plain_text", None)``."""
+    name = source[len(TFDS_PREFIX) :].strip()
+    if not name:
+        raise UserError("Expected a data set name after tfds:, e.g. tfds:imdb_reviews.")
+    return name, None
+
+
+def load_tfds_text(
+    source: str,
+    data_dir: str | None,
+    text_key: str = "text",
+    label_key: str = "label",
+    validation: float = 0.1,
+    seed: int = 0,
+) -> Splits:
+    """A tensorflow-datasets text classification set, labels as their class names.
+
+    Uses the data set's own ``train`` and ``test`` splits (and ``validation`` if it has
+    one; otherwise a deterministic part of ``train``).
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as err:
+        raise UserError(
+            f"tensorflow-datasets is not installed ({err}); pip install tensorflow-datasets."
+        ) from None
+    name, _ = parse_tfds(source)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        builder.download_and_prepare()
+    except Exception as err:  # tfds raises many kinds: no network, unknown name, ...
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(
+            f"Could not load {source} with tensorflow-datasets ({reason[:200]}); without network "
+            f"access, pass a local file or folder with --data PATH."
+        ) from None
+    info = builder.info
+    label_feature = info.features[label_key]
+    names = getattr(label_feature, "names", None)
+
+    def read(split: str) -> Examples:
+        texts, labels = [], []
+        for example in tfds.as_numpy(builder.as_dataset(split=split)):
+            texts.append(example[text_key].decode("utf-8", errors="replace"))
+            value = example[label_key]
+            labels.append(names[int(value)] if names else str(value))
+        return Examples(texts, labels)
+
+    splits = set(info.splits.keys())
+    train = read("train")
+    test = read("test") if "test" in splits else Examples([], [])
+    if "validation" in splits:
+        return Splits(train, read("validation"), test)
+    parts = split_examples(train, validation, 0.0, seed)
+    return Splits(parts.train, parts.validation, test)

@@ -1,0 +1,155 @@
+"""Training machinery shared by the recipes: run folders, checkpoints, resume, plots.
+
+A run folder holds::
+
+    config.toml        the recipe's configuration
+    model.keras        the trained model (best validation epoch)
+    checkpoints/       last.keras (model + optimizer after the last complete epoch)
+    state.json         epochs done, early-stopping state, history (for --resume)
+    history.csv        one row of metrics per epoch
+    logs/              TensorBoard
+    training.png       training curves
+    metrics.json       final train/validation metrics
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from recipes.errors import UserError
+
+STATE = "state.json"
+LAST_CHECKPOINT = "checkpoints/last.keras"
+
+
+def package_version() -> str:
+    """The installed rnn-apps version (recorded in run folders)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnn-apps")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Writes JSON atomically (a crash never leaves a half-written file)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def save_model_atomically(model: keras.Model, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+class RunState(keras.callbacks.Callback):
+    """Checkpoints every complete epoch and keeps early-stopping state across resumes.
+
+    After each epoch with a finite loss: the model (with its optimizer) goes to
+    ``checkpoints/last.keras``; when the monitored validation metric improves, the
+    model goes to ``model.keras``; ``state.json`` records the epoch, the best value,
+    the epochs without improvement and the history. A NaN loss stops training at once
+    and nothing of that epoch is saved.
+    """
+
+    def __init__(
+        self, run_dir: Path, monitor: str, mode: str, patience: int, state: dict | None = None
+    ):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.state = state or {
+            "epochs_done": 0,
+            "best": None,
+            "best_epoch": None,
+            "wait": 0,
+            "history": {},
+        }
+        self.diverged: tuple[int, int] | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged = (self._epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+    def _improved(self, value: float) -> bool:
+        best = self.state["best"]
+        if best is None:
+            return True
+        return value > best if self.mode == "max" else value < best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self.diverged or not all(math.isfinite(float(v)) for v in logs.values()):
+            self.diverged = self.diverged or (epoch + 1, 0)
+            self.model.stop_training = True
+            return
+        for key, value in logs.items():
+            self.state["history"].setdefault(key, []).append(float(value))
+        value = logs.get(self.monitor)
+        if value is None:
+            raise UserError(
+                f"Metric '{self.monitor}' was not computed; the validation set may be empty."
+            )
+        if self._improved(float(value)):
+            self.state.update(best=float(value), best_epoch=epoch + 1, wait=0)
+            save_model_atomically(self.model, self.run_dir / "model.keras")
+        else:
+            self.state["wait"] += 1
+        save_model_atomically(self.model, self.run_dir / LAST_CHECKPOINT)
+        self.state["epochs_done"] = epoch + 1
+        write_json(self.run_dir / STATE, self.state)
+        if self.patience and self.state["wait"] >= self.patience:
+            self.model.stop_training = True
+
+
+def load_state(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / STATE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, OSError) as err:
+        raise UserError(f"{path} is unreadable ({err}); cannot resume this run.") from None
+
+
+def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
+    """Training curves: one panel per metric, train and validation together."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for k in history if not k.startswith("val_")]
+    if not names:
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        epochs = np.arange(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], "o-", label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], "o-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,211 @@
+"""The sentiment recipe end to end: fit, evaluate, predict, save/load, resume, export."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recipes import Sentiment, UserError
+from recipes.runs import load_run
+from recipes.training import RunState
+from tests.sentiment_data import write_tsv
+
+SMALL = dict(units=8, embedding_dim=8, max_length=10, batch_size=16, max_tokens=200, seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One small run shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("sentiment")
+    data = write_tsv(root / "reviews.tsv", n=160)
+    app = Sentiment(**SMALL, epochs=6)
+    metrics = app.fit(data=str(data), run_dir=root / "run", verbose=0)
+    return app, metrics, root
+
+
+def test_fit_writes_a_complete_run_folder(trained):
+    app, metrics, root = trained
+    run = root / "run"
+    for name in [
+        "config.toml",
+        "run.json",
+        "model.keras",
+        "vocabulary.txt",
+        "labels.json",
+        "state.json",
+        "metrics.json",
+        "training.png",
+        "checkpoints/last.keras",
+    ]:
+        assert (run / name).exists(), name
+    assert list((run / "logs").rglob("events.out.tfevents*")), "no TensorBoard logs"
+    assert json.loads((run / "metrics.json").read_text()) == metrics
+    assert {"train_accuracy", "val_accuracy", "val_macro_f1", "val_loss"} <= set(metrics)
+    assert metrics["val_accuracy"] >= 0.8  # the words decide the label: learnable
+    assert app.model.jit_compile is True  # the numeric model trained under XLA
+
+
+def test_evaluate_and_predict(trained):
+    app, _, root = trained
+    scores = app.evaluate(split="test")
+    assert set(scores) == {"accuracy", "macro_f1", "loss"}
+    assert 0 <= scores["macro_f1"] <= 1 and scores["accuracy"] >= 0.8
+    results = app.predict(["wonderful superb film", "awful terrible plot"])
+    assert [r["label"] for r in results] == ["1", "0"]
+    for r in results:
+        assert set(r["probabilities"]) == {"0", "1"}
+        assert abs(sum(r["probabilities"].values()) - 1) < 1e-5
+    # any other labelled file scores too; unknown labels are a clear error
+    other = root / "other.tsv"
+    other.write_text("great fine\t1\nawful bad\t0\n")
+    assert set(app.evaluate(data=str(other))) == {"accuracy", "macro_f1", "loss"}
+    other.write_text("great fine\tpositive\n")
+    with pytest.raises(UserError, match="positive"):
+        app.evaluate(data=str(other))
+
+
+def test_load_gives_identical_predictions(trained, tmp_path):
+    app, _, root = trained
+    texts = ["great phone", "the battery was poor and broken", "", "unseen words only"]
+    loaded = load_run(root / "run")
+    assert isinstance(loaded, Sentiment)
+    assert loaded.predict(texts) == app.predict(texts)
+    saved = app.save(tmp_path / "copy")
+    assert Sentiment.load(saved).predict(texts) == app.predict(texts)
+
+
+def test_export_takes_raw_strings(trained, tmp_path):
+    app, _, _ = trained
+    out = app.export(tmp_path / "exported")
+    serving = tf.saved_model.load(str(out)).signatures["serving_default"]
+    texts = ["superb and loved", "hated it, boring"]
+    result = serving(text=tf.constant(texts))
+    expected = app.predict(texts)
+    assert [v.decode() for v in result["label"].numpy()] == [e["label"] for e in expected]
+    np.testing.assert_allclose(
+        result["probabilities"].numpy(),
+        [[e["probabilities"][k] for k in app.labels] for e in expected],
+        atol=1e-5,
+    )
+    with pytest.raises(UserError, match="not empty"):
+        app.export(out)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tensorflow.python.tools.saved_model_cli",
+            "run",
+            "--dir",
+            str(out),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--input_exprs",
+            'text=["superb and loved"]',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    assert "b'1'" in cli.stdout
+
+
+def test_resume_continues_without_losing_anything(tmp_path):
+    data = write_tsv(tmp_path / "d.tsv", n=64)
+    run = tmp_path / "run"
+    Sentiment(**SMALL, epochs=1, patience=0).fit(data=str(data), run_dir=run, verbose=0)
+    first = json.loads((run / "state.json").read_text())
+    steps = int(np.ceil(0.8 * 64 / SMALL["batch_size"]))
+    app = Sentiment()
+    with pytest.raises(UserError, match="already holds a run"):
+        app.fit(data=str(data), run_dir=run, verbose=0)
+    app.fit(run_dir=run, resume=True, epochs=3, verbose=0)
+    state = json.loads((run / "state.json").read_text())
+    assert state["epochs_done"] == 3
+    assert state["history"]["loss"][0] == first["history"]["loss"][0]
+    assert len(state["history"]["val_accuracy"]) == 3
+    checkpoint = keras.saving.load_model(run / "checkpoints/last.keras")
+    assert int(checkpoint.optimizer.iterations) == 3 * steps  # optimizer state carried over
+    assert app.config.units == SMALL["units"]  # the run's own config, not the defaults
+    with pytest.raises(UserError, match="already trained 3 epochs"):
+        Sentiment().fit(run_dir=run, resume=True, epochs=3, verbose=0)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    data = write_tsv(tmp_path / "d.tsv", n=64)
+    original = RunState.on_train_batch_end
+
+    def poisoned(self, batch, logs=None):
+        if self._epoch == 1:  # the second epoch diverges
+            logs = {**(logs or {}), "loss": float("nan")}
+        return original(self, batch, logs)
+
+    monkeypatch.setattr(RunState, "on_train_batch_end", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(UserError, match=r"NaN in epoch 2.*last good checkpoint \(epoch 1\)"):
+        Sentiment(**SMALL, epochs=4).fit(data=str(data), run_dir=run, verbose=0)
+    assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
+    keras.saving.load_model(run / "checkpoints/last.keras")  # intact
+    Sentiment.load(run).predict(["fine"])
+
+
+def test_early_stopping_on_validation_accuracy(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [f"word{rng.integers(50)} word{rng.integers(50)}\t{rng.integers(2)}" for _ in range(80)]
+    (tmp_path / "noise.tsv").write_text("\n".join(rows) + "\n")
+    metrics = Sentiment(**SMALL, epochs=12, patience=1).fit(
+        data=str(tmp_path / "noise.tsv"), run_dir=tmp_path / "run", verbose=0
+    )
+    assert metrics["epochs_done"] < 12
+    assert metrics["best_epoch"] == metrics["epochs_done"] - 1
+
+
+def test_multi_class_string_labels_and_gru(tmp_path):
+    rows = []
+    for i in range(90):
+        label = ["sports", "politics", "weather"][i % 3]
+        rows.append(f"{label} news about the {label} today {i}\t{label}")
+    (tmp_path / "topics.tsv").write_text("\n".join(rows) + "\n")
+    app = Sentiment(**{**SMALL, "cell": "gru"}, epochs=8)
+    app.fit(data=str(tmp_path / "topics.tsv"), run_dir=tmp_path / "run", verbose=0)
+    assert app.labels == ["politics", "sports", "weather"]
+    assert app.predict(["weather news"])[0]["label"] == "weather"
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(UserError, match="'unitz'.*did you mean 'units'"):
+        Sentiment.from_config({"unitz": 3})
+    with pytest.raises(UserError, match="'cell'.*'lstm' or 'gru'.*'transformer'"):
+        Sentiment(cell="transformer")
+    with pytest.raises(UserError, match="'dropout'"):
+        Sentiment(dropout=1.5)
+    with pytest.raises(UserError, match="'units'.*int.*'many'"):
+        Sentiment.from_config({"units": "many"})
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    """Runs in a fresh process: logical devices must be set before TensorFlow starts."""
+    data = write_tsv(tmp_path / "d.tsv", n=64)
+    script = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from recipes import Sentiment
+from recipes.base import make_strategy
+assert make_strategy("mirrored").num_replicas_in_sync == 2
+app = Sentiment(units=8, embedding_dim=8, max_length=10, batch_size=16, epochs=2,
+                distribution="mirrored")
+metrics = app.fit(data={str(data)!r}, run_dir={str(tmp_path / "run")!r}, verbose=0)
+print("OK", metrics["epochs_done"], app.predict(["great"])[0]["label"] in ("0", "1"))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "OK 2 True" in result.stdout

@@ -1,0 +1,67 @@
+"""The tfds: data source, on a data set built locally (no network needed)."""
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from recipes import Sentiment, UserError
+from recipes.data import load_tfds_text
+
+
+class TinyReviews(tfds.core.GeneratorBasedBuilder):
+    """A two-split text classification set generated on the spot."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "text": tfds.features.Text(),
+                    "label": tfds.features.ClassLabel(names=["neg", "pos"]),
+                }
+            ),
+            supervised_keys=("text", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(40, 0), "test": self._generate_examples(10, 1)}
+
+    def _generate_examples(self, n, seed):
+        rng = np.random.default_rng(seed)
+        for i in range(n):
+            label = int(rng.integers(2))
+            yield (
+                f"{seed}-{i}",
+                {"text": ("great fine" if label else "awful bad") + f" {i}", "label": label},
+            )
+
+
+def test_tfds_source_uses_its_splits_and_class_names(tmp_path):
+    splits = load_tfds_text("tfds:tiny_reviews", str(tmp_path), validation=0.25, seed=0)
+    assert (len(splits.train), len(splits.validation), len(splits.test)) == (30, 10, 10)
+    assert set(splits.train.labels) <= {"neg", "pos"}
+    app = Sentiment(units=4, embedding_dim=4, max_length=6, epochs=1, data_dir=str(tmp_path))
+    app.fit(data="tfds:tiny_reviews", run_dir=tmp_path / "run", verbose=0)
+    assert app.labels == ["neg", "pos"]
+    assert set(app.evaluate(split="test")) == {"accuracy", "macro_f1", "loss"}
+
+
+def test_download_failure_is_one_line_naming_data(tmp_path, monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise ConnectionError(
+            "Failed to establish a new connection: [Errno 101] Network is unreachable"
+        )
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+    with pytest.raises(
+        UserError, match=r"tfds:imdb_reviews.*Network is unreachable.*--data PATH"
+    ) as info:
+        Sentiment(data_dir=str(tmp_path)).fit(run_dir=tmp_path / "run", verbose=0)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()  # nothing half-made
+
+
+def test_unknown_tfds_name(tmp_path):
+    with pytest.raises(UserError, match="tfds:no_such_set_xyz"):
+        load_tfds_text("tfds:no_such_set_xyz", str(tmp_path))
