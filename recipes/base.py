@@ -69,8 +69,13 @@ class Recipe:
     description: ClassVar[str]
     default_data: ClassVar[str]
     config_class: ClassVar[type[RecipeConfig]]
-    #: metric that early stopping and model selection follow, and its direction
+    #: metric that early stopping and model selection follow by default, and its direction
     monitor: ClassVar[tuple[str, str]] = ("val_loss", "min")
+
+    def monitored(self) -> tuple[str, str]:
+        """The metric that early stopping and model selection follow, and its direction."""
+        name = getattr(self.config, "monitor", None) or self.monitor[0]
+        return name, "min" if name.endswith("loss") else "max"
 
     def __init__(self, config: RecipeConfig | None = None, **overrides: Any):
         config = config if config is not None else self.config_class()
@@ -210,7 +215,7 @@ class Recipe:
                 "ask for more with --epochs."
             )
 
-        monitor, mode = self.monitor
+        monitor, mode = self.monitored()
         run_state = RunState(run_dir, monitor, mode, self.config.patience, state)
         self.model.fit(
             self.to_dataset(splits.train, training=True),

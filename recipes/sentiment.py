@@ -50,14 +50,19 @@ class SentimentConfig(RecipeConfig):
     embedding_dim: int = 64  # word vector size
     cell: Literal["lstm", "gru"] = "lstm"  # the bidirectional recurrent layer
     units: int = 32  # units per direction
+    word_dropout: float = 0.0  # share of whole words dropped in training
     dropout: float = 0.5  # on the embeddings and before the output layer
     recurrent_dropout: float = 0.0  # on the recurrent state
-    batch_size: int = 32
-    epochs: int = 15
-    learning_rate: float = 2e-3
+    pooling: Literal["last", "max"] = "last"  # final states, or max over all steps
+    batch_size: int = 32  # examples per training step
+    epochs: int = 15  # at most (early stopping may end sooner)
+    learning_rate: float = 2e-3  # Adam
     patience: int = 4  # epochs without validation improvement before stopping (0: never)
+    monitor: Literal["val_accuracy", "val_loss"] = (
+        "val_accuracy"  # for early stopping and the best model
+    )
     jit_compile: bool = True  # compile the numeric model with XLA
-    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
+    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
 
     def validate(self) -> None:
         for key in ("max_tokens", "max_length", "embedding_dim", "units", "batch_size", "epochs"):
@@ -65,7 +70,7 @@ class SentimentConfig(RecipeConfig):
                 raise UserError(
                     f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
                 )
-        for key in ("dropout", "recurrent_dropout"):
+        for key in ("dropout", "recurrent_dropout", "word_dropout"):
             if not 0 <= getattr(self, key) < 1:
                 raise UserError(f"Config key '{key}' must be in [0, 1), got {getattr(self, key)}.")
         for key in ("validation_split", "test_split"):
@@ -164,11 +169,24 @@ class Sentiment(Recipe):
         x = keras.layers.Embedding(
             self.vectorizer.vocabulary_size(), c.embedding_dim, mask_zero=True
         )(token_ids)
+        if c.word_dropout:
+            # whole word vectors dropped: the classifier cannot lean on a few words
+            x = keras.layers.Dropout(
+                c.word_dropout, noise_shape=(None, c.max_length, 1), seed=c.seed
+            )(x)
         x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
         rnn = {"lstm": cl.LSTM, "gru": cl.GRU}[c.cell]
+        sequences = c.pooling == "max"
         x = keras.layers.Bidirectional(
-            rnn(c.units, recurrent_dropout=c.recurrent_dropout, seed=c.seed)
+            rnn(
+                c.units,
+                recurrent_dropout=c.recurrent_dropout,
+                seed=c.seed,
+                return_sequences=sequences,
+            )
         )(x)
+        if sequences:
+            x = MaskedMaxPooling()(x)
         x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
         logits = keras.layers.Dense(len(self.labels), name="logits")(x)
         model = keras.Model(token_ids, logits, name="sentiment")
@@ -260,3 +278,20 @@ class Sentiment(Recipe):
             }
 
         return serve
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class MaskedMaxPooling(keras.layers.Layer):
+    """Max over the steps that the mask keeps (padding never wins)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            inputs = keras.ops.where(mask[:, :, None], inputs, -1e9)
+        return keras.ops.max(inputs, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None

@@ -172,10 +172,12 @@ def test_multi_class_string_labels_and_gru(tmp_path):
         label = ["sports", "politics", "weather"][i % 3]
         rows.append(f"{label} news about the {label} today {i}\t{label}")
     (tmp_path / "topics.tsv").write_text("\n".join(rows) + "\n")
-    app = Sentiment(**{**SMALL, "cell": "gru"}, epochs=8)
+    app = Sentiment(**{**SMALL, "cell": "gru"}, pooling="max", word_dropout=0.2, epochs=8)
     app.fit(data=str(tmp_path / "topics.tsv"), run_dir=tmp_path / "run", verbose=0)
     assert app.labels == ["politics", "sports", "weather"]
     assert app.predict(["weather news"])[0]["label"] == "weather"
+    reloaded = Sentiment.load(tmp_path / "run")  # MaskedMaxPooling is registered
+    assert reloaded.predict(["sports today"]) == app.predict(["sports today"])
 
 
 def test_config_errors_name_the_key():
