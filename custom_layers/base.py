@@ -191,7 +191,7 @@ class RNNCellBase(keras.layers.Layer):
             loop_inputs = ops.reshape(proj, (*ops.shape(inputs)[:-1], gates * units))
         else:
             loop_inputs = inputs
-            weights["kernel"], weights["input_bias"] = kernel, in_bias
+            weights["input_kernel"], weights["input_bias"] = kernel, in_bias
         if formulation == "per_gate":
             # blocks sliced once, outside the loop
             def blocks(t):
@@ -201,8 +201,8 @@ class RNNCellBase(keras.layers.Layer):
                     else [t[..., g * units : (g + 1) * units] for g in range(gates)]
                 )
 
-            weights["kernel_blocks"] = blocks(kernel)
-            weights["recurrent_blocks"] = blocks(recurrent)
+            weights["input_kernel_blocks"] = blocks(kernel)
+            weights["recurrent_kernel_blocks"] = blocks(recurrent)
             weights["input_bias_blocks"] = blocks(in_bias)
             weights["recurrent_bias_blocks"] = blocks(rec_bias)
         if formulation == "concat":
@@ -219,49 +219,40 @@ class RNNCellBase(keras.layers.Layer):
     def _split(self, t, count):
         return list(ops.split(t, count, axis=-1)) if count > 1 else [t]
 
+    def _affine_gates(self, operand, weights, kind: str, start: int, stop: int) -> list:
+        """``operand @ W[:, gates] + b[gates]`` of gates ``start..stop-1``, one tensor each.
+
+        ``kind`` is ``"input"`` (kernel and input bias) or ``"recurrent"``.
+        """
+        units = self.units
+        if weights["formulation"] == "per_gate":
+            kernels, biases = weights[f"{kind}_kernel_blocks"], weights[f"{kind}_bias_blocks"]
+            parts = [ops.matmul(operand, kernels[g]) for g in range(start, stop)]
+            if biases is not None:
+                parts = [p + biases[g] for p, g in zip(parts, range(start, stop), strict=True)]
+            return parts
+        kernel, bias = weights[f"{kind}_kernel"], weights[f"{kind}_bias"]
+        if (start, stop) != (0, self.gates):
+            kernel = kernel[:, start * units : stop * units]
+            bias = None if bias is None else bias[start * units : stop * units]
+        part = ops.matmul(operand, kernel)
+        if bias is not None:
+            part = part + bias
+        return self._split(part, stop - start)
+
     def input_gates(self, inputs_t, weights, start: int = 0, stop: int | None = None) -> list:
         """Input parts ``W_gx x_t + b_g`` of gates ``start..stop-1``, one tensor each."""
         stop = self.gates if stop is None else stop
-        units, formulation = self.units, weights["formulation"]
-        if formulation == "fused":  # already projected before the loop
-            block = (
-                inputs_t
-                if (start, stop) == (0, self.gates)
-                else inputs_t[:, start * units : stop * units]
-            )
-            return self._split(block, stop - start)
-        if formulation == "per_gate":
-            parts = [ops.matmul(inputs_t, weights["kernel_blocks"][g]) for g in range(start, stop)]
-            biases = weights["input_bias_blocks"]
-            return (
-                parts
-                if biases is None
-                else [p + biases[g] for p, g in zip(parts, range(start, stop), strict=True)]
-            )
-        part = ops.matmul(inputs_t, weights["kernel"][:, start * units : stop * units])
-        if weights["input_bias"] is not None:
-            part = part + weights["input_bias"][start * units : stop * units]
-        return self._split(part, stop - start)
+        if weights["formulation"] == "fused":  # already projected before the loop
+            if (start, stop) != (0, self.gates):
+                inputs_t = inputs_t[:, start * self.units : stop * self.units]
+            return self._split(inputs_t, stop - start)
+        return self._affine_gates(inputs_t, weights, "input", start, stop)
 
     def recurrent_gates(self, a_prev, weights, start: int = 0, stop: int | None = None) -> list:
         """Recurrent parts ``W_ga a_{t-1}`` (+ recurrent bias) of gates ``start..stop-1``."""
         stop = self.gates if stop is None else stop
-        units = self.units
-        if weights["formulation"] == "per_gate":
-            parts = [ops.matmul(a_prev, weights["recurrent_blocks"][g]) for g in range(start, stop)]
-            biases = weights["recurrent_bias_blocks"]
-            return (
-                parts
-                if biases is None
-                else [p + biases[g] for p, g in zip(parts, range(start, stop), strict=True)]
-            )
-        kernel = weights["recurrent_kernel"]
-        if (start, stop) != (0, self.gates):
-            kernel = kernel[:, start * units : stop * units]
-        part = ops.matmul(a_prev, kernel)
-        if weights["recurrent_bias"] is not None:
-            part = part + weights["recurrent_bias"][start * units : stop * units]
-        return self._split(part, stop - start)
+        return self._affine_gates(a_prev, weights, "recurrent", start, stop)
 
     def gate_preactivations(self, inputs_t, a_prev, weights) -> list:
         """``W_ga a_{t-1} + W_gx x_t + b_g`` for every gate, in kernel column order."""
