@@ -184,6 +184,17 @@ class Recipe:
                     "start a new run without --resume."
                 )
             self.config = self.config_class.from_dict(read_toml(run_dir / "config.toml"))
+            if data is not None and str(data) != str(self.config.data):
+                raise UserError(
+                    f"--resume continues {run_dir} on its own data ({self.config.data}); "
+                    f"leave out --data {data}."
+                )
+            target = self.config.epochs if epochs is None else epochs
+            if state["epochs_done"] >= target:
+                raise UserError(
+                    f"{run_dir} has already trained {state['epochs_done']} epochs; "
+                    "ask for more with --epochs."
+                )
         elif (run_dir / "model.keras").exists() or (run_dir / "state.json").exists():
             raise UserError(
                 f"{run_dir} already holds a run; continue it with --resume or choose another --out."
@@ -209,11 +220,6 @@ class Recipe:
             self._write_run_files(run_dir)
             with strategy.scope():
                 self.model = self.build_model()
-        if state is not None and state["epochs_done"] >= epochs:
-            raise UserError(
-                f"{run_dir} has already trained {state['epochs_done']} epochs; "
-                "ask for more with --epochs."
-            )
 
         monitor, mode = self.monitored()
         run_state = RunState(run_dir, monitor, mode, self.config.patience, state)

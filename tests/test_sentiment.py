@@ -135,6 +135,8 @@ def test_resume_continues_without_losing_anything(tmp_path):
     assert app.config.units == SMALL["units"]  # the run's own config, not the defaults
     with pytest.raises(UserError, match="already trained 3 epochs"):
         Sentiment().fit(run_dir=run, resume=True, epochs=3, verbose=0)
+    with pytest.raises(UserError, match="on its own data"):
+        Sentiment().fit(data=str(tmp_path / "other.tsv"), run_dir=run, resume=True, epochs=4)
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, monkeypatch):
