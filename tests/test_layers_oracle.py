@@ -219,3 +219,22 @@ def test_any_mask_matches_keras(name, padding):
     )
     assert_all_close(ours_out, theirs_out, what="outputs")
     assert_all_close(ours_grads, theirs_grads, what="gradients")
+
+
+@pytest.mark.parametrize("formulation", cl.FORMULATIONS)
+def test_wide_simple_rnn_matches_keras(formulation):
+    """A wider layer (64 units) in every formulation, with a mask."""
+    rng = np.random.default_rng(12)
+    theirs = keras.layers.SimpleRNN(64, return_sequences=True)
+    ours = cl.SimpleRNN(64, return_sequences=True, implementation=formulation)
+    theirs.build((None, None, D))
+    ours.build((None, None, D))
+    theirs.set_weights([0.2 * rng.standard_normal(w.shape) for w in theirs.get_weights()])
+    ours.set_weights(theirs.get_weights())
+    x = tf.constant(rng.standard_normal((B, T, D)).astype("float32"))
+    mask = tf.constant(np.arange(T)[None, :] < np.array([[6], [3], [1]]))
+    coefficients = read_out_coefficients(rng, [(B, T, 64)])
+    ours_out, ours_grads = outputs_and_grads(ours, x, [x], coefficients, mask=mask)
+    theirs_out, theirs_grads = outputs_and_grads(theirs, x, [x], coefficients, mask=mask)
+    assert_all_close(ours_out, theirs_out, what="outputs")
+    assert_all_close(ours_grads, theirs_grads, what="gradients")
