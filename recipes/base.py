@@ -82,7 +82,7 @@ class Recipe:
         self.config = config.replace(**overrides) if overrides else config
         self.model: keras.Model | None = None
         self.run_dir: Path | None = None
-        self._splits: Splits | None = None
+        self._splits: tuple[str | None, Splits] | None = None  # (source, its splits)
 
     @classmethod
     def from_config(cls, values: dict[str, Any]) -> Recipe:
@@ -141,13 +141,12 @@ class Recipe:
         return bool(self.config.jit_compile)
 
     # -- life cycle -------------------------------------------------------------------
-    def data_source(self, data: str | None) -> str | None:
-        return data if data is not None else self.config.data
-
-    def splits(self, data: str | None = None) -> Splits:
-        if data is not None or self._splits is None:
-            self._splits = self.load_splits(self.data_source(data))
-        return self._splits
+    def splits(self) -> Splits:
+        """The splits of ``config.data``, read once per source."""
+        source = self.config.data
+        if self._splits is None or self._splits[0] != source:
+            self._splits = (source, self.load_splits(source))
+        return self._splits[1]
 
     def default_run_dir(self) -> Path:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -204,7 +203,7 @@ class Recipe:
             raise UserError(f"Expected a positive number of epochs, got {epochs}.")
         if data is not None and not resume:
             self.config = self.config.replace(data=str(data))
-        splits = self.splits(None)
+        splits = self.splits()
         run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir = run_dir
         if verbose:
@@ -264,13 +263,13 @@ class Recipe:
         self._require_model()
         if data is not None:
             return self.metrics(self.load_examples(data))
-        splits = self.splits(None)
+        splits = self.splits()
         if split not in ("train", "validation", "test"):
             raise UserError(f"Unknown split {split!r}; expected train, validation or test.")
         examples = getattr(splits, split)
         if len(examples) == 0:
             raise UserError(
-                f"The {split} split of {self.data_source(None) or self.default_data} is empty."
+                f"The {split} split of {self.config.data or self.default_data} is empty."
             )
         return self.metrics(examples)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from recipes.errors import UserError
 
@@ -33,11 +32,6 @@ class Examples:
 
     def take(self, indices) -> Examples:
         return Examples([self.texts[i] for i in indices], [self.labels[i] for i in indices])
-
-    def dataset(self) -> tf.data.Dataset:
-        return tf.data.Dataset.from_tensor_slices(
-            (tf.constant(self.texts, tf.string), tf.constant(self.labels, tf.string))
-        )
 
 
 @dataclass
@@ -227,12 +221,12 @@ def split_examples(examples: Examples, validation: float, test: float, seed: int
     )
 
 
-def parse_tfds(source: str) -> tuple[str, str | None]:
-    """``"tfds:imdb_reviews/plain_text"`` -> ``("imdb_reviews/plain_text", None)``."""
+def parse_tfds(source: str) -> str:
+    """``"tfds:imdb_reviews/plain_text"`` -> ``"imdb_reviews/plain_text"``."""
     name = source[len(TFDS_PREFIX) :].strip()
     if not name:
         raise UserError("Expected a data set name after tfds:, e.g. tfds:imdb_reviews.")
-    return name, None
+    return name
 
 
 def load_tfds_text(
@@ -254,7 +248,7 @@ def load_tfds_text(
         raise UserError(
             f"tensorflow-datasets is not installed ({err}); pip install tensorflow-datasets."
         ) from None
-    name, _ = parse_tfds(source)
+    name = parse_tfds(source)
     try:
         builder = tfds.builder(name, data_dir=data_dir)
         builder.download_and_prepare()

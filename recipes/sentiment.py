@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.base import DISTRIBUTIONS, Recipe
+from recipes.base import Recipe
 from recipes.config import RecipeConfig
 from recipes.data import (
     TFDS_PREFIX,
@@ -84,7 +84,6 @@ class SentimentConfig(RecipeConfig):
             )
         if self.patience < 0:
             raise UserError(f"Config key 'patience' must be 0 or more, got {self.patience}.")
-        assert self.distribution in DISTRIBUTIONS
 
 
 class Sentiment(Recipe):
@@ -102,20 +101,22 @@ class Sentiment(Recipe):
         self.labels: list[str] = []
 
     # -- data ------------------------------------------------------------------------
+    def _read_local(self, source: str) -> Examples:
+        c = self.config
+        return read_labelled_text(source, c.text_column, c.label_column, c.header)
+
     def load_examples(self, data: str) -> Examples:
         if str(data).startswith(TFDS_PREFIX):
             splits = load_tfds_text(str(data), self.config.data_dir, seed=self.config.seed)
             return splits.test if len(splits.test) else splits.train
-        c = self.config
-        return read_labelled_text(data, c.text_column, c.label_column, c.header)
+        return self._read_local(data)
 
     def load_splits(self, data: str | None) -> Splits:
         c = self.config
         source = data or self.default_data
         if source.startswith(TFDS_PREFIX):
             return load_tfds_text(source, c.data_dir, validation=c.validation_split, seed=c.seed)
-        examples = read_labelled_text(source, c.text_column, c.label_column, c.header)
-        return split_examples(examples, c.validation_split, c.test_split, c.seed)
+        return split_examples(self._read_local(source), c.validation_split, c.test_split, c.seed)
 
     def prepare(self, splits: Splits) -> None:
         self.labels = sorted(set(splits.train.labels))

@@ -213,3 +213,12 @@ print("OK", metrics["epochs_done"], app.predict(["great"])[0]["label"] in ("0", 
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK 2 True" in result.stdout
+
+
+def test_splits_follow_the_data_source(tmp_path):
+    first = write_tsv(tmp_path / "a.tsv", n=40)
+    (tmp_path / "b.tsv").write_text("".join(f"text {i}\t{'xy'[i % 2]}\n" for i in range(40)))
+    app = Sentiment(data=str(first))
+    assert set(app.splits().train.labels) == {"0", "1"}
+    app.config = app.config.replace(data=str(tmp_path / "b.tsv"))
+    assert set(app.splits().train.labels) == {"x", "y"}  # not the first file's, cached
