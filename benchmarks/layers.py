@@ -104,8 +104,9 @@ def matmul_gflops(m: int, k: int, n: int, repeats: int = 50) -> float:
     return 2 * m * k * n * repeats / statistics.median(times) / 1e9
 
 
-def build_model(make_layer, cfg: dict) -> keras.Model:
-    inputs = keras.Input((cfg["steps"], cfg["inputs"]), batch_size=cfg["batch"])
+def build_model(make_layer, cfg: dict, batch_size: int | None = None) -> keras.Model:
+    """Layer -> Dense(1) on ``(steps, inputs)`` sequences (``batch_size``: static, or None)."""
+    inputs = keras.Input((cfg["steps"], cfg["inputs"]), batch_size=batch_size)
     return keras.Model(inputs, keras.layers.Dense(1)(make_layer()(inputs)))
 
 
@@ -127,7 +128,7 @@ class Trainer:
             for _ in range(batches)
         ]
         self.sequences = cfg["batch"] * batches
-        self.model = build_model(make_layer, cfg)
+        self.model = build_model(make_layer, cfg, cfg["batch"])
         self.model.compile(keras.optimizers.Adam(1e-3), "mse", jit_compile=jit)
         self.times: list[float] = []
 
@@ -160,8 +161,7 @@ def train_throughputs(makers: dict, cfg: dict, epochs: int, batches: int) -> dic
 
 def latency_ms(make_layer, cfg: dict, jit: bool, repeats: int = 30) -> float:
     """Median time of a single-sample forward pass (batch 1, ``steps`` steps)."""
-    inputs = keras.Input((cfg["steps"], cfg["inputs"]))
-    model = keras.Model(inputs, keras.layers.Dense(1)(make_layer()(inputs)))
+    model = build_model(make_layer, cfg)
     x = tf.random.normal((1, cfg["steps"], cfg["inputs"]))
     forward = tf.function(lambda x: model(x, training=False), jit_compile=jit)
     forward(x).numpy()
