@@ -7,8 +7,12 @@ that names the file (and the line, where there is one).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,10 +253,20 @@ def load_tfds_text(
             f"tensorflow-datasets is not installed ({err}); pip install tensorflow-datasets."
         ) from None
     name = parse_tfds(source)
+    online = True
     try:
         builder = tfds.builder(name, data_dir=data_dir)
-        builder.download_and_prepare()
+        if not builder.is_prepared():
+            online = network_reachable()
+            with _fail_fast_when_offline(online):
+                builder.download_and_prepare()
     except Exception as err:  # tfds raises many kinds: no network, unknown name, ...
+        if not online:
+            raise UserError(
+                f"Could not download {source}: no network access ({PROBE_HOST[0]} is "
+                f"unreachable); pass a local file or folder with --data PATH, or set data_dir "
+                f"to a folder where the data set is already prepared."
+            ) from None
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError(
             f"Could not load {source} with tensorflow-datasets ({reason[:200]}); without network "
@@ -277,3 +291,44 @@ def load_tfds_text(
         return Splits(train, read("validation"), test)
     parts = split_examples(train, validation, 0.0, seed)
     return Splits(parts.train, parts.validation, test)
+
+
+PROBE_HOST = ("storage.googleapis.com", 443)
+"""Where tensorflow-datasets keeps its data set metadata: reachable whenever tfds can work."""
+
+
+def network_reachable(timeout: float = 3.0) -> bool:
+    """Whether this machine can open a connection to :data:`PROBE_HOST`.
+
+    With an HTTP(S) proxy configured the answer is always True: only the proxy knows.
+    """
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        return True
+    try:
+        with socket.create_connection(PROBE_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _fail_fast_when_offline(online: bool) -> Iterator[None]:
+    """Without network, let a tfds download fail at once instead of retrying for minutes.
+
+    tensorflow-datasets retries every failed request ten times with backoff (minutes in
+    all, with progress bars). Offline, retries cannot help; data sets that need no
+    download (built from local files) still prepare normally.
+    """
+    if online:
+        yield
+        return
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.download import downloader
+
+    tfds.disable_progress_bar()  # nothing to show: the download fails at once
+    saved = downloader.MAX_RETRIES
+    downloader.MAX_RETRIES = 0
+    try:
+        yield
+    finally:
+        downloader.MAX_RETRIES = saved

@@ -54,6 +54,7 @@ def test_download_failure_is_one_line_naming_data(tmp_path, monkeypatch):
         )
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+    monkeypatch.setattr("recipes.data.network_reachable", lambda: True)  # the probe passed
     with pytest.raises(
         UserError, match=r"tfds:imdb_reviews.*Network is unreachable.*--data PATH"
     ) as info:
@@ -65,3 +66,28 @@ def test_download_failure_is_one_line_naming_data(tmp_path, monkeypatch):
 def test_unknown_tfds_name(tmp_path):
     with pytest.raises(UserError, match="tfds:no_such_set_xyz"):
         load_tfds_text("tfds:no_such_set_xyz", str(tmp_path))
+
+
+def test_offline_download_fails_at_once_without_retries(tmp_path, monkeypatch):
+    """The real imdb_reviews builder, with name resolution cut: one try, then the error."""
+    import socket
+
+    from tensorflow_datasets.core.download import downloader
+
+    from recipes import data
+
+    lookups = []
+
+    def no_dns(host, *args, **kwargs):
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    for key in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    assert not data.network_reachable()
+    with pytest.raises(UserError, match=r"tfds:imdb_reviews: no network access.*--data PATH"):
+        load_tfds_text("tfds:imdb_reviews", str(tmp_path))
+    download_lookups = [h for h in lookups if h != data.PROBE_HOST[0]]
+    assert 1 <= len(download_lookups) <= 2  # tfds alone would try 11 times with backoff
+    assert downloader.MAX_RETRIES == 10  # restored
