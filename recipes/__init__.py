@@ -4,13 +4,26 @@ Each recipe is a class with the same life cycle (see :class:`recipes.base.Recipe
 """
 
 from recipes.base import Recipe
+from recipes.char_music import CharMusic, CharMusicConfig
+from recipes.char_text import CharText, CharTextConfig
 from recipes.errors import UserError
 from recipes.sentiment import Sentiment, SentimentConfig
 
 #: name -> recipe class, as the command line knows them
-RECIPES: dict[str, type[Recipe]] = {Sentiment.name: Sentiment}
+RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (Sentiment, CharText, CharMusic)}
 
-__all__ = ["RECIPES", "Recipe", "Sentiment", "SentimentConfig", "UserError", "get_recipe"]
+__all__ = [
+    "RECIPES",
+    "CharMusic",
+    "CharMusicConfig",
+    "CharText",
+    "CharTextConfig",
+    "Recipe",
+    "Sentiment",
+    "SentimentConfig",
+    "UserError",
+    "get_recipe",
+]
 
 
 def get_recipe(name: str) -> type[Recipe]:

@@ -21,6 +21,7 @@ from recipes.errors import UserError
 from recipes.training import (
     LAST_CHECKPOINT,
     RunState,
+    TimeLimit,
     load_state,
     package_version,
     plot_history,
@@ -129,6 +130,23 @@ class Recipe:
         """The input signature of :meth:`serving_function`."""
         raise NotImplementedError
 
+    def serving_endpoints(self) -> list[str]:
+        """Names under which the SavedModel offers :meth:`serving_function`."""
+        return ["serving_default"]
+
+    def predict(self, inputs: list[str], **options: Any) -> list[dict]:
+        """The task verb on raw inputs: one JSON-ready dict per result.
+
+        ``options`` are the task's own settings (e.g. sampling for the generators);
+        ``rnn-apps predict`` passes the ones given on its command line.
+        """
+        raise NotImplementedError
+
+    #: options of ``rnn-apps predict`` that this recipe takes
+    predict_options: ClassVar[tuple[str, ...]] = ()
+    #: whether ``rnn-apps predict`` without inputs reads them from stdin
+    predict_reads_stdin: ClassVar[bool] = True
+
     def jit_compile(self) -> bool:
         """``config.jit_compile``, except for replicas on logical CPU devices.
 
@@ -222,12 +240,15 @@ class Recipe:
 
         monitor, mode = self.monitored()
         run_state = RunState(run_dir, monitor, mode, self.config.patience, state)
+        callbacks = [run_state, keras.callbacks.TensorBoard(str(run_dir / "logs"))]
+        if getattr(self.config, "max_minutes", 0):
+            callbacks.append(TimeLimit(self.config.max_minutes, verbose=bool(verbose)))
         self.model.fit(
             self.to_dataset(splits.train, training=True),
             validation_data=self.to_dataset(splits.validation, training=False),
             epochs=epochs,
             initial_epoch=state["epochs_done"] if state else 0,
-            callbacks=[run_state, keras.callbacks.TensorBoard(str(run_dir / "logs"))],
+            callbacks=callbacks,
             verbose=verbose,
             shuffle=False,  # the training dataset shuffles itself, seeded
         )
@@ -258,12 +279,18 @@ class Recipe:
         )
         return metrics
 
-    def evaluate(self, data: str | None = None, split: str = "test") -> dict[str, float]:
-        """Metrics on a split of the training data source, or on all of ``data``."""
+    def evaluate(self, data: str | None = None, split: str | None = None) -> dict[str, float]:
+        """Metrics on a split of the training data source, or on all of ``data``.
+
+        ``split`` None: the test split, or the validation split when the source has no
+        test split.
+        """
         self._require_model()
         if data is not None:
             return self.metrics(self.load_examples(data))
         splits = self.splits()
+        if split is None:
+            split = "test" if len(splits.test) else "validation"
         if split not in ("train", "validation", "test"):
             raise UserError(f"Unknown split {split!r}; expected train, validation or test.")
         examples = getattr(splits, split)
@@ -310,7 +337,8 @@ class Recipe:
         archive = keras.export.ExportArchive()
         for resource in self.serving_resources():
             archive.track(resource)
-        archive.add_endpoint("serving_default", self.serving_function(), self.serving_signature())
+        for endpoint in self.serving_endpoints():
+            archive.add_endpoint(endpoint, self.serving_function(), self.serving_signature())
         archive.write_out(str(export_dir), verbose=False)
         return export_dir
 

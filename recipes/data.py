@@ -233,19 +233,9 @@ def parse_tfds(source: str) -> str:
     return name
 
 
-def load_tfds_text(
-    source: str,
-    data_dir: str | None,
-    text_key: str = "text",
-    label_key: str = "label",
-    validation: float = 0.1,
-    seed: int = 0,
-) -> Splits:
-    """A tensorflow-datasets text classification set, labels as their class names.
-
-    Uses the data set's own ``train`` and ``test`` splits (and ``validation`` if it has
-    one; otherwise a deterministic part of ``train``).
-    """
+def tfds_builder(source: str, data_dir: str | None):
+    """The prepared tensorflow-datasets builder of ``tfds:NAME[/CONFIG]``, downloading it
+    if need be; every failure is one :class:`UserError` line that names ``--data``."""
     try:
         import tensorflow_datasets as tfds
     except ImportError as err:
@@ -272,6 +262,47 @@ def load_tfds_text(
             f"Could not load {source} with tensorflow-datasets ({reason[:200]}); without network "
             f"access, pass a local file or folder with --data PATH."
         ) from None
+    return builder
+
+
+def load_tfds_documents(
+    source: str, data_dir: str | None, text_key: str = "text"
+) -> dict[str, list[str]]:
+    """Every split of a tensorflow-datasets text set, as its examples' ``text_key`` strings."""
+    builder = tfds_builder(source, data_dir)  # first: a one-line error without tfds
+    import tensorflow_datasets as tfds
+
+    features = builder.info.features
+    if text_key not in features:
+        raise UserError(
+            f"{source} has no '{text_key}' feature (it has {sorted(features)}); "
+            f"set text_column to one of them."
+        )
+    return {
+        split: [
+            example[text_key].decode("utf-8", errors="replace")
+            for example in tfds.as_numpy(builder.as_dataset(split=split))
+        ]
+        for split in builder.info.splits
+    }
+
+
+def load_tfds_text(
+    source: str,
+    data_dir: str | None,
+    text_key: str = "text",
+    label_key: str = "label",
+    validation: float = 0.1,
+    seed: int = 0,
+) -> Splits:
+    """A tensorflow-datasets text classification set, labels as their class names.
+
+    Uses the data set's own ``train`` and ``test`` splits (and ``validation`` if it has
+    one; otherwise a deterministic part of ``train``).
+    """
+    builder = tfds_builder(source, data_dir)  # first: a one-line error without tfds
+    import tensorflow_datasets as tfds
+
     info = builder.info
     label_feature = info.features[label_key]
     names = getattr(label_feature, "names", None)

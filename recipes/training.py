@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +155,37 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str) -> Non
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Ends training after the epoch past which another would overrun ``minutes``.
+
+    The next epoch is assumed to take as long as the slowest so far, so the run stops
+    within the limit, always at an epoch boundary (checkpointed, resumable).
+    """
+
+    def __init__(self, minutes: float, verbose: bool = True):
+        super().__init__()
+        self.seconds = 60.0 * minutes
+        self.verbose = verbose
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+        self._epoch_start = self._start
+        self._longest = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self._longest = max(self._longest, now - self._epoch_start)
+        if now - self._start + self._longest > self.seconds:
+            self.model.stop_training = True
+            if self.verbose:
+                print(
+                    f"max_minutes: stopping after epoch {epoch + 1} "
+                    f"({(now - self._start) / 60:.1f} min; another epoch would overrun "
+                    f"{self.seconds / 60:g})",
+                    file=sys.stderr,
+                )

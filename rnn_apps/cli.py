@@ -5,6 +5,8 @@
                         [--out RUN_DIR] [--resume]
     rnn-apps evaluate RUN_DIR [--data SRC] [--split test] [--json]
     rnn-apps predict RUN_DIR [INPUT ...]          (inputs from stdin, one per line, when none)
+    rnn-apps generate RUN_DIR [PRIME ...] [--samples N] [--length L] [--temperature T]
+                      [--top-k K] [--top-p P] [--seed S] [--out DIR]   (alias of predict)
     rnn-apps export RUN_DIR [--out DIR] [--format saved_model]
 
 A user error prints one line and exits with status 2; ``--debug`` shows the traceback.
@@ -52,12 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser("evaluate", help="metrics of a trained run")
     evaluate.add_argument("run", help="run folder")
     evaluate.add_argument("--data", help="score this source instead of the run's test split")
-    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    evaluate.add_argument(
+        "--split",
+        choices=["train", "validation", "test"],
+        help="default: test, or validation when the data has no test split",
+    )
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
-    predict = verbs.add_parser("predict", help="the recipe's task verb on raw inputs")
+    predict = verbs.add_parser(
+        "predict", aliases=["generate"], help="the recipe's task verb on raw inputs"
+    )
     predict.add_argument("run", help="run folder")
-    predict.add_argument("inputs", nargs="*", help="inputs (default: one per line on stdin)")
+    predict.add_argument(
+        "inputs",
+        nargs="*",
+        help="inputs (classifiers: one per line on stdin when none; generators: primes)",
+    )
+    sampling = predict.add_argument_group("generators (char_text, char_music)")
+    sampling.add_argument("--samples", type=int, help="samples per prime (default 1)")
+    sampling.add_argument("--length", type=int, help="characters per sample")
+    sampling.add_argument("--temperature", type=float, help="0: likeliest; higher: bolder")
+    sampling.add_argument("--top-k", type=int, dest="top_k", help="sample among the k likeliest")
+    sampling.add_argument("--top-p", type=float, dest="top_p", help="nucleus sampling mass")
+    sampling.add_argument("--seed", type=int, help="the same seed gives the same samples")
+    sampling.add_argument("--out", help="folder to write each sample to")
 
     export = verbs.add_parser("export", help="a SavedModel that takes raw inputs")
     export.add_argument("run", help="run folder")
@@ -134,12 +154,23 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+PREDICT_OPTIONS = ("samples", "length", "temperature", "top_k", "top_p", "seed", "out")
+
+
 def cmd_predict(args) -> int:
+    from recipes import UserError
     from recipes.runs import load_run
 
-    inputs = args.inputs or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     recipe = load_run(args.run)
-    for result in recipe.predict(inputs):
+    options = {k: getattr(args, k) for k in PREDICT_OPTIONS if getattr(args, k) is not None}
+    for key in options:
+        if key not in recipe.predict_options:
+            flag = "--" + key.replace("_", "-")
+            raise UserError(f"{flag} does not apply to the {recipe.name} recipe of {args.run}.")
+    inputs = args.inputs
+    if not inputs and recipe.predict_reads_stdin:
+        inputs = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for result in recipe.predict(inputs, **options):
         _print_json(result)
     return 0
 
@@ -159,6 +190,7 @@ COMMANDS = {
     "fit": cmd_fit,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
+    "generate": cmd_predict,
     "export": cmd_export,
 }
 

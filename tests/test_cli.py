@@ -151,3 +151,39 @@ def test_unknown_option_fails_with_usage():
     )
     assert result.returncode == 2
     assert "unrecognized arguments: --frobnicate" in result.stderr
+
+
+def test_char_text_fit_and_generate(tmp_path, capsys):
+    from tests.test_charlm import pattern_text
+
+    data = tmp_path / "t.txt"
+    data.write_text(pattern_text(60))
+    run = tmp_path / "run"
+    tiny = ["--set", "units=8", "--set", "window=16", "--set", "embedding_dim=4", "--quiet"]
+    assert (
+        main(["fit", "char_text", "--data", str(data), *tiny, "--epochs", "1", "--out", str(run)])
+        == 0
+    )
+    assert "val_bits_per_char" in json.loads(capsys.readouterr().out)
+    args = ["generate", str(run), "one", "two", "--samples", "2", "--length", "12", "--seed", "4"]
+    assert main([*args, "--top-k", "3", "--out", str(tmp_path / "samples")]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["prime"] for r in lines] == ["one", "one", "two", "two"]
+    assert all(len(r["text"]) == len(r["prime"]) + 12 and r["seed"] == 4 for r in lines)
+    assert (tmp_path / "samples" / "sample_004.txt").read_text() == lines[3]["text"]
+    assert main(["predict", str(run), "--length", "5", "--seed", "4"]) == 0  # no prime, no stdin
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    assert main(["evaluate", str(run), "--json"]) == 0  # no test split: validation
+    assert set(json.loads(capsys.readouterr().out)) == {"bits_per_char"}
+
+
+def test_generator_options_do_not_apply_to_a_classifier(tmp_path, capsys):
+    data = write_tsv(tmp_path / "reviews.tsv", n=48)
+    run = tmp_path / "run"
+    assert (
+        main(["fit", "sentiment", "--data", str(data), *FAST, "--epochs", "1", "--out", str(run)])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["predict", str(run), "great", "--temperature", "0.5"]) == 2
+    assert "--temperature does not apply to the sentiment recipe" in capsys.readouterr().err

@@ -1,0 +1,170 @@
+"""Character music generator: learns tunes in ABC notation and writes new whole tunes.
+
+Data: an ``.abc`` file or a folder of them (tunes split at their ``X:`` lines; comment
+lines and free text between tunes dropped), or the embedded default: the O'Neill's
+Music of Ireland collection (1903, public domain) that ships with ``music21``. Generated
+tunes are checked with ``music21`` (the ``music`` extra): each one that parses can be
+written as MIDI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+from recipes.charlm import CharLM, CharLMConfig
+from recipes.data import read_text
+from recipes.errors import UserError
+
+MUSIC21_COLLECTION = "oneills1850"
+REQUIRED_HEADERS = ("X", "M", "K")
+_FIELD = re.compile(r"^([A-Za-z]):")
+
+
+def require_music21():
+    """The ``music21`` module, or a one-line error naming the extra to install."""
+    try:
+        import music21
+    except ImportError:
+        raise UserError(
+            "char_music needs music21 to read its default tunes and check generated ones; "
+            "install the extra: pip install 'rnn-apps[music]'."
+        ) from None
+    return music21
+
+
+def split_tunes(text: str) -> list[str]:
+    """The tunes of an ABC text: each from its ``X:`` line to the next blank line.
+
+    Comment lines (``%``) and any text outside tunes (file headers, notes between
+    tunes) are dropped; trailing spaces are removed; each tune ends with a newline.
+    """
+    tunes, current = [], None
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if line.startswith("X:"):
+            if current:
+                tunes.append(current)
+            current = [line]
+        elif current is not None:
+            if not line:
+                tunes.append(current)
+                current = None
+            elif not line.startswith("%"):
+                current.append(line)
+    if current:
+        tunes.append(current)
+    return ["\n".join(lines) + "\n" for lines in tunes if len(lines) > 1]
+
+
+def headers(tune: str) -> dict[str, str]:
+    """The header fields of a tune (``{"X": "1", "M": "6/8", ...}``), up to its ``K:``."""
+    fields = {}
+    for line in tune.splitlines():
+        match = _FIELD.match(line)
+        if not match:
+            break
+        fields.setdefault(match.group(1), line[2:].strip())
+        if match.group(1) == "K":
+            break
+    return fields
+
+
+def check_tune(tune: str) -> dict[str, Any]:
+    """Whether a tune carries the X, M and K headers and parses with music21 into notes.
+
+    Returns ``{"headers": bool, "parses": bool, "score": music21 stream or None}``.
+    """
+    music21 = require_music21()
+    has_headers = all(key in headers(tune) for key in REQUIRED_HEADERS)
+    score = None
+    try:
+        score = music21.converter.parse(tune, format="abc")
+        parses = len(score.flatten().notes) > 0
+    except Exception:  # music21 raises many kinds on malformed ABC
+        parses = False
+    return {"headers": has_headers, "parses": parses, "score": score if parses else None}
+
+
+def abc_paths(source: str) -> list[Path]:
+    path = Path(source).expanduser()
+    if path.is_dir():
+        paths = sorted(p for p in path.rglob("*.abc") if p.is_file())
+        if not paths:
+            raise UserError(f"Data folder {path} holds no .abc files.")
+        return paths
+    if not path.exists():
+        raise UserError(f"Data path {path} does not exist.")
+    return [path]
+
+
+@dataclasses.dataclass
+class CharMusicConfig(CharLMConfig):
+    """Settings of the music generator (see :class:`CharLMConfig`); longer samples."""
+
+    length: int = 1500  # at most this many characters per tune (a tune ends at a blank line)
+
+
+class CharMusic(CharLM):
+    """Character language model of ABC tunes; ``predict`` writes whole new tunes."""
+
+    name = "char_music"
+    description = "ABC tunes -> new tunes (one-to-many): character LSTM/GRU, MIDI out"
+    default_data = f"music21 corpus: {MUSIC21_COLLECTION}"
+    config_class = CharMusicConfig
+    default_prime = "X:"
+    separator = "\n\n"  # a blank line ends a tune
+    stop_at_blank_line = True
+    sample_name = "tune_{:03d}.abc"
+
+    def load_documents(self, source: str | None) -> tuple[list[str], list[str], list[str]]:
+        """Tunes; the last ``validation_split`` of each file's tunes are for validation."""
+        if source:
+            files = [read_text(p) for p in abc_paths(source)]
+        else:
+            music21 = require_music21()
+            paths = music21.corpus.getComposer(MUSIC21_COLLECTION, fileExtensions=("abc",))
+            files = [read_text(Path(p)) for p in sorted(paths, key=str)]
+        per_file = [split_tunes(text) for text in files]
+        if not any(per_file):
+            raise UserError(f"{source or self.default_data}: no tunes (lines 'X:') found.")
+        train, validation = [], []
+        for tunes in per_file:
+            held = int(round(len(tunes) * self.config.validation_split))
+            train += tunes[: len(tunes) - held]
+            validation += tunes[len(tunes) - held :]
+        if not validation:  # files of one tune each: hold out the last ones overall
+            held = max(1, int(round(len(train) * self.config.validation_split)))
+            train, validation = train[:-held], train[-held:]
+        return train, validation, []
+
+    def corpus(self, documents: list[str]) -> str:
+        return "".join(tune.rstrip("\n") + "\n\n" for tune in documents)
+
+    def generate(self, prime: str | list[str] = "", **kwargs: Any) -> list[str]:
+        """Whole tunes, each cut at its first blank line (see :meth:`CharLM.generate`)."""
+        texts = super().generate(prime, **kwargs)
+        return [text.split("\n\n", 1)[0].rstrip("\n") + "\n" for text in texts]
+
+    def predict(self, inputs: list[str], **options: Any) -> list[dict]:
+        """Tunes with ``parses`` and ``headers`` checks; with ``out``, files too.
+
+        ``out`` (a folder): each tune goes to ``tune_001.abc``, ... and each one that
+        parses also to ``tune_001.mid``. The last dict is ``{"parse_rate": ...}``.
+        """
+        results = super().predict(inputs, **options)
+        for result in results:
+            check = check_tune(result["text"])
+            result["parses"] = check["parses"]
+            result["headers"] = check["headers"]
+            if check["parses"] and "file" in result:
+                midi = Path(result["file"]).with_suffix(".mid")
+                try:
+                    check["score"].write("midi", fp=str(midi))
+                    result["midi"] = str(midi)
+                except Exception as err:  # music21 may parse what it cannot render
+                    result["midi_error"] = str(err).splitlines()[0][:200]
+        rate = sum(r["parses"] for r in results) / len(results) if results else 0.0
+        return [*results, {"parse_rate": rate}]

@@ -1,0 +1,515 @@
+"""Character language models (one-to-many at generation): the shared core of ``char_text``
+and ``char_music``.
+
+Reads top to bottom: settings, corpus, model, evaluation, generation, export.
+
+    StringLookup over characters (in tf.data, in generation and in the export)
+      -> Embedding -> DeepRNN(custom_layers LSTM or GRU) -> Dropout -> Dense logits
+
+Training sees windows of the corpus (``window`` characters, next-character targets at
+every position). Evaluation reads each text from start to end in windows, carrying the
+recurrent states across them, so every character is predicted from all the text before
+it: that is what ``bits_per_char`` measures. Generation is one compiled loop in the
+graph that carries the states from character to character.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import custom_layers as cl
+from recipes.base import Recipe
+from recipes.config import RecipeConfig
+from recipes.data import Splits
+from recipes.errors import UserError
+
+OOV = "[UNK]"
+
+
+# -- settings ---------------------------------------------------------------------------
+@dataclasses.dataclass
+class CharLMConfig(RecipeConfig):
+    """Settings of a character language model (every key can be given with ``--set``)."""
+
+    data: str | None = None  # file(s), folder or tfds:NAME; None = the embedded default
+    data_dir: str | None = None  # where tensorflow-datasets keeps its data
+    validation_split: float = 0.1  # last share of each text held out (sources without one)
+    seed: int = 1337  # initialization, window order, dropout
+    window: int = 128  # characters per training window
+    cell: Literal["lstm", "gru"] = "lstm"  # the recurrent layers
+    units: int = 512  # units per layer
+    layers: int = 2  # stacked recurrent layers
+    embedding_dim: int = 64  # character vector size
+    dropout: float = 0.1  # between recurrent layers and before the output layer
+    batch_size: int = 64  # windows per training step
+    epochs: int = 20  # at most (early stopping or max_minutes may end sooner)
+    learning_rate: float = 2e-3  # Adam, decayed along a cosine to 10% over `epochs`
+    clipnorm: float = 1.0  # global gradient norm clipping (0: none)
+    patience: int = 3  # epochs without validation improvement before stopping (0: never)
+    max_minutes: float = 0.0  # stop before an epoch that would end past this (0: no limit)
+    eval_chars: int = 200_000  # characters of train scored for metrics.json (0: all)
+    length: int = 500  # characters generated per sample (predict)
+    temperature: float = 0.8  # sampling temperature (0: always the likeliest character)
+    top_k: int = 0  # sample among the k likeliest characters (0: all)
+    top_p: float = 1.0  # sample among the likeliest characters holding this mass (1: all)
+    jit_compile: bool = True  # compile the numeric model with XLA
+    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
+
+    def validate(self) -> None:
+        for key in ("window", "units", "layers", "embedding_dim", "batch_size", "epochs", "length"):
+            if getattr(self, key) < 1:
+                raise UserError(
+                    f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
+                )
+        check_sampling(self.temperature, self.top_k, self.top_p)
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"Config key 'dropout' must be in [0, 1), got {self.dropout}.")
+        if not 0 < self.validation_split < 0.5:
+            raise UserError(
+                f"Config key 'validation_split' must be in (0, 0.5), got {self.validation_split}."
+            )
+        if not self.learning_rate > 0:
+            raise UserError(
+                f"Config key 'learning_rate' must be positive, got {self.learning_rate}."
+            )
+        for key in ("clipnorm", "max_minutes", "patience", "eval_chars"):
+            if not getattr(self, key) >= 0:
+                raise UserError(f"Config key '{key}' must be 0 or more, got {getattr(self, key)}.")
+
+
+def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
+    """One-line errors for sampling settings out of range."""
+    if not temperature >= 0:
+        raise UserError(f"temperature must be 0 or more, got {temperature}.")
+    if top_k < 0:
+        raise UserError(f"top_k must be 0 (all) or more, got {top_k}.")
+    if not 0 < top_p <= 1:
+        raise UserError(f"top_p must be in (0, 1], got {top_p}.")
+
+
+def tail_split(text: str, share: float) -> tuple[str, str]:
+    """``text`` cut before its last ``share``, at a line start when there is one near."""
+    cut = int(len(text) * (1 - share))
+    newline = text.find("\n", cut - 1)
+    if newline != -1 and newline + 1 < len(text) and newline - cut < 1000:
+        cut = newline + 1
+    return text[:cut], text[cut:]
+
+
+# -- the recipe -------------------------------------------------------------------------
+class CharLM(Recipe):
+    """Base of the character generators: a subclass reads its corpus and post-processes."""
+
+    config_class = CharLMConfig
+    monitor = ("val_loss", "min")
+    #: text fed before sampling when the prime is empty
+    default_prime: str = "\n"
+    #: text that every document of the corpus ends with (joined documents are read as one)
+    separator: str = "\n"
+
+    def __init__(self, config: CharLMConfig | None = None, **overrides):
+        super().__init__(config, **overrides)
+        self.chars: list[str] = []
+        self.lookup: keras.layers.StringLookup | None = None
+        self._functions: tuple[keras.Model | None, dict] = (None, {})
+
+    # -- corpus ------------------------------------------------------------------------
+    def load_documents(self, source: str | None) -> tuple[list[str], list[str], list[str]]:
+        """Train, validation and test documents of a source (test may be empty)."""
+        raise NotImplementedError
+
+    def load_splits(self, data: str | None) -> Splits:
+        train, validation, test = self.load_documents(data)
+        if not "".join(train):
+            raise UserError(f"{data or self.default_data}: no training text found.")
+        return Splits(train, validation, test)
+
+    def load_examples(self, data: str) -> list[str]:
+        train, validation, test = self.load_documents(data)
+        return train + validation + test
+
+    def corpus(self, documents: list[str]) -> str:
+        """Documents joined into the one text the model reads."""
+        return "".join(d if d.endswith(self.separator) else d + self.separator for d in documents)
+
+    def prepare(self, splits: Splits) -> None:
+        counts: dict[str, int] = {}
+        for char in self.corpus(splits.train):
+            counts[char] = counts.get(char, 0) + 1
+        self.chars = sorted(counts, key=lambda c: (-counts[c], c))
+        self.lookup = self._make_lookup(self.chars)
+
+    @staticmethod
+    def _make_lookup(chars: list[str]) -> keras.layers.StringLookup:
+        # id 0 is the out-of-vocabulary token, characters are 1..len(chars)
+        return keras.layers.StringLookup(vocabulary=chars, num_oov_indices=1, oov_token=OOV)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.chars) + 1
+
+    def encode(self, text: str) -> np.ndarray:
+        """A text as character ids (0 for characters the vocabulary lacks)."""
+        if not text:
+            return np.zeros((0,), "int32")
+        ids = self.lookup(tf.strings.unicode_split(tf.constant(text), "UTF-8"))
+        return ids.numpy().astype("int32")
+
+    def to_dataset(self, documents: list[str], training: bool) -> tf.data.Dataset:
+        """Windows of the corpus with next-character targets.
+
+        In training the window starts move by a random offset each time (so an epoch
+        sees each character about once, in new company) and the windows are shuffled.
+        """
+        c = self.config
+        ids = self.encode(self.corpus(documents))
+        window = min(c.window, len(ids) - 1)
+        if window < 1:
+            raise UserError(
+                f"The {'training' if training else 'validation'} text has {len(ids)} "
+                f"characters; it needs at least 2."
+            )
+        count = (len(ids) - 1) // window
+        last_start = len(ids) - 1 - window
+        table = tf.constant(ids)
+        starts = tf.data.Dataset.range(count)
+        if training:
+            starts = tf.data.Dataset.zip(
+                starts.shuffle(count, seed=c.seed, reshuffle_each_iteration=True),
+                tf.data.Dataset.random(seed=c.seed, rerandomize_each_iteration=True),
+            ).map(lambda i, r: tf.minimum(i * window + r % window, last_start))
+        else:
+            starts = starts.map(lambda i: i * window)
+
+        def window_at(start):
+            piece = tf.slice(table, tf.reshape(start, [1]), [window + 1])
+            return piece[:-1], piece[1:]
+
+        ds = starts.map(window_at, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(c.batch_size, drop_remainder=training and count >= c.batch_size)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    # -- model -------------------------------------------------------------------------
+    def prepare_schedule(self, splits: Splits) -> keras.optimizers.schedules.LearningRateSchedule:
+        c = self.config
+        windows = max(1, (len(self.corpus(splits.train)) - 1) // c.window)
+        steps = max(1, windows // c.batch_size) * c.epochs
+        return keras.optimizers.schedules.CosineDecay(c.learning_rate, steps, alpha=0.1)
+
+    def build_model(self) -> keras.Model:
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        ids = keras.Input((None,), dtype="int32", name="char_ids")
+        x = keras.layers.Embedding(self.vocabulary_size, c.embedding_dim, name="embedding")(ids)
+        sequences = cl.DeepRNN(
+            [c.units] * c.layers,
+            cell=c.cell,
+            dropout=c.dropout,
+            return_sequences=True,
+            return_state=True,  # unused in training; generation carries them
+            name="rnn",
+        )(x)[0]
+        x = keras.layers.Dropout(c.dropout, seed=c.seed, name="output_dropout")(sequences)
+        logits = keras.layers.Dense(self.vocabulary_size, name="logits")(x)
+        model = keras.Model(ids, logits, name=self.name)
+        model.compile(
+            optimizer=keras.optimizers.Adam(
+                self.prepare_schedule(self.splits()), global_clipnorm=c.clipnorm or None
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=self.jit_compile(),
+        )
+        return model
+
+    def _layers(self) -> tuple[keras.layers.Layer, cl.DeepRNN, keras.layers.Layer]:
+        self._require_model()
+        m = self.model
+        return m.get_layer("embedding"), m.get_layer("rnn"), m.get_layer("logits")
+
+    def _zero_states(self, batch) -> list[tf.Tensor]:
+        _, rnn, _ = self._layers()
+        return [
+            tf.zeros((batch, size)) for layer in rnn.rnn_layers for size in layer.cell.state_size
+        ]
+
+    # -- evaluation --------------------------------------------------------------------
+    def bits_per_char(self, documents: list[str], limit: int = 0, streams: int = 64) -> float:
+        """Bits per character of the documents, each character predicted from all before it.
+
+        The text is read as ``streams`` contiguous parts side by side, window after
+        window, with the recurrent states carried from one window to the next.
+        """
+        ids = self.encode(self.corpus(documents))
+        if limit:
+            ids = ids[: limit + 1]
+        n = len(ids) - 1
+        if n < 1:
+            raise UserError("No text to score: the documents hold fewer than 2 characters.")
+        streams = max(1, min(streams, n // self.config.window))
+        span = -(-n // streams)  # characters per stream, the last padded
+        pad = streams * span - n
+        inputs = np.pad(ids[:-1], (0, pad)).reshape(streams, span)
+        targets = np.pad(ids[1:], (0, pad)).reshape(streams, span)
+        weights = np.pad(np.ones(n, "float32"), (0, pad)).reshape(streams, span)
+        score = self._scorer()
+        states = self._zero_states(streams)
+        total = 0.0
+        for start in range(0, span, self.config.window):
+            end = start + self.config.window
+            nll, states = score(inputs[:, start:end], targets[:, start:end], states)
+            total += float(tf.reduce_sum(nll * weights[:, start:end]))
+        return total / n / math.log(2)
+
+    def _scorer(self):
+        emb, rnn, dense = self._layers()
+
+        def score(inputs, targets, states):
+            outputs = rnn(emb(inputs), initial_state=states, training=False)
+            logits = dense(outputs[0])
+            nll = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
+            return nll, outputs[1:]
+
+        return self._compiled(
+            "score",
+            lambda: tf.function(
+                score, jit_compile=bool(self.config.jit_compile), reduce_retracing=True
+            ),
+        )
+
+    def metrics(self, documents: list[str]) -> dict[str, float]:
+        """``bits_per_char`` (states carried through each text; see :meth:`bits_per_char`)."""
+        limit = self.config.eval_chars if documents is self.splits().train else 0
+        return {"bits_per_char": self.bits_per_char(documents, limit=limit)}
+
+    # -- generation --------------------------------------------------------------------
+    def generator(self):
+        """The compiled generation function (built once per model).
+
+        ``(prime[B] strings, length, temperature, top_k, top_p, seed) -> text[B]``: the
+        primes are fed first (each on its own, left-padded and masked), then ``length``
+        characters are sampled in one graph loop that carries the recurrent states.
+        """
+        signature = [
+            tf.TensorSpec([None], tf.string),  # prime
+            tf.TensorSpec([], tf.int32),  # length
+            tf.TensorSpec([], tf.float32),  # temperature
+            tf.TensorSpec([], tf.int32),  # top_k
+            tf.TensorSpec([], tf.float32),  # top_p
+            tf.TensorSpec([], tf.int64),  # seed
+        ]
+        return self._compiled(
+            "generate", lambda: tf.function(self._generation_function(), input_signature=signature)
+        )
+
+    def _compiled(self, name: str, make):
+        """``make()``, built once per model (a new model gets new functions)."""
+        self._require_model()
+        cache = self._functions if self._functions[0] is self.model else (self.model, {})
+        self._functions = cache
+        if name not in cache[1]:
+            cache[1][name] = make()
+        return cache[1][name]
+
+    def _generation_function(self):
+        emb, rnn, dense = self._layers()
+        lookup = self.lookup
+        table = tf.constant(["", *self.chars])  # id 0 (out of vocabulary) reads as nothing
+        newline = int(self.chars.index("\n") + 1) if "\n" in self.chars else -1
+        stop_at_blank_line = self.stop_at_blank_line
+        default_prime = tf.constant(self.default_prime)
+
+        def step(ids, states):
+            x, new_states, k = emb(ids), [], 0
+            for layer in rnn.rnn_layers:
+                n = len(layer.cell.state_size)
+                x, s = layer.cell(x, states[k : k + n])
+                new_states += list(s)
+                k += n
+            return dense(x), new_states
+
+        def generate(prime, length, temperature, top_k, top_p, seed):
+            prime = tf.where(tf.strings.length(prime) > 0, prime, default_prime)
+            ids, mask = _left_padded(lookup(tf.strings.unicode_split(prime, "UTF-8")))
+            states = self._zero_states(tf.shape(ids)[0])
+            outputs = rnn(emb(ids), mask=mask, initial_state=states, training=False)
+            logits, states = dense(outputs[0][:, -1]), list(outputs[1:])
+            last = tf.cast(ids[:, -1], tf.int32)
+            done = tf.zeros_like(last, tf.bool)
+            seed = tf.cast(seed, tf.int64)
+
+            def body(i, logits, states, last, done, written):
+                drawn = sample(
+                    logits, temperature, top_k, top_p, tf.stack([seed, tf.cast(i, tf.int64)])
+                )
+                drawn = tf.where(done, 0, drawn)
+                written = written.write(i, drawn)
+                if stop_at_blank_line:
+                    done = done | ((drawn == newline) & (last == newline))
+                logits, states = step(drawn, states)
+                return i + 1, logits, states, drawn, done, written
+
+            written = tf.TensorArray(tf.int32, size=length, element_shape=[None])
+            _, _, _, _, _, written = tf.while_loop(
+                lambda i, logits, states, last, done, written: (i < length) & ~tf.reduce_all(done),
+                body,
+                (0, logits, states, last, done, written),
+            )
+            generated = tf.transpose(written.stack())
+            return prime + tf.strings.reduce_join(tf.gather(table, generated), axis=-1)
+
+        return generate
+
+    #: music stops a sample at its first blank line (the end of a tune)
+    stop_at_blank_line: bool = False
+
+    def generate(
+        self,
+        prime: str | list[str] = "",
+        samples: int = 1,
+        length: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Samples text, each beginning with its prime.
+
+        Args:
+            prime: text fed first (empty: ``default_prime``); a list gives one sample
+                per prime, a string ``samples`` samples.
+            samples: samples drawn at once when ``prime`` is a string.
+            length: characters sampled after the prime (default: ``config.length``).
+            temperature, top_k, top_p: sampling settings (defaults: the config's).
+            seed: the same seed and arguments give the same samples (default:
+                ``config.seed``).
+        """
+        c = self.config
+        primes = [prime] * samples if isinstance(prime, str) else list(prime)
+        if not primes:
+            return []
+        temperature = c.temperature if temperature is None else temperature
+        top_k = c.top_k if top_k is None else top_k
+        top_p = c.top_p if top_p is None else top_p
+        check_sampling(temperature, top_k, top_p)
+        length = c.length if length is None else length
+        if length < 0:
+            raise UserError(f"length must be 0 or more, got {length}.")
+        texts = self.generator()(
+            tf.constant(primes, tf.string),
+            tf.constant(length, tf.int32),
+            tf.constant(temperature, tf.float32),
+            tf.constant(top_k, tf.int32),
+            tf.constant(top_p, tf.float32),
+            tf.constant(c.seed if seed is None else seed, tf.int64),
+        )
+        return [t.decode("utf-8", errors="replace") for t in texts.numpy()]
+
+    #: file name of the n-th sample written by ``predict(..., out=FOLDER)``
+    sample_name: str = "sample_{:03d}.txt"
+    predict_options = ("samples", "length", "temperature", "top_k", "top_p", "seed", "out")
+    predict_reads_stdin = False
+
+    def predict(self, inputs: list[str], **options: Any) -> list[dict]:
+        """``generate`` for each prime in ``inputs`` (none: the default prime).
+
+        Options: those of :meth:`generate` (a random ``seed`` when none is given; each
+        result names its seed), and ``out``: a folder to write each sample to.
+
+        Returns:
+            One dict per sample: ``{"prime", "seed", "text"}`` (and ``"file"``).
+        """
+        out = options.pop("out", None)
+        seed = options.pop("seed", None)
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**31))
+        samples = options.pop("samples", None) or 1
+        results = []
+        for prime in inputs or [""]:
+            texts = self.generate(prime, samples=samples, seed=seed, **options)
+            results += [{"prime": prime, "seed": seed, "text": t} for t in texts]
+        if out:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            for number, result in enumerate(results, start=1):
+                path = Path(out) / self.sample_name.format(number)
+                path.write_text(result["text"], encoding="utf-8")
+                result["file"] = str(path)
+        return results
+
+    # -- run folder --------------------------------------------------------------------
+    def save_assets(self, run_dir: Path) -> None:
+        (run_dir / "vocabulary.json").write_text(json.dumps(self.chars, ensure_ascii=False) + "\n")
+
+    def load_assets(self, run_dir: Path) -> None:
+        try:
+            self.chars = json.loads((run_dir / "vocabulary.json").read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"{run_dir}: vocabulary.json unreadable ({err}).") from None
+        self.lookup = self._make_lookup(self.chars)
+        self._functions = (None, {})
+
+    # -- export ------------------------------------------------------------------------
+    def serving_resources(self) -> list:
+        return [self.lookup, self.model]
+
+    def serving_signature(self) -> list[tf.TensorSpec]:
+        return [
+            tf.TensorSpec([None], tf.string, name="prime"),
+            tf.TensorSpec([], tf.int32, name="length"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int64, name="seed"),
+        ]
+
+    def serving_function(self):
+        """``generate(prime, length, temperature, seed)`` -> ``{"text": prime + sample}``."""
+        generate = self._generation_function()
+        top_k, top_p = self.config.top_k, self.config.top_p
+
+        def serve(prime, length, temperature, seed):
+            return {"text": generate(prime, length, temperature, top_k, top_p, seed)}
+
+        return serve
+
+    def serving_endpoints(self) -> list[str]:
+        return ["serving_default", "generate"]
+
+
+def _left_padded(ids: tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Ragged rows as a dense batch aligned on their last element, and the mask."""
+    dense = ids.to_tensor(default_value=0)
+    width = tf.shape(dense)[1]
+    shift = tf.cast(width, tf.int64) - ids.row_lengths()
+    index = tf.range(width, dtype=tf.int64)[None, :] - shift[:, None]
+    valid = index >= 0
+    gathered = tf.gather(dense, tf.maximum(index, 0), batch_dims=1)
+    return tf.where(valid, gathered, tf.zeros_like(gathered)), valid
+
+
+def sample(logits, temperature, top_k, top_p, seed):
+    """One character id per row of logits (id 0, out of vocabulary, is never drawn).
+
+    ``temperature`` 0 takes the likeliest; otherwise the logits are divided by it and
+    cut to the ``top_k`` likeliest (0: all) and to the fewest likeliest whose
+    probabilities reach ``top_p``, then one id is drawn, reproducibly for ``seed``.
+    """
+    size = tf.shape(logits)[-1]
+    banned = tf.one_hot(0, size, on_value=-np.inf, off_value=0.0)
+    logits = logits + banned
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    scaled = logits / tf.maximum(temperature, 1e-6)
+    k = tf.where(top_k > 0, tf.minimum(top_k, size), size)
+    kth = tf.math.top_k(scaled, k).values[:, -1:]
+    scaled = tf.where(scaled < kth, -np.inf, scaled)
+    ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")
+    mass_before = tf.cumsum(tf.nn.softmax(ordered), axis=-1, exclusive=True)
+    cutoff = tf.reduce_min(tf.where(mass_before < top_p, ordered, np.inf), axis=-1, keepdims=True)
+    scaled = tf.where(scaled < cutoff, -np.inf, scaled)
+    drawn = tf.random.stateless_categorical(scaled, 1, seed=seed, dtype=tf.int32)[:, 0]
+    return tf.where(temperature > 0, drawn, greedy)

@@ -1,0 +1,288 @@
+"""Character generators: corpus reading, training, bits per character, the compiled
+generation loop (against the model run on whole sequences), save/load, export."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recipes import CharMusic, CharText, UserError
+from recipes.char_music import check_tune, headers, split_tunes
+from recipes.char_text import STDLIB_MODULES, local_documents, stdlib_documents
+from recipes.charlm import sample, tail_split
+from recipes.runs import load_run
+
+TINY = dict(window=24, units=24, layers=2, embedding_dim=8, batch_size=8, dropout=0.0)
+
+
+def pattern_text(lines: int = 300) -> str:
+    """Text with structure a tiny model learns in seconds: counting words, line by line."""
+    words = ["one", "two", "three", "four", "five"]
+    return "".join(f"{words[i % 5]} {words[(i + 1) % 5]}.\n" for i in range(lines))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("char_text")
+    data = root / "counting.txt"
+    data.write_text(pattern_text())
+    app = CharText(**TINY, epochs=12, learning_rate=1e-2, patience=0)
+    metrics = app.fit(data=str(data), run_dir=root / "run", verbose=0)
+    return app, metrics, root
+
+
+def test_fit_learns_and_writes_the_run_folder(trained):
+    app, metrics, root = trained
+    run = root / "run"
+    for name in ("config.toml", "model.keras", "vocabulary.json", "metrics.json", "training.png"):
+        assert (run / name).exists(), name
+    assert set(json.loads((run / "vocabulary.json").read_text())) == set(pattern_text())
+    # 15 distinct characters: uniform guessing costs log2(16) = 4 bits; the counting is
+    # nearly deterministic once a line has begun
+    assert metrics["val_bits_per_char"] < 1.0
+    assert app.evaluate()["bits_per_char"] == pytest.approx(metrics["val_bits_per_char"])
+
+
+def test_greedy_generation_continues_the_pattern(trained):
+    app, _, _ = trained
+    text = app.generate("two three.\nthree", length=40, temperature=0)[0]
+    assert text.startswith("two three.\nthree four.\nfour five.\nfive one.\n")
+
+
+def test_generation_loop_matches_the_model_on_whole_sequences(trained):
+    """Greedy samples, primes of different lengths in one batch: every character is the
+    argmax of the model run over the prime and everything generated before it."""
+    app, _, _ = trained
+    primes = ["o", "three fo", "five one.\none t"]
+    texts = app.generate(primes, length=30, temperature=0)
+    for prime, text in zip(primes, texts, strict=True):
+        assert text.startswith(prime) and len(text) == len(prime) + 30
+        ids = app.encode(text)
+        logits = app.model(ids[None, :-1], training=False)[0].numpy()
+        logits[:, 0] = -np.inf  # the loop never picks the out-of-vocabulary id
+        predicted = logits.argmax(-1)[len(prime) - 1 :]
+        np.testing.assert_array_equal(predicted, ids[len(prime) :])
+
+
+def test_bits_per_char_carries_states_across_windows(trained):
+    """Windows of 7 with carried states score exactly like one pass over the whole text."""
+    app, _, _ = trained
+    text = pattern_text(20)
+    ids = app.encode(app.corpus([text]))
+    logits = app.model(ids[None, :-1], training=False)[0]
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(ids[1:], logits).numpy()
+    expected = nll.mean() / math.log(2)
+    window = app.config.window
+    try:
+        app.config.window = 7
+        assert app.bits_per_char([text], streams=1) == pytest.approx(expected, rel=1e-5)
+    finally:
+        app.config.window = window
+
+
+def test_sampling_is_reproducible_for_a_seed(trained):
+    app, _, _ = trained
+    a = app.generate("one", samples=3, length=50, temperature=1.0, seed=7)
+    assert a == app.generate("one", samples=3, length=50, temperature=1.0, seed=7)
+    assert a != app.generate("one", samples=3, length=50, temperature=1.0, seed=8)
+    assert len(set(a)) > 1  # samples in a batch differ
+
+
+def test_sample_settings():
+    logits = tf.math.log(tf.constant([[0.0, 0.1, 0.2, 0.3, 0.4]] * 2000) + 1e-9)
+    seed = tf.constant([1, 2], tf.int64)
+
+    def draws(temperature=1.0, top_k=0, top_p=1.0):
+        return sample(logits, temperature, top_k, top_p, seed).numpy()
+
+    assert set(draws(temperature=0.0)) == {4}
+    assert set(draws(top_k=1)) == {4}
+    assert set(draws(top_k=2)) == {3, 4}
+    assert set(draws(top_p=0.5)) == {3, 4}  # 0.4 + 0.3 reach 0.5
+    assert set(draws(top_p=0.3)) == {4}
+    full = draws()
+    assert 0 not in full and set(full) == {1, 2, 3, 4}  # id 0, out of vocabulary, never
+    assert np.mean(full == 4) == pytest.approx(0.4, abs=0.04)
+    assert np.mean(draws(temperature=0.5) == 4) > 0.5  # cooler: the likeliest more often
+
+
+def test_load_and_export_generate_identically(trained, tmp_path):
+    app, _, root = trained
+    expected = app.generate(["one", "four f"], length=60, temperature=0.9, seed=5)
+    loaded = load_run(root / "run")
+    assert loaded.generate(["one", "four f"], length=60, temperature=0.9, seed=5) == expected
+
+    loaded.export(tmp_path / "exported")
+    reloaded = tf.saved_model.load(str(tmp_path / "exported"))
+    assert {"serving_default", "generate"} <= set(reloaded.signatures)
+    out = reloaded.signatures["generate"](
+        prime=tf.constant(["one", "four f"]),
+        length=tf.constant(60),
+        temperature=tf.constant(0.9),
+        seed=tf.constant(5, tf.int64),
+    )
+    assert [t.decode() for t in out["text"].numpy()] == expected
+
+
+def test_predict_writes_samples(trained, tmp_path):
+    app, _, _ = trained
+    results = app.predict(["one"], samples=2, length=20, seed=3, out=str(tmp_path / "s"))
+    assert [r["seed"] for r in results] == [3, 3]
+    for number, result in enumerate(results, start=1):
+        path = tmp_path / "s" / f"sample_{number:03d}.txt"
+        assert result["file"] == str(path) and path.read_text() == result["text"]
+    # no prime: the default one (a newline) is fed
+    assert app.predict([], length=5, seed=1)[0]["text"].startswith("\n")
+
+
+def test_sampling_errors_are_one_line(trained):
+    app, _, _ = trained
+    for kwargs, message in (
+        ({"temperature": -1.0}, "temperature"),
+        ({"top_k": -2}, "top_k"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"length": -1}, "length"),
+    ):
+        with pytest.raises(UserError, match=message):
+            app.generate("one", **kwargs)
+
+
+def test_resume_and_time_limit(tmp_path):
+    data = tmp_path / "t.txt"
+    data.write_text(pattern_text(100))
+    run = tmp_path / "run"
+    # a limit this short ends the run after its first epoch, checkpointed
+    first = CharText(**TINY, epochs=4, max_minutes=1e-4).fit(data=str(data), run_dir=run, verbose=0)
+    assert first["epochs_done"] == 1
+    # the run's own settings come back with it: the limit ends this call after one epoch too
+    resumed = CharText().fit(run_dir=run, resume=True, epochs=4, verbose=0)
+    assert resumed["epochs_done"] == 2
+    state = json.loads((run / "state.json").read_text())
+    assert len(state["history"]["loss"]) == 2
+
+
+def test_text_sources(tmp_path):
+    assert tail_split("a\nb\nc\nd\n", 0.5) == ("a\nb\n", "c\nd\n")
+    assert tail_split("abcdefghij", 0.2) == ("abcdefgh", "ij")
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "b.txt").write_text("B")
+    (tmp_path / "d" / "sub" / "a.md").write_text("A")
+    (tmp_path / "d" / ".hidden").write_text("H")
+    texts = [t for _, t in local_documents(str(tmp_path / "d"))]
+    assert texts == ["B", "A"]  # path order: d/b.txt before d/sub/a.md; hidden left out
+    assert [t for _, t in local_documents(str(tmp_path / "d" / "*.txt"))] == ["B"]
+    with pytest.raises(UserError, match="No file matches"):
+        local_documents(str(tmp_path / "*.nothing"))
+    with pytest.raises(UserError, match="does not exist"):
+        local_documents(str(tmp_path / "missing.txt"))
+    (tmp_path / "bad.txt").write_bytes(b"ok\n\xff\n")
+    with pytest.raises(UserError, match=r"bad.txt, line 2: not UTF-8"):
+        CharText().fit(data=str(tmp_path / "bad.txt"), run_dir=tmp_path / "r", verbose=0)
+    assert not (tmp_path / "r").exists()
+
+
+def test_embedded_default_is_the_stdlib_subset(monkeypatch, tmp_path):
+    documents = stdlib_documents()
+    assert len(documents) == len(STDLIB_MODULES)
+    assert all(text.strip() for _, text in documents)
+    assert "def " in documents[0][1]
+    train, validation, test = CharText().load_documents(None)
+    assert len(train) == len(validation) == len(STDLIB_MODULES) and test == []
+    monkeypatch.setattr("sysconfig.get_paths", lambda: {"stdlib": str(tmp_path)})
+    with pytest.raises(UserError, match="argparse.py.*--data"):
+        stdlib_documents()
+
+
+def test_too_short_text_is_an_error(tmp_path):
+    data = tmp_path / "one.txt"
+    data.write_text("a")
+    with pytest.raises(UserError, match="one.txt: no training text"):
+        CharText(**TINY).fit(data=str(data), run_dir=tmp_path / "r", verbose=0)
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(UserError, match="'windw'.*'window'"):
+        CharText.from_config({"windw": 10})
+    with pytest.raises(UserError, match="top_p"):
+        CharText(top_p=1.5)
+    with pytest.raises(UserError, match="'cell'"):
+        CharText(cell="rnn")
+
+
+# -- ABC music ------------------------------------------------------------------------
+TUNE = """X:{n}
+T:Tune {n}
+M:6/8
+L:1/8
+K:D
+|:DFA dfa|{notes}|agf edc|d3 d3:|
+"""
+
+
+def abc_file(path, count=40):
+    notes = ["gfe dcB", "AFD DFA", "BGE EGB", "cAF FAc"]
+    header = "%abc-2.1\n% a collection\nSome free text about the tunes.\n\n"
+    body = "\n".join(TUNE.format(n=n, notes=notes[n % 4]) for n in range(1, count + 1))
+    path.write_text(header + body.replace("L:1/8", "% a comment\nL:1/8", 1))
+    return path
+
+
+def test_split_tunes_drops_comments_and_free_text(tmp_path):
+    tunes = split_tunes(abc_file(tmp_path / "t.abc", 3).read_text())
+    assert len(tunes) == 3
+    assert tunes[0].startswith("X:1\nT:Tune 1\nM:6/8\nL:1/8\nK:D\n") and "%" not in tunes[0]
+    assert headers(tunes[0]) == {"X": "1", "T": "Tune 1", "M": "6/8", "L": "1/8", "K": "D"}
+    # tunes that follow each other without a blank line still split at X:
+    assert len(split_tunes("X:1\nK:C\nabc|\nX:2\nK:G\ndef|\n")) == 2
+
+
+def test_check_tune():
+    good = check_tune(TUNE.format(n=1, notes="gfe dcB"))
+    assert good["parses"] and good["headers"]
+    assert not check_tune("X:1\nT:no meter\nK:C\nCDE|\n")["headers"]
+    assert not check_tune("X:1\nM:4/4\nK:C\n|:zz((ab[[c%$|\n")["parses"]
+
+
+def test_music_fit_generate_whole_tunes_and_midi(tmp_path):
+    data = abc_file(tmp_path / "tunes.abc")
+    settings = {**TINY, "units": 48, "window": 48}
+    app = CharMusic(**settings, epochs=40, learning_rate=1e-2, length=300, patience=0)
+    app.fit(data=str(data), run_dir=tmp_path / "run", verbose=0)
+    assert len(app.splits().train) == 36 and len(app.splits().validation) == 4
+    results = app.predict([], samples=4, seed=2, temperature=0.5, out=str(tmp_path / "out"))
+    assert list(results[-1]) == ["parse_rate"]
+    tunes = results[:-1]
+    assert len(tunes) == 4
+    for number, tune in enumerate(tunes, start=1):
+        assert tune["text"].startswith("X:") and "\n\n" not in tune["text"]  # one whole tune
+        abc = tmp_path / "out" / f"tune_{number:03d}.abc"
+        assert abc.read_text() == tune["text"]
+        assert abc.with_suffix(".mid").exists() == tune["parses"]
+    assert results[-1]["parse_rate"] == sum(t["parses"] for t in tunes) / 4
+    assert results[-1]["parse_rate"] >= 0.5  # the toy tunes are easy to learn
+
+
+def test_music_without_music21_names_the_extra(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_music21(name, *args, **kwargs):
+        if name == "music21" or name.startswith("music21."):
+            raise ImportError("No module named 'music21'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_music21)
+    with pytest.raises(UserError, match=r"pip install 'rnn-apps\[music\]'"):
+        CharMusic().load_documents(None)
+
+
+def test_music_source_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no .abc files"):
+        CharMusic().load_documents(str(tmp_path / "empty"))
+    (tmp_path / "x.abc").write_text("just some text\n")
+    with pytest.raises(UserError, match="no tunes"):
+        CharMusic().load_documents(str(tmp_path / "x.abc"))
