@@ -116,6 +116,7 @@ class CharMusic(CharLM):
     config_class = CharMusicConfig
     default_prime = "X:"
     separator = "\n\n"  # a blank line ends a tune
+    lead_in = "\n\n"  # tunes begin after a blank line
     stop_at_blank_line = True
     sample_name = "tune_{:03d}.abc"
 

@@ -114,6 +114,9 @@ class CharLM(Recipe):
     default_prime: str = "\n"
     #: text that every document of the corpus ends with (joined documents are read as one)
     separator: str = "\n"
+    #: text fed before every prime (and left out of the samples): the context in which
+    #: documents begin in the corpus
+    lead_in: str = ""
 
     def __init__(self, config: CharLMConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -325,6 +328,7 @@ class CharLM(Recipe):
         newline = int(self.chars.index("\n") + 1) if "\n" in self.chars else -1
         stop_at_blank_line = self.stop_at_blank_line
         default_prime = tf.constant(self.default_prime)
+        lead_in = tf.constant(self.lead_in)
 
         def step(ids, states):
             x, new_states, k = emb(ids), [], 0
@@ -335,9 +339,8 @@ class CharLM(Recipe):
                 k += n
             return dense(x), new_states
 
-        def generate(prime, length, temperature, top_k, top_p, seed):
-            prime = tf.where(tf.strings.length(prime) > 0, prime, default_prime)
-            ids, mask = _left_padded(lookup(tf.strings.unicode_split(prime, "UTF-8")))
+        def continue_primes(ids, mask, length, temperature, top_k, top_p, seed):
+            """Numbers only (one XLA program): feeds the primes, then samples ``length``."""
             states = self._zero_states(tf.shape(ids)[0])
             outputs = rnn(emb(ids), mask=mask, initial_state=states, training=False)
             logits, states = dense(outputs[0][:, -1]), list(outputs[1:])
@@ -350,19 +353,29 @@ class CharLM(Recipe):
                     logits, temperature, top_k, top_p, tf.stack([seed, tf.cast(i, tf.int64)])
                 )
                 drawn = tf.where(done, 0, drawn)
-                written = written.write(i, drawn)
                 if stop_at_blank_line:
                     done = done | ((drawn == newline) & (last == newline))
                 logits, states = step(drawn, states)
-                return i + 1, logits, states, drawn, done, written
+                return i + 1, logits, states, drawn, done, written.write(i, drawn)
 
-            written = tf.TensorArray(tf.int32, size=length, element_shape=[None])
+            written = tf.TensorArray(tf.int32, size=length, element_shape=last.shape)
             _, _, _, _, _, written = tf.while_loop(
                 lambda i, logits, states, last, done, written: (i < length) & ~tf.reduce_all(done),
                 body,
                 (0, logits, states, last, done, written),
+                maximum_iterations=length,
             )
-            generated = tf.transpose(written.stack())
+            return tf.transpose(written.stack())
+
+        numeric = tf.function(continue_primes, jit_compile=bool(self.config.jit_compile))
+
+        def generate(prime, length, temperature, top_k, top_p, seed):
+            prime = tf.where(tf.strings.length(prime) > 0, prime, default_prime)
+            fed = lead_in + prime
+            ids, mask = _left_padded(lookup(tf.strings.unicode_split(fed, "UTF-8")))
+            generated = numeric(
+                tf.cast(ids, tf.int32), mask, length, temperature, top_k, top_p, seed
+            )
             return prime + tf.strings.reduce_join(tf.gather(table, generated), axis=-1)
 
         return generate
@@ -504,12 +517,16 @@ def sample(logits, temperature, top_k, top_p, seed):
     logits = logits + banned
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
     scaled = logits / tf.maximum(temperature, 1e-6)
-    k = tf.where(top_k > 0, tf.minimum(top_k, size), size)
-    kth = tf.math.top_k(scaled, k).values[:, -1:]
-    scaled = tf.where(scaled < kth, -np.inf, scaled)
+    # one sort serves both cuts (and compiles with XLA, unlike top_k with a variable k)
     ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")
+    k = tf.where(top_k > 0, tf.minimum(top_k, size), size)
+    kth = tf.gather(ordered, [k - 1], axis=-1)
+    scaled = tf.where(scaled < kth, -np.inf, scaled)
+    ordered = tf.where(tf.range(size) < k, ordered, -np.inf)
     mass_before = tf.cumsum(tf.nn.softmax(ordered), axis=-1, exclusive=True)
     cutoff = tf.reduce_min(tf.where(mass_before < top_p, ordered, np.inf), axis=-1, keepdims=True)
     scaled = tf.where(scaled < cutoff, -np.inf, scaled)
-    drawn = tf.random.stateless_categorical(scaled, 1, seed=seed, dtype=tf.int32)[:, 0]
+    # Gumbel-max: the argmax of logits plus Gumbel noise is a draw from their softmax
+    uniform = tf.random.stateless_uniform(tf.shape(scaled), seed, minval=1e-20, maxval=1.0)
+    drawn = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
     return tf.where(temperature > 0, drawn, greedy)
