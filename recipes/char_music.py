@@ -120,8 +120,8 @@ class CharMusic(CharLM):
     stop_at_blank_line = True
     sample_name = "tune_{:03d}.abc"
 
-    def load_documents(self, source: str | None) -> tuple[list[str], list[str], list[str]]:
-        """Tunes; the last ``validation_split`` of each file's tunes are for validation."""
+    def tunes_per_file(self, source: str | None) -> list[list[str]]:
+        """The tunes of each file of a source (None: the embedded default)."""
         if source:
             files = [read_text(p) for p in abc_paths(source)]
         else:
@@ -131,6 +131,14 @@ class CharMusic(CharLM):
         per_file = [split_tunes(text) for text in files]
         if not any(per_file):
             raise UserError(f"{source or self.default_data}: no tunes (lines 'X:') found.")
+        return per_file
+
+    def load_examples(self, data: str) -> list[str]:
+        return [tune for tunes in self.tunes_per_file(data) for tune in tunes]
+
+    def load_documents(self, source: str | None) -> tuple[list[str], list[str], list[str]]:
+        """Tunes; the last ``validation_split`` of each file's tunes are for validation."""
+        per_file = self.tunes_per_file(source)
         train, validation = [], []
         for tunes in per_file:
             held = int(round(len(tunes) * self.config.validation_split))

@@ -111,3 +111,10 @@ class CharText(CharLM):
         documents = local_documents(source) if source else stdlib_documents()
         parts = [tail_split(text, share) for _, text in documents]
         return [a for a, _ in parts], [b for _, b in parts], []
+
+    def load_examples(self, data: str) -> list[str]:
+        """Every text of a source, whole (tfds: its test split, if it has one)."""
+        if data.startswith(TFDS_PREFIX):
+            splits = load_tfds_documents(data, self.config.data_dir, self.config.text_column)
+            return splits.get("test") or [d for docs in splits.values() for d in docs]
+        return [text for _, text in local_documents(data)]

@@ -136,8 +136,8 @@ class CharLM(Recipe):
         return Splits(train, validation, test)
 
     def load_examples(self, data: str) -> list[str]:
-        train, validation, test = self.load_documents(data)
-        return train + validation + test
+        """All documents of a source, whole (for ``evaluate(data=...)``)."""
+        raise NotImplementedError
 
     def corpus(self, documents: list[str]) -> str:
         """Documents joined into the one text the model reads."""

@@ -289,3 +289,12 @@ def test_music_source_errors(tmp_path):
     (tmp_path / "x.abc").write_text("just some text\n")
     with pytest.raises(UserError, match="no tunes"):
         CharMusic().load_documents(str(tmp_path / "x.abc"))
+
+
+def test_evaluate_other_data_scores_whole_texts(trained, tmp_path):
+    app, _, _ = trained
+    other = tmp_path / "other.txt"
+    other.write_text(pattern_text(40))
+    assert app.evaluate(data=str(other))["bits_per_char"] == pytest.approx(
+        app.bits_per_char([pattern_text(40)])
+    )
