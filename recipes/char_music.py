@@ -102,9 +102,15 @@ def abc_paths(source: str) -> list[Path]:
 
 @dataclasses.dataclass
 class CharMusicConfig(CharLMConfig):
-    """Settings of the music generator (see :class:`CharLMConfig`); longer samples."""
+    """Settings of the music generator (see :class:`CharLMConfig`): a smaller model
+    trained longer (tune collections are small), longer samples."""
 
+    units: int = 256  # units per layer
+    batch_size: int = 32  # windows per training step
+    epochs: int = 40  # at most (early stopping or max_minutes may end sooner)
+    patience: int = 5  # epochs without validation improvement before stopping (0: never)
     length: int = 1500  # at most this many characters per tune (a tune ends at a blank line)
+    jit_compile: bool = True  # training under XLA (the setting of the README's quality run)
 
 
 class CharMusic(CharLM):

@@ -298,3 +298,28 @@ def test_evaluate_other_data_scores_whole_texts(trained, tmp_path):
     assert app.evaluate(data=str(other))["bits_per_char"] == pytest.approx(
         app.bits_per_char([pattern_text(40)])
     )
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    """Runs in a fresh process: logical devices must be set before TensorFlow starts."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "t.txt"
+    data.write_text(pattern_text(80))
+    script = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from recipes import CharText
+app = CharText(window=16, units=8, embedding_dim=4, batch_size=8, epochs=2,
+               distribution="mirrored")
+metrics = app.fit(data={str(data)!r}, run_dir={str(tmp_path / "run")!r}, verbose=0)
+text = app.generate("one", length=10, seed=1)[0]
+print("OK", metrics["epochs_done"], len(text))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "OK 2 13" in result.stdout

@@ -91,3 +91,39 @@ def test_offline_download_fails_at_once_without_retries(tmp_path, monkeypatch):
     download_lookups = [h for h in lookups if h != data.PROBE_HOST[0]]
     assert 1 <= len(download_lookups) <= 2  # tfds alone would try 11 times with backoff
     assert downloader.MAX_RETRIES == 10  # restored
+
+
+class TinyPlays(tfds.core.GeneratorBasedBuilder):
+    """Like tiny_shakespeare: each split is one long text."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({"text": tfds.features.Text()})
+        )
+
+    def _split_generators(self, dl_manager):
+        return {
+            name: self._generate_examples(name, lines)
+            for name, lines in (("train", 60), ("validation", 10), ("test", 10))
+        }
+
+    def _generate_examples(self, name, lines):
+        yield name, {"text": "".join(f"{name} line {i}.\n" for i in range(lines))}
+
+
+def test_tfds_text_for_the_character_generators(tmp_path):
+    from recipes import CharText
+
+    app = CharText(data_dir=str(tmp_path), window=16, units=8, embedding_dim=4, epochs=1)
+    train, validation, test = app.load_documents("tfds:tiny_plays")
+    assert [t.splitlines()[0] for t in (*train, *validation, *test)] == [
+        "train line 0.",
+        "validation line 0.",
+        "test line 0.",
+    ]
+    app.fit(data="tfds:tiny_plays", run_dir=tmp_path / "run", verbose=0)
+    assert set(app.evaluate()) == {"bits_per_char"}  # on the data set's own test split
+    with pytest.raises(UserError, match="no 'words' feature.*text_column"):
+        CharText(data_dir=str(tmp_path), text_column="words").load_documents("tfds:tiny_plays")
