@@ -40,7 +40,6 @@ STDLIB_MODULES = (
     "threading.py",
     "zipfile/__init__.py",
 )
-STDLIB_DEFAULT = "python standard library (" + ", ".join(STDLIB_MODULES) + ")"
 
 
 def stdlib_documents() -> list[tuple[str, str]]:

@@ -288,7 +288,10 @@ class CharLM(Recipe):
 
     def metrics(self, documents: list[str]) -> dict[str, float]:
         """``bits_per_char`` (states carried through each text; see :meth:`bits_per_char`)."""
-        limit = self.config.eval_chars if documents is self.splits().train else 0
+        # the training split's figure is taken on its first `eval_chars` characters; the
+        # cached splits are only looked at (other documents never cause a data read)
+        is_train = self._splits is not None and documents is self._splits[1].train
+        limit = self.config.eval_chars if is_train else 0
         return {"bits_per_char": self.bits_per_char(documents, limit=limit)}
 
     # -- generation --------------------------------------------------------------------

@@ -323,3 +323,16 @@ print("OK", metrics["epochs_done"], len(text))
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK 2 13" in result.stdout
+
+
+def test_evaluate_other_data_reads_only_that_data(trained, tmp_path, monkeypatch):
+    _, _, root = trained
+    loaded = load_run(root / "run")
+
+    def no_reading(self, data):
+        raise AssertionError(f"read the training source {data}")
+
+    monkeypatch.setattr(CharText, "load_splits", no_reading)
+    other = tmp_path / "other.txt"
+    other.write_text(pattern_text(30))
+    assert loaded.evaluate(data=str(other))["bits_per_char"] > 0
