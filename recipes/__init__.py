@@ -8,9 +8,10 @@ from recipes.char_music import CharMusic, CharMusicConfig
 from recipes.char_text import CharText, CharTextConfig
 from recipes.errors import UserError
 from recipes.sentiment import Sentiment, SentimentConfig
+from recipes.translator import Translator, TranslatorConfig
 
 #: name -> recipe class, as the command line knows them
-RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (Sentiment, CharText, CharMusic)}
+RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (Sentiment, CharText, CharMusic, Translator)}
 
 __all__ = [
     "RECIPES",
@@ -21,6 +22,8 @@ __all__ = [
     "Recipe",
     "Sentiment",
     "SentimentConfig",
+    "Translator",
+    "TranslatorConfig",
     "UserError",
     "get_recipe",
 ]

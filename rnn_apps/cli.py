@@ -7,6 +7,8 @@
     rnn-apps predict RUN_DIR [INPUT ...]          (inputs from stdin, one per line, when none)
     rnn-apps generate RUN_DIR [PRIME ...] [--samples N] [--length L] [--temperature T]
                       [--top-k K] [--top-p P] [--seed S] [--out DIR]   (alias of predict)
+    rnn-apps translate RUN_DIR [TEXT ...] [--beam-width K] [--plot attention.png]
+                                                                  (alias of predict)
     rnn-apps export RUN_DIR [--out DIR] [--format saved_model]
 
 A user error prints one line and exits with status 2; ``--debug`` shows the traceback.
@@ -62,13 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     predict = verbs.add_parser(
-        "predict", aliases=["generate"], help="the recipe's task verb on raw inputs"
+        "predict", aliases=["generate", "translate"], help="the recipe's task verb on raw inputs"
     )
     predict.add_argument("run", help="run folder")
     predict.add_argument(
         "inputs",
         nargs="*",
-        help="inputs (classifiers: one per line on stdin when none; generators: primes)",
+        help="inputs (one per line on stdin when none; generators: primes)",
     )
     sampling = predict.add_argument_group("generators (char_text, char_music)")
     sampling.add_argument("--samples", type=int, help="samples per prime (default 1)")
@@ -78,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--top-p", type=float, dest="top_p", help="nucleus sampling mass")
     sampling.add_argument("--seed", type=int, help="the same seed gives the same samples")
     sampling.add_argument("--out", help="folder to write each sample to")
+    translation = predict.add_argument_group("translator")
+    translation.add_argument(
+        "--beam-width", type=int, dest="beam_width", help="beams kept (1: greedy)"
+    )
+    translation.add_argument("--plot", help="PNG of the attention weights of the first input")
 
     export = verbs.add_parser("export", help="a SavedModel that takes raw inputs")
     export.add_argument("run", help="run folder")
@@ -154,7 +161,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-PREDICT_OPTIONS = ("samples", "length", "temperature", "top_k", "top_p", "seed", "out")
+PREDICT_OPTIONS = (
+    "samples",
+    "length",
+    "temperature",
+    "top_k",
+    "top_p",
+    "seed",
+    "out",
+    "beam_width",
+    "plot",
+)
 
 
 def cmd_predict(args) -> int:
@@ -191,6 +208,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
     "generate": cmd_predict,
+    "translate": cmd_predict,
     "export": cmd_export,
 }
 

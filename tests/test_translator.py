@@ -1,0 +1,316 @@
+"""Translator: tokens, generated dates, training, greedy and beam search (against the
+model run teacher-forced and against brute-force enumeration), metrics, save/load,
+export, the CLI."""
+
+import datetime as dt
+import itertools
+import json
+
+import numpy as np
+import pytest
+import sacrebleu
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recipes import Translator, UserError
+from recipes.dates import date_pairs, date_splits
+from recipes.runs import load_run
+from recipes.translator import END, START, EncoderAttention, join_words, split_words
+from rnn_apps.cli import main
+
+DIGITS = "zero one two three four five six seven eight nine".split()
+TINY = dict(units=32, embedding_dim=16, attention_units=16, batch_size=16, dropout=0.0)
+
+
+def digit_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """'4 0 7' -> 'four zero seven.': a word-for-word task a tiny model learns in seconds."""
+    rng = np.random.default_rng(seed)
+    pairs = set()
+    while len(pairs) < n:
+        digits = rng.integers(0, 10, size=rng.integers(1, 5))
+        pairs.add((" ".join(map(str, digits)), " ".join(DIGITS[d] for d in digits) + "."))
+    return sorted(pairs)
+
+
+def write_pairs(path, pairs) -> str:
+    path.write_text("".join(f"{s}\t{t}\tCC-BY\n" for s, t in pairs), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("translator")
+    data = write_pairs(root / "digits.tsv", digit_pairs(1200))
+    app = Translator(**TINY, epochs=10, learning_rate=1e-2, patience=0, beam_width=3)
+    metrics = app.fit(data=data, run_dir=root / "run", verbose=0)
+    return app, metrics, root
+
+
+# -- tokens -------------------------------------------------------------------------------
+def _round_trip(texts):
+    tokens = split_words(tf.constant(texts))
+    return [t.decode("utf-8") for t in join_words(tokens.to_tensor()).numpy()]
+
+
+def test_word_tokens_are_reversible_and_keep_case():
+    texts = ["Go.", "Cours\u202f!", "L'homme va... bien?!", "Il a dit : « non »", "3 May 1979"]
+    tokens = split_words(tf.constant(texts)).to_list()
+    assert [t.decode() for t in tokens[2]][:3] == ["L", "\uffed'\uffed", "homme"]
+    assert _round_trip(texts) == texts
+    assert _round_trip(["  spaces   here "]) == ["spaces here"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet="abcXYZéü019 .,'!?-«»()", max_size=30))
+def test_word_tokens_round_trip_any_text(text):
+    assert _round_trip([text]) == [" ".join(text.split())]
+
+
+# -- dates ---------------------------------------------------------------------------------
+def test_dates_are_deterministic_distinct_and_correct():
+    pairs = date_pairs(500, seed=7)
+    assert pairs.texts == date_pairs(500, seed=7).texts
+    assert pairs.texts != date_pairs(500, seed=8).texts
+    assert len(set(pairs.texts)) == 500
+    for text, iso in zip(pairs.texts, pairs.labels, strict=True):
+        date = dt.date.fromisoformat(iso)
+        if text.isdigit() and len(text) == 8:  # yyyyMMdd
+            assert text == iso.replace("-", "")
+        if "/" in text and text.replace("/", "").isdigit() and len(text.split("/")[0]) <= 2:
+            month, day = (int(x) for x in text.split("/")[:2])  # slashes: month first
+            assert (month, day) == (date.month, date.day)
+        if "." in text and text.replace(".", "").isdigit() and len(text.split(".")[0]) <= 2:
+            day, month = (int(x) for x in text.split(".")[:2])  # dots: day first
+            assert (month, day) == (date.month, date.day)
+            year = text.split(".")[2]
+            if len(year) == 2:
+                assert 1950 <= date.year <= 2049 and str(date.year)[2:] == year
+
+
+def test_date_splits_never_share_a_string():
+    splits = date_splits(2000, 0.1, 0.1, seed=3)
+    train, val, test = (set(s.texts) for s in (splits.train, splits.validation, splits.test))
+    assert len(val) == len(test) == 200 and len(train) == 1600
+    assert not (train & test) and not (train & val) and not (val & test)
+
+
+# -- attention -----------------------------------------------------------------------------
+@pytest.mark.parametrize("score", ["bahdanau", "luong"])
+def test_attention_matches_its_formula_and_ignores_padding(score):
+    rng = np.random.default_rng(0)
+    layer = EncoderAttention(5, score)
+    query = rng.normal(size=(2, 3, 4)).astype("float32")
+    values = rng.normal(size=(2, 6, 7)).astype("float32")
+    mask = np.array([[1] * 6, [1, 1, 1, 0, 0, 0]], bool)
+    context, weights = (x.numpy() for x in layer(query, values, mask))
+    wq, wk = layer.query_dense.kernel.numpy(), layer.key_dense.kernel.numpy()
+    q, k = query @ wq, values @ wk
+    if score == "bahdanau":
+        scores = np.tanh(q[:, :, None, :] + k[:, None, :, :]) @ layer.v.kernel.numpy()[:, 0]
+    else:
+        scores = np.einsum("bta,bsa->bts", q, k)
+    scores = np.where(mask[:, None, :], scores, -np.inf)
+    expected = np.exp(scores - scores.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(context, expected @ values, rtol=1e-5, atol=1e-5)
+    assert np.all(weights[1, :, 3:] == 0)
+
+
+# -- training and decoding ---------------------------------------------------------------------
+def test_fit_learns_and_writes_the_run_folder(trained):
+    app, metrics, root = trained
+    run = root / "run"
+    for name in ("config.toml", "model.keras", "vocabulary.json", "metrics.json", "training.png"):
+        assert (run / name).exists(), name
+    assert app.token_kind == "words"
+    assert "seven" in app.target_vocabulary and "7" in app.source_vocabulary
+    assert metrics["val_exact_match"] >= 0.9
+    assert metrics["val_bleu"] == pytest.approx(100) and metrics["val_chrf"] == pytest.approx(100)
+    assert app.translate(["4 0 7"], beam_width=1) == ["four zero seven."]
+
+
+def _target_ids(app, text):
+    return app.encode_targets(tf.constant([text]))[0].numpy()
+
+
+def test_greedy_decoding_matches_the_teacher_forced_model(trained):
+    """Every greedy token is the argmax of the model run over the tokens before it."""
+    app, _, _ = trained
+    sources = ["1 2", "9 9 8 7", "5", "3 1 4 1"]
+    for source, output in zip(sources, app.translate(sources, beam_width=1), strict=True):
+        ids = np.concatenate([_target_ids(app, output), [END]])
+        src = app.encode_sources(tf.constant([source])).to_tensor()
+        inputs = np.concatenate([[START], ids[:-1]])[None].astype("int32")
+        logits = app.model([src, tf.constant(inputs)], training=False)
+        logits = logits.numpy()[0]
+        logits[:, :3] = -np.inf  # padding, out-of-vocabulary and start are never written
+        np.testing.assert_array_equal(logits.argmax(-1), ids)
+
+
+def _log_probs(app, source, sequences):
+    """Teacher-forced log-probabilities of token sequences (ending at their end token)."""
+    src = app.encode_sources(tf.constant([source])).to_tensor()
+    targets = np.array(sequences)
+    inputs = np.concatenate([np.full((len(targets), 1), START), targets[:, :-1]], 1)
+    inputs = tf.constant(inputs, tf.int32)
+    logits = app.model([tf.repeat(src, len(targets), 0), inputs], training=False).numpy()
+    logits[:, :, :3] = -1e9
+    top = logits.max(-1, keepdims=True)
+    logp = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+    picked = np.take_along_axis(logp, targets[..., None], -1)[..., 0]
+    ended = np.cumsum(targets == END, 1) - (targets == END) > 0  # after the end token
+    return np.where(ended, 0.0, picked).sum(1)
+
+
+def test_beam_search_finds_the_best_sequence_by_brute_force(trained):
+    """With as many beams as sequences, the search is exhaustive: it must return the
+    sequence of at most 3 tokens with the best length-normalized log-probability."""
+    app, _, _ = trained
+    vocabulary = list(range(END, app.target_size))
+    width, steps, alpha = len(vocabulary) ** 2, 3, 0.6
+    source = "8 1 6"
+    sequences = [list(s) for s in itertools.product(vocabulary, repeat=steps)]
+    scores = _log_probs(app, source, sequences)
+    lengths = np.array(
+        [s.index(END) + 1 if END in s else steps for s in sequences], dtype="float32"
+    )
+    normalized = scores / ((5 + lengths) / 6) ** alpha
+    best = sequences[int(normalized.argmax())]
+    words = [
+        app.target_vocabulary[i - 4] for i in best[: best.index(END) if END in best else steps]
+    ]
+    expected = join_words(tf.constant([words], tf.string)).numpy()[0].decode()
+    found = app.translate([source], beam_width=width, length_penalty=alpha, max_length=steps)
+    assert found == [expected]
+
+
+def test_beam_search_batches_like_single_inputs(trained):
+    app, _, _ = trained
+    sources = ["2 7 1 8", "0", "6 6"]
+    together = app.translate(sources, beam_width=4)
+    assert together == [app.translate([s], beam_width=4)[0] for s in sources]
+
+
+def test_bleu_and_exact_match_on_a_tiny_set(trained, tmp_path):
+    app, _, _ = trained
+    pairs = [("1 2 3", "one two three."), ("4 5", "four five."), ("9", "zero.")]
+    data = write_pairs(tmp_path / "tiny.tsv", pairs)
+    scores = app.evaluate(data=data)
+    hypotheses = app.translate([s for s, _ in pairs])
+    references = [t for _, t in pairs]
+    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hypotheses, [references]).score)
+    expected = np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])
+    assert scores["exact_match"] == pytest.approx(expected) and expected <= 2 / 3
+
+
+def test_save_load_and_export(trained, tmp_path):
+    app, _, root = trained
+    sources = ["3 3 1", "7 0 2 5"]
+    expected = app.translate(sources)
+    loaded = load_run(root / "run")
+    assert loaded.translate(sources) == expected
+    export = app.export(tmp_path / "export")
+    served = tf.saved_model.load(str(export)).signatures["serving_default"](
+        text=tf.constant(sources)
+    )
+    assert [t.decode() for t in served["translation"].numpy()] == expected
+
+
+def test_attention_plot(trained, tmp_path):
+    app, _, _ = trained
+    source, output, weights = app.attention("4 0 7")
+    assert source == ["4", "0", "7"] and output[-1] == "</s>"
+    assert weights.shape == (len(output), 3)
+    np.testing.assert_allclose(weights.sum(-1), 1, rtol=1e-5)
+    result = app.predict(["4 0 7"], plot=str(tmp_path / "a.png"))
+    assert result == [{"source": "4 0 7", "translation": app.translate(["4 0 7"])[0]}]
+    assert (tmp_path / "a.png").stat().st_size > 1000
+
+
+def test_cli_translate_and_evaluate(trained, tmp_path, capsys):
+    _, _, root = trained
+    run = str(root / "run")
+    assert (
+        main(["translate", run, "1 2", "5", "--beam-width", "1", "--plot", str(tmp_path / "p.png")])
+        == 0
+    )
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["source"] for x in lines] == ["1 2", "5"] and (tmp_path / "p.png").exists()
+    data = write_pairs(tmp_path / "t.tsv", digit_pairs(20, seed=5))
+    assert main(["evaluate", run, "--data", data, "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"bleu", "chrf", "exact_match"}
+    assert main(["translate", run, "1", "--samples", "2"]) == 2
+    assert "--samples does not apply to the translator" in capsys.readouterr().err
+
+
+# -- variants and sources -----------------------------------------------------------------------
+def test_lstm_luong_variant_trains_saves_and_exports(tmp_path):
+    data = write_pairs(tmp_path / "d.tsv", digit_pairs(200))
+    app = Translator(**TINY, cell="lstm", attention="luong", epochs=1, jit_compile=False)
+    app.fit(data=data, run_dir=tmp_path / "run", verbose=0)
+    expected = app.translate(["1 2"], beam_width=2)
+    assert load_run(tmp_path / "run").translate(["1 2"], beam_width=2) == expected
+
+
+def test_default_data_is_dates_in_characters(tmp_path):
+    app = Translator(**TINY, dates=400, epochs=1, beam_width=1, jit_compile=False)
+    app.fit(run_dir=tmp_path / "run", verbose=0)
+    assert app.token_kind == "chars"
+    assert set("0123456789-") <= set(app.target_vocabulary)
+    assert set(app.evaluate()) == {"bleu", "chrf", "exact_match"}  # the test split
+
+
+def test_reverse_swaps_the_columns(tmp_path):
+    data = write_pairs(tmp_path / "d.tsv", digit_pairs(50))
+    splits = Translator(reverse=True).load_splits(data)
+    assert splits.train.texts[0].endswith(".") and splits.train.labels[0][0].isdigit()
+
+
+class TinyPairs(tfds.core.GeneratorBasedBuilder):
+    """A translation set with its own splits, built on the spot."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.Translation(languages=("digits", "en")),
+            supervised_keys=("digits", "en"),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(80, 0), "test": self._generate_examples(10, 1)}
+
+    def _generate_examples(self, n, seed):
+        for i, (s, t) in enumerate(digit_pairs(n, seed)):
+            yield f"{seed}-{i}", {"digits": s, "en": t}
+
+
+def test_tfds_translation_source(tmp_path):
+    app = Translator(**TINY, epochs=1, data_dir=str(tmp_path), jit_compile=False)
+    splits = app.load_splits("tfds:tiny_pairs")
+    assert (len(splits.train) + len(splits.validation), len(splits.test)) == (80, 10)
+    assert splits.test.labels[0].endswith(".")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"beam_width": 0}, "beam_width"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"atention": "luong"}, "attention"),
+    ],
+)
+def test_config_errors_name_the_key(overrides, message):
+    with pytest.raises(UserError, match=message):
+        Translator.from_config(overrides)
+
+
+def test_bad_pairs_file_names_the_line(tmp_path):
+    path = tmp_path / "bad.tsv"
+    path.write_text("a\tb\nc\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"bad.tsv, line 2"):
+        Translator().load_splits(str(path))
