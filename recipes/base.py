@@ -84,6 +84,7 @@ class Recipe:
         self.model: keras.Model | None = None
         self.run_dir: Path | None = None
         self._splits: tuple[str | None, Splits] | None = None  # (source, its splits)
+        self._functions: tuple[keras.Model | None, dict] = (None, {})  # see _compiled
 
     @classmethod
     def from_config(cls, values: dict[str, Any]) -> Recipe:
@@ -147,6 +148,10 @@ class Recipe:
     #: whether ``rnn-apps predict`` without inputs reads them from stdin
     predict_reads_stdin: ClassVar[bool] = True
 
+    def planned_epochs(self) -> int:
+        """Epochs that ``fit`` runs when not told: ``config.epochs``."""
+        return self.config.epochs
+
     def jit_compile(self) -> bool:
         """``config.jit_compile``, except for replicas on logical CPU devices.
 
@@ -206,7 +211,7 @@ class Recipe:
                     f"--resume continues {run_dir} on its own data ({self.config.data}); "
                     f"leave out --data {data}."
                 )
-            target = self.config.epochs if epochs is None else epochs
+            target = self.planned_epochs() if epochs is None else epochs
             if state["epochs_done"] >= target:
                 raise UserError(
                     f"{run_dir} has already trained {state['epochs_done']} epochs; "
@@ -216,11 +221,11 @@ class Recipe:
             raise UserError(
                 f"{run_dir} already holds a run; continue it with --resume or choose another --out."
             )
-        epochs = self.config.epochs if epochs is None else epochs
-        if epochs < 1:
-            raise UserError(f"Expected a positive number of epochs, got {epochs}.")
         if data is not None and not resume:
             self.config = self.config.replace(data=str(data))
+        epochs = self.planned_epochs() if epochs is None else epochs
+        if epochs < 1:
+            raise UserError(f"Expected a positive number of epochs, got {epochs}.")
         splits = self.splits()
         run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir = run_dir
@@ -346,6 +351,19 @@ class Recipe:
         (run_dir / "config.toml").write_text(self.config.to_toml())
         write_json(run_dir / "run.json", {"recipe": self.name, "version": package_version()})
         self.save_assets(run_dir)
+
+    def _compiled(self, name: str, make):
+        """``make()``, built once per model (a new model gets new functions).
+
+        For the compiled functions of inference (generation, decoding, scoring): they
+        close over the model's layers, so a loaded or retrained model needs new ones.
+        """
+        self._require_model()
+        cache = self._functions if self._functions[0] is self.model else (self.model, {})
+        self._functions = cache
+        if name not in cache[1]:
+            cache[1][name] = make()
+        return cache[1][name]
 
     def _require_model(self) -> None:
         if self.model is None:

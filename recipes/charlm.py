@@ -124,7 +124,6 @@ class CharLM(Recipe):
         super().__init__(config, **overrides)
         self.chars: list[str] = []
         self.lookup: keras.layers.StringLookup | None = None
-        self._functions: tuple[keras.Model | None, dict] = (None, {})
 
     # -- corpus ------------------------------------------------------------------------
     def load_documents(self, source: str | None) -> tuple[list[str], list[str], list[str]]:
@@ -313,15 +312,6 @@ class CharLM(Recipe):
         return self._compiled(
             "generate", lambda: tf.function(self._generation_function(), input_signature=signature)
         )
-
-    def _compiled(self, name: str, make):
-        """``make()``, built once per model (a new model gets new functions)."""
-        self._require_model()
-        cache = self._functions if self._functions[0] is self.model else (self.model, {})
-        self._functions = cache
-        if name not in cache[1]:
-            cache[1][name] = make()
-        return cache[1][name]
 
     def _generation_function(self):
         emb, rnn, dense = self._layers()

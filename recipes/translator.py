@@ -21,7 +21,7 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import keras
 import numpy as np
@@ -36,6 +36,7 @@ from recipes.errors import UserError
 PAD, OOV, START, END = 0, 1, 2, 3  # token ids; the vocabulary proper starts at 4
 SPECIALS = ("<s>", "</s>")
 JOINER = "\uffed"  # marks a token glued to its neighbour (no space between them)
+DATE_EPOCHS, SENTENCE_EPOCHS = 3, 30  # epochs when the config says 0
 
 
 # -- settings ---------------------------------------------------------------------------
@@ -63,7 +64,7 @@ class TranslatorConfig(RecipeConfig):
     attention_units: int = 256
     dropout: float = 0.2  # on embeddings and before the output layer
     batch_size: int = 64
-    epochs: int = 20  # at most (early stopping may end sooner)
+    epochs: int = 0  # at most (early stopping may end sooner); 0: 3 for dates, else 30
     learning_rate: float = 2e-3  # Adam
     clipnorm: float = 1.0  # global gradient norm clipping (0: none)
     patience: int = 3  # epochs without validation improvement before stopping (0: never)
@@ -72,7 +73,7 @@ class TranslatorConfig(RecipeConfig):
     length_penalty: float = 0.6  # alpha of ((5 + length) / 6) ** alpha; 0: none
     max_length: int = 0  # output tokens at most; 0: twice the source's, plus 10
     eval_examples: int = 2000  # training pairs decoded for the train metrics (0: all)
-    jit_compile: bool = True  # training and decoding under XLA
+    jit_compile: bool = False  # training under XLA (3x slower on CPUs; decoding always is)
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
 
     def validate(self) -> None:
@@ -84,7 +85,6 @@ class TranslatorConfig(RecipeConfig):
             "units",
             "attention_units",
             "batch_size",
-            "epochs",
             "beam_width",
             "min_count",
         ):
@@ -92,7 +92,14 @@ class TranslatorConfig(RecipeConfig):
                 raise UserError(
                     f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
                 )
-        for key in ("max_length", "eval_examples", "patience", "source_column", "target_column"):
+        for key in (
+            "epochs",
+            "max_length",
+            "eval_examples",
+            "patience",
+            "source_column",
+            "target_column",
+        ):
             if getattr(self, key) < 0:
                 raise UserError(f"Config key '{key}' must be 0 or more, got {getattr(self, key)}.")
         if not 0 <= self.dropout < 1:
@@ -187,7 +194,11 @@ class Translator(Recipe):
         self.token_kind: str | None = None
         self.source_vocabulary: list[str] = []
         self.target_vocabulary: list[str] = []
-        self._functions: tuple[Any, dict] = (None, {})
+
+    def planned_epochs(self) -> int:
+        if self.config.epochs:
+            return self.config.epochs
+        return DATE_EPOCHS if self.config.data is None else SENTENCE_EPOCHS
 
     # -- data ----------------------------------------------------------------------------
     def _read_pairs(self, source: str) -> Examples:
@@ -393,15 +404,6 @@ class Translator(Recipe):
         self._require_model()
         return {layer.name: layer for layer in self.model.layers}
 
-    def _compiled(self, name: str, make):
-        """``make()``, built once per model (a new model gets new functions)."""
-        self._require_model()
-        cache = self._functions if self._functions[0] is self.model else (self.model, {})
-        self._functions = cache
-        if name not in cache[1]:
-            cache[1][name] = make()
-        return cache[1][name]
-
     # -- decoding ----------------------------------------------------------------------------
     def _decoder_function(self):
         """Raw strings in, translations out; beam search (width 1: greedy) in one XLA loop."""
@@ -411,7 +413,7 @@ class Translator(Recipe):
             lambda ids, width, max_length, alpha: beam_search(
                 layers, states, ids, width, max_length, alpha
             ),
-            jit_compile=bool(self.config.jit_compile),
+            jit_compile=True,
         )
         table = tf.constant(["", "", "", "", *self.target_vocabulary])
 
@@ -499,7 +501,8 @@ class Translator(Recipe):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        source, output, weights = self.attention(text)
+        translation = self.translate([text])[0]
+        source, output, weights = self.attention(text, translation)
         shown = [t.replace(JOINER, "") or "·" for t in source]
         width = max(4.0, 0.3 * len(source) + 2)
         height = max(3.0, 0.3 * len(output) + 1.5)
@@ -509,7 +512,7 @@ class Translator(Recipe):
         ax.set_yticks(range(len(output)), [t.replace(JOINER, "") for t in output])
         ax.set_xlabel("source")
         ax.set_ylabel("output")
-        ax.set_title(f"{text!r} -> {''.join(output[:-1]) if self.token_kind == 'chars' else ''}")
+        ax.set_title(f"{text!r} -> {translation!r}", fontsize=10)
         fig.tight_layout()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -50,3 +50,61 @@ def test_char_music_tunes_parse(tmp_path):
     good = sum(r["parses"] and r["headers"] for r in results) / len(results)
     print(metrics, f"parse_and_headers={good:.2f}")
     assert good >= 0.9
+
+
+HUMAN_DATES = {  # written by hand, not generated: forms people type
+    "3 May 1979": "1979-05-03",
+    "May 3rd, 1979": "1979-05-03",
+    "03.05.79": "1979-05-03",
+    "saturday march 3 2001": "2001-03-03",
+    "1st of January 2000": "2000-01-01",
+    "Dec 25 2020": "2020-12-25",
+    "25 décembre 2020": "2020-12-25",
+    "le 14 juillet 1789": "1789-07-14",
+    "4th July 1776": "1776-07-04",
+    "Tuesday, September 11, 2001": "2001-09-11",
+    "12/25/2020": "2020-12-25",
+    "the 31st of october 1999": "1999-10-31",
+    "Mon 1 Jan 2024": "2024-01-01",
+    "31-12-1999": "1999-12-31",
+    "3. Mai 1979": "1979-05-03",
+    "3 de mayo de 1979": "1979-05-03",
+    "MARCH 3, 2001": "2001-03-03",
+    "20240101": "2024-01-01",
+    "Feb 29, 2024": "2024-02-29",
+}
+
+
+@pytest.mark.slow
+def test_translator_dates_defaults(tmp_path):
+    """README "Translator, quality": exact match >= 0.99 on the generated test split."""
+    from recipes import Translator
+
+    app = Translator()
+    metrics = app.fit(run_dir=tmp_path / "run", verbose=0)
+    test = app.evaluate()
+    human = app.translate(list(HUMAN_DATES))
+    right = sum(h == r for h, r in zip(human, HUMAN_DATES.values(), strict=True))
+    print(metrics, test, f"human-written: {right}/{len(HUMAN_DATES)}")
+    assert test["exact_match"] >= 0.99
+    assert right >= len(HUMAN_DATES) - 1
+
+
+TATOEBA = DATA / "fra_eng_tatoeba" / "fra.txt"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TATOEBA.exists(), reason=f"{TATOEBA} not found")
+def test_translator_tatoeba(tmp_path):
+    """README "Translator, quality": English -> French with the defaults, within 45 minutes."""
+    import time
+
+    from recipes import Translator
+
+    app = Translator()
+    start = time.monotonic()
+    metrics = app.fit(data=str(TATOEBA), run_dir=tmp_path / "run", verbose=0)
+    minutes = (time.monotonic() - start) / 60
+    print(metrics, f"{minutes:.1f} minutes")
+    assert minutes <= 45
+    assert metrics["val_bleu"] >= 25

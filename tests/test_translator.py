@@ -264,6 +264,18 @@ def test_default_data_is_dates_in_characters(tmp_path):
     assert set(app.evaluate()) == {"bleu", "chrf", "exact_match"}  # the test split
 
 
+def test_epochs_default_to_the_data(tmp_path, monkeypatch):
+    """epochs = 0: a few for the generated dates, more for other data (given to fit)."""
+    import recipes.translator as module
+
+    monkeypatch.setattr(module, "SENTENCE_EPOCHS", 2)
+    assert Translator().planned_epochs() == module.DATE_EPOCHS
+    assert Translator(epochs=5, data="x.tsv").planned_epochs() == 5
+    data = write_pairs(tmp_path / "d.tsv", digit_pairs(100))
+    app = Translator(**TINY, patience=0, jit_compile=False)
+    assert app.fit(data=data, run_dir=tmp_path / "run", verbose=0)["epochs_done"] == 2
+
+
 def test_reverse_swaps_the_columns(tmp_path):
     data = write_pairs(tmp_path / "d.tsv", digit_pairs(50))
     splits = Translator(reverse=True).load_splits(data)
