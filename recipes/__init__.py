@@ -7,11 +7,14 @@ from recipes.base import Recipe
 from recipes.char_music import CharMusic, CharMusicConfig
 from recipes.char_text import CharText, CharTextConfig
 from recipes.errors import UserError
+from recipes.ner import NER, NERConfig
 from recipes.sentiment import Sentiment, SentimentConfig
 from recipes.translator import Translator, TranslatorConfig
 
 #: name -> recipe class, as the command line knows them
-RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (Sentiment, CharText, CharMusic, Translator)}
+RECIPES: dict[str, type[Recipe]] = {
+    r.name: r for r in (Sentiment, CharText, CharMusic, Translator, NER)
+}
 
 __all__ = [
     "RECIPES",
@@ -19,6 +22,8 @@ __all__ = [
     "CharMusicConfig",
     "CharText",
     "CharTextConfig",
+    "NER",
+    "NERConfig",
     "Recipe",
     "Sentiment",
     "SentimentConfig",

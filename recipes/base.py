@@ -148,6 +148,10 @@ class Recipe:
     #: whether ``rnn-apps predict`` without inputs reads them from stdin
     predict_reads_stdin: ClassVar[bool] = True
 
+    def training_callbacks(self, splits: Splits) -> list[keras.callbacks.Callback]:
+        """Callbacks of the recipe's own (e.g. a validation metric computed per epoch)."""
+        return []
+
     def planned_epochs(self) -> int:
         """Epochs that ``fit`` runs when not told: ``config.epochs``."""
         return self.config.epochs
@@ -245,7 +249,11 @@ class Recipe:
 
         monitor, mode = self.monitored()
         run_state = RunState(run_dir, monitor, mode, self.config.patience, state)
-        callbacks = [run_state, keras.callbacks.TensorBoard(str(run_dir / "logs"))]
+        callbacks = [
+            *self.training_callbacks(splits),  # first: they may add metrics to the logs
+            run_state,
+            keras.callbacks.TensorBoard(str(run_dir / "logs")),
+        ]
         if getattr(self.config, "max_minutes", 0):
             callbacks.append(TimeLimit(self.config.max_minutes, verbose=bool(verbose)))
         self.model.fit(

@@ -9,6 +9,7 @@
                       [--top-k K] [--top-p P] [--seed S] [--out DIR]   (alias of predict)
     rnn-apps translate RUN_DIR [TEXT ...] [--beam-width K] [--plot attention.png]
                                                                   (alias of predict)
+    rnn-apps tag RUN_DIR [SENTENCE ...]                           (alias of predict)
     rnn-apps export RUN_DIR [--out DIR] [--format saved_model]
 
 A user error prints one line and exits with status 2; ``--debug`` shows the traceback.
@@ -64,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     predict = verbs.add_parser(
-        "predict", aliases=["generate", "translate"], help="the recipe's task verb on raw inputs"
+        "predict",
+        aliases=["generate", "translate", "tag"],
+        help="the recipe's task verb on raw inputs",
     )
     predict.add_argument("run", help="run folder")
     predict.add_argument(
@@ -209,6 +212,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "generate": cmd_predict,
     "translate": cmd_predict,
+    "tag": cmd_predict,
     "export": cmd_export,
 }
 

@@ -1,0 +1,618 @@
+"""Named-entity tagger (many-to-many, one tag per token): BiLSTM with character features
+and a CRF.
+
+Reads top to bottom: settings, tokens and features, data, model, tagging, evaluation,
+export.
+
+    words  -> Embedding (lower-cased vocabulary; word dropout to the unknown word)
+    chars  -> Embedding -> Bidirectional(custom_layers LSTM) per word   (unseen names)
+    shapes -> Embedding (Xxxx, xxxx, XXXX, dd, @mention, #tag, URL, ...)
+      -> concatenate -> Dropout -> Bidirectional(custom_layers LSTM) over the sentence
+      -> Dense tag scores -> linear-chain CRF (or softmax)
+
+Tokens, characters and shapes are looked up in ``tf.data`` and in the exported model
+(which tokenizes raw sentences in the graph), so the numeric model stays XLA-compilable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import custom_layers as cl
+from recipes.base import Recipe
+from recipes.config import RecipeConfig
+from recipes.conll import Tagged, read_conll, split_files, to_iob2
+from recipes.data import TFDS_PREFIX, tfds_builder
+from recipes.errors import UserError
+
+PAD_TAG = "<pad>"  # tag id 0: padding, never predicted
+
+
+# -- settings ---------------------------------------------------------------------------
+@dataclasses.dataclass
+class NERConfig(RecipeConfig):
+    """Settings of the tagger (every key can be given with ``--set``)."""
+
+    data: str | None = None  # CoNLL file, folder of split files, or tfds:NAME
+    data_dir: str | None = None  # where tensorflow-datasets keeps its data
+    tag_feature: str = "ner"  # tfds: the feature holding the tags
+    validation_split: float = 0.1  # share held out for validation (sources without one)
+    test_split: float = 0.1  # share held out for test (sources without one)
+    seed: int = 1337  # splits, initialization, dropout
+    min_count: int = 1  # training words seen fewer times are unknown
+    max_vocabulary: int = 30000  # most frequent lower-cased training words kept
+    max_word_length: int = 24  # characters per word for the character features
+    output: Literal["crf", "softmax"] = "crf"  # the output layer
+    constrain_iob: bool = True  # CRF: forbid invalid IOB2 transitions (O -> I-X)
+    word_dim: int = 100  # word vector size
+    char_dim: int = 32  # character vector size
+    char_units: int = 32  # per direction, the character LSTM
+    shape_dim: int = 8  # word-shape vector size
+    units: int = 128  # per direction, the sentence LSTM
+    dropout: float = 0.5  # on the word features and before the output layer
+    word_dropout: float = 0.1  # share of training words replaced by the unknown word
+    batch_size: int = 16
+    epochs: int = 30  # at most (early stopping may end sooner)
+    learning_rate: float = 2e-3  # Adam
+    clipnorm: float = 5.0  # global gradient norm clipping (0: none)
+    patience: int = 6  # epochs without validation F1 improvement before stopping (0: never)
+    max_minutes: float = 0.0  # stop at the last epoch boundary within this time (0: none)
+    jit_compile: bool = False  # train under XLA
+    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
+
+    def validate(self) -> None:
+        for key in (
+            "min_count",
+            "max_vocabulary",
+            "max_word_length",
+            "word_dim",
+            "char_dim",
+            "char_units",
+            "shape_dim",
+            "units",
+            "batch_size",
+            "epochs",
+        ):
+            if getattr(self, key) < 1:
+                raise UserError(
+                    f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
+                )
+        for key in ("dropout", "word_dropout"):
+            if not 0 <= getattr(self, key) < 1:
+                raise UserError(f"Config key '{key}' must be in [0, 1), got {getattr(self, key)}.")
+        for key in ("validation_split", "test_split"):
+            if not 0 <= getattr(self, key) < 0.5:
+                raise UserError(
+                    f"Config key '{key}' must be in [0, 0.5), got {getattr(self, key)}."
+                )
+        if not self.learning_rate > 0:
+            raise UserError(
+                f"Config key 'learning_rate' must be positive, got {self.learning_rate}."
+            )
+        if self.patience < 0 or self.clipnorm < 0 or self.max_minutes < 0:
+            raise UserError("Config keys 'patience', 'clipnorm', 'max_minutes' must be >= 0.")
+
+
+# -- tokens and features ----------------------------------------------------------------
+_PUNCT = r"[^\pL\pN\s@#_]"
+
+
+def tokenize(sentences: tf.Tensor) -> tf.RaggedTensor:
+    """Raw sentences -> tokens, in the graph (so the export tokenizes too).
+
+    The rule: split at whitespace; URLs (``http...``, ``www...``) stay whole; then
+    punctuation at the start or end of a word becomes tokens of its own (``"Paris,"``
+    -> ``Paris ,``; a run of marks gives one token per mark), and English clitics are
+    split off (``It's`` -> ``It 's``, ``don't`` -> ``do n't``). ``@mentions`` and
+    ``#hashtags`` stay whole.
+    """
+    s = tf.strings.regex_replace(sentences, r"\s+", " ")
+    s = tf.strings.regex_replace(s, r"(^| )((?:https?://|www\.)\S+)", r"\1\2 ")
+    # trailing punctuation (a URL's own dots are kept: it is followed by the space above)
+    for _ in range(2):
+        s = tf.strings.regex_replace(s, rf"([\pL\pN_])({_PUNCT}+)( |$)", r"\1 \2\3")
+        s = tf.strings.regex_replace(s, rf"(^| )({_PUNCT}+)([\pL\pN@#_])", r"\1\2 \3")
+    for _ in range(3):  # a run of marks on its own: one token per mark
+        s = tf.strings.regex_replace(s, rf"(^| )({_PUNCT})({_PUNCT}+)( |$)", r"\1\2 \3\4")
+    s = tf.strings.regex_replace(s, r"(?i)([\pL])(n't)( |$)", r"\1 \2\3")
+    s = tf.strings.regex_replace(s, r"(?i)([\pL])('(?:s|re|ll|ve|d|m))( |$)", r"\1 \2\3")
+    return tf.strings.split(tf.strings.strip(s))
+
+
+SHAPES = (
+    "x",  # all lower case
+    "X",  # all upper case
+    "Xx",  # capitalized
+    "xX",  # mixed case
+    "d",  # all digits
+    "dx",  # digits and letters
+    ".",  # punctuation
+    "@",  # @mention
+    "#",  # #hashtag
+    "url",
+)
+
+
+def word_shapes(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+    """The shape class of every token, as an id 1.. into :data:`SHAPES` (0: other)."""
+    flat = tokens.flat_values
+    rules = [
+        r"[\p{Ll}]+",
+        r"[\p{Lu}]+",
+        r"[\p{Lu}][\p{Ll}'’.-]+",
+        r"[\pL'’.-]+",
+        r"[\pN.,:/-]+",
+        r"[\pL\pN'’.,:/_-]+",
+        r"[^\pL\pN]+",
+        r"@\w+",
+        r"#\w+",
+        r"(?:https?://|www\.)\S+",
+    ]
+    shape = tf.zeros_like(flat, tf.int32)
+    # later rules win: the broad classes (digits and letters, mixed case) first,
+    # the special classes last
+    for index in (6, 4, 1, 2, 3, 5, 7, 8, 9, 10):
+        shape = tf.where(tf.strings.regex_full_match(flat, rules[index - 1]), index, shape)
+    return tokens.with_flat_values(shape)
+
+
+# -- the recipe -------------------------------------------------------------------------
+class NER(Recipe):
+    """Named-entity tagger: word, character and shape features, BiLSTM, CRF."""
+
+    name = "ner"
+    description = "sentence -> entity tags (many-to-many): char+word BiLSTM with a CRF"
+    default_data = "tfds:conll2003"
+    config_class = NERConfig
+    monitor = ("val_f1", "max")
+
+    def __init__(self, config: NERConfig | None = None, **overrides):
+        super().__init__(config, **overrides)
+        self.words: list[str] = []
+        self.chars: list[str] = []
+        self.tags: list[str] = []
+
+    # -- data ----------------------------------------------------------------------------
+    def _load_tfds(self, source: str) -> dict[str, Tagged]:
+        builder = tfds_builder(source, self.config.data_dir)
+        import tensorflow_datasets as tfds
+
+        feature = self.config.tag_feature
+        features = builder.info.features
+        if "tokens" not in features or feature not in features:
+            raise UserError(
+                f"{source} has no 'tokens' and '{feature}' features (it has "
+                f"{sorted(features)}); set tag_feature."
+            )
+        names = features[feature].feature.names
+        out = {}
+        for split in builder.info.splits:
+            tokens, tags = [], []
+            for example in tfds.as_numpy(builder.as_dataset(split=split)):
+                tokens.append([t.decode("utf-8", errors="replace") for t in example["tokens"]])
+                tags.append(to_iob2([names[int(i)] for i in example[feature]]))
+            out[{"dev": "validation"}.get(split, split)] = Tagged(tokens, tags)
+        return out
+
+    def _read_source(self, source: str) -> dict[str, Tagged]:
+        if source.startswith(TFDS_PREFIX):
+            return self._load_tfds(source)
+        path = Path(source)
+        if path.is_dir():
+            return {split: read_conll(file) for split, file in split_files(path).items()}
+        return {"all": read_conll(path)}
+
+    def load_examples(self, data: str) -> Tagged:
+        parts = self._read_source(str(data))
+        for split in ("all", "test", "validation", "train"):
+            if split in parts:
+                return parts[split]
+        raise UserError(f"{data}: no tagged sentences.")
+
+    def load_splits(self, data: str | None):
+        """A file is split deterministically; a folder's files are the splits (a missing
+        validation file is carved from train, a missing test file leaves test empty)."""
+        from recipes.data import Splits
+
+        c = self.config
+        parts = self._read_source(data or self.default_data)
+        rng = np.random.default_rng(c.seed)
+        if "all" in parts:
+            everything = parts["all"]
+            order = rng.permutation(len(everything))
+            n_test = int(round(c.test_split * len(everything)))
+            n_val = int(round(c.validation_split * len(everything)))
+            if len(everything) - n_test - n_val < 1:
+                raise UserError(f"Only {len(everything)} sentences: too few to split.")
+            return Splits(
+                everything.take(order[n_test + n_val :]),
+                everything.take(order[n_test : n_test + n_val]),
+                everything.take(order[:n_test]),
+            )
+        train, validation = parts["train"], parts.get("validation")
+        if validation is None:
+            order = rng.permutation(len(train))
+            n_val = max(1, int(round(c.validation_split * len(train))))
+            train, validation = train.take(order[n_val:]), train.take(order[:n_val])
+        return Splits(train, validation, parts.get("test", Tagged([], [])))
+
+    # -- vocabularies ----------------------------------------------------------------------
+    def prepare(self, splits) -> None:
+        from collections import Counter
+
+        c = self.config
+        train: Tagged = splits.train
+        counts = Counter(w.lower() for sentence in train.tokens for w in sentence)
+        kept = [w for w, n in counts.most_common() if n >= c.min_count]
+        self.words = sorted(kept[: c.max_vocabulary])
+        self.chars = sorted({ch for sentence in train.tokens for w in sentence for ch in w})
+        self.tags = sorted({t for sentence in train.tags for t in sentence})
+        if not any(t != "O" for t in self.tags):
+            raise UserError("The training data has no entity tags (only O).")
+        self._make_lookups()
+
+    def _make_lookups(self) -> None:
+        # words: 0 padding, 1 unknown; chars likewise; tags: 0 padding
+        self.word_lookup = keras.layers.StringLookup(
+            vocabulary=self.words, mask_token="", num_oov_indices=1
+        )
+        self.char_lookup = keras.layers.StringLookup(
+            vocabulary=self.chars, mask_token="", num_oov_indices=1
+        )
+        self.tag_lookup = keras.layers.StringLookup(
+            vocabulary=self.tags, mask_token=PAD_TAG, num_oov_indices=0
+        )
+
+    def features(self, tokens: tf.RaggedTensor) -> dict[str, tf.Tensor]:
+        """Model inputs of a batch of token lists (ragged strings), padded."""
+        c = self.config
+        words = self.word_lookup(tf.strings.lower(tokens)).to_tensor()
+        shapes = word_shapes(tokens).to_tensor()
+        chars = tf.strings.unicode_split(tokens, "UTF-8")  # [B, W, (C)]
+        chars = chars[:, :, : c.max_word_length]
+        chars = self.char_lookup(chars).to_tensor(shape=[None, None, c.max_word_length])
+        return {
+            "word_ids": tf.cast(words, tf.int32),
+            "char_ids": tf.cast(chars, tf.int32),
+            "shape_ids": shapes,
+        }
+
+    def to_dataset(self, examples: Tagged, training: bool) -> tf.data.Dataset:
+        c = self.config
+        tokens = tf.ragged.constant(examples.tokens, dtype=tf.string)
+        tags = tf.ragged.constant(examples.tags, dtype=tf.string)
+        ds = tf.data.Dataset.from_tensor_slices((tokens, tags))
+        if training:
+            ds = ds.shuffle(len(examples), seed=c.seed, reshuffle_each_iteration=True)
+        ds = ds.ragged_batch(c.batch_size)
+        tag_lookup = self.tag_lookup
+
+        def encode(tokens, tags):
+            return self.features(tokens), tf.cast(tag_lookup(tags).to_tensor(), tf.int32)
+
+        return ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    # -- model -----------------------------------------------------------------------------
+    def build_model(self) -> keras.Model:
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        words = keras.Input((None,), dtype="int32", name="word_ids")
+        chars = keras.Input((None, c.max_word_length), dtype="int32", name="char_ids")
+        shapes = keras.Input((None,), dtype="int32", name="shape_ids")
+        mask = keras.ops.not_equal(words, 0)
+        word_ids = WordDropout(c.word_dropout, seed=c.seed, name="word_dropout")(words)
+        w = keras.layers.Embedding(len(self.words) + 2, c.word_dim, name="word_embedding")(word_ids)
+        ch = CharFeatures(len(self.chars) + 2, c.char_dim, c.char_units, name="char_features")(
+            chars
+        )
+        sh = keras.layers.Embedding(len(SHAPES) + 1, c.shape_dim, name="shape_embedding")(shapes)
+        x = keras.layers.Concatenate()([w, ch, sh])
+        x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
+        x = keras.layers.Bidirectional(
+            cl.LSTM(c.units, return_sequences=True), name="sentence_lstm"
+        )(x, mask=mask)
+        x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
+        scores = keras.layers.Dense(len(self.tags) + 1, name="tag_scores")(x)
+        encoder = keras.Model([words, chars, shapes], scores)
+        if c.output == "crf":
+            model = CRFTagger(encoder, cl.CRF(len(self.tags) + 1, **self._constraints()))
+        else:
+            model = SoftmaxTagger(encoder)
+        model.compile(
+            optimizer=keras.optimizers.Adam(c.learning_rate, global_clipnorm=c.clipnorm or None),
+            jit_compile=self.jit_compile(),
+        )
+        return model
+
+    def _constraints(self) -> dict[str, Any]:
+        names = [PAD_TAG, *self.tags]
+        if self.config.constrain_iob:
+            allowed = cl.iob2_constraints(names)
+        else:
+            n = len(names)
+            allowed = {
+                "allowed_transitions": [[True] * n for _ in range(n)],
+                "allowed_starts": [True] * n,
+                "allowed_ends": [True] * n,
+            }
+        # padding is never a tag of a real token
+        for row in allowed["allowed_transitions"]:
+            row[0] = False
+        allowed["allowed_starts"][0] = False
+        return allowed
+
+    # -- tagging ---------------------------------------------------------------------------
+    def _tag_ids(self, tokens: list[list[str]]) -> list[list[int]]:
+        self._require_model()
+        out: list[list[int]] = []
+        decode = self._compiled("decode", self._decoder)
+        for start in range(0, len(tokens), 256):
+            part = tokens[start : start + 256]
+            ragged = tf.ragged.constant(part, dtype=tf.string, ragged_rank=1)
+            ids = decode(ragged.to_tensor(), ragged.row_lengths()).numpy()
+            out += [list(row[: len(sentence)]) for row, sentence in zip(ids, part, strict=True)]
+        return out
+
+    def _decoder(self):
+        model = self.model
+
+        def decode(padded, lengths):
+            tokens = tf.RaggedTensor.from_tensor(padded, lengths=lengths)
+            return model.decode(self.features(tokens))
+
+        return tf.function(decode, reduce_retracing=True)
+
+    def tag(self, sentences: list[str] | list[list[str]]) -> list[dict]:
+        """Tags and entities of raw sentences (tokenized by :func:`tokenize`) or token lists.
+
+        Returns:
+            One dict per sentence: ``tokens``, ``tags`` (IOB2) and ``entities``, each
+            ``{"type", "start", "end", "text"}`` (token indexes, ``end`` exclusive).
+        """
+        token_lists = [
+            [t.decode("utf-8") for t in tokenize(tf.constant([s]))[0].numpy()]
+            if isinstance(s, str)
+            else [str(t) for t in s]
+            for s in sentences
+        ]
+        results = []
+        nonempty = [t for t in token_lists if t]
+        ids = iter(self._tag_ids(nonempty)) if nonempty else iter([])
+        names = [PAD_TAG, *self.tags]
+        for tokens in token_lists:
+            tags = [names[i] if i else "O" for i in next(ids)] if tokens else []
+            results.append({"tokens": tokens, "tags": tags, "entities": entities(tokens, tags)})
+        return results
+
+    def predict(self, inputs: list[str]) -> list[dict]:
+        """:meth:`tag` of each input sentence."""
+        return [{"text": s, **r} for s, r in zip(inputs, self.tag(inputs), strict=True)]
+
+    # -- evaluation --------------------------------------------------------------------------
+    def metrics(self, examples: Tagged) -> dict[str, Any]:
+        """Entity-level ``precision``, ``recall``, ``f1`` (micro) and ``f1_<type>``
+        (seqeval, in the CoNLL evaluation's way)."""
+        from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+        if len(examples) == 0:
+            raise UserError("No sentences to score.")
+        names = [PAD_TAG, *self.tags]
+        predicted = [
+            [names[i] if i else "O" for i in row] for row in self._tag_ids(examples.tokens)
+        ]
+        truth = examples.tags
+        report = classification_report(truth, predicted, output_dict=True, zero_division=0)
+        out: dict[str, Any] = {
+            "precision": float(precision_score(truth, predicted, zero_division=0)),
+            "recall": float(recall_score(truth, predicted, zero_division=0)),
+            "f1": float(f1_score(truth, predicted, zero_division=0)),
+        }
+        for kind, values in sorted(report.items()):
+            if not kind.endswith(" avg"):
+                out[f"f1_{kind}"] = float(values["f1-score"])
+        return out
+
+    def training_callbacks(self, splits) -> list[keras.callbacks.Callback]:
+        return [ValidationF1(self, splits.validation)]
+
+    # -- run folder ----------------------------------------------------------------------------
+    def save_assets(self, run_dir: Path) -> None:
+        assets = {"words": self.words, "chars": self.chars, "tags": self.tags}
+        (run_dir / "vocabulary.json").write_text(
+            json.dumps(assets, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+
+    def load_assets(self, run_dir: Path) -> None:
+        try:
+            assets = json.loads((run_dir / "vocabulary.json").read_text(encoding="utf-8"))
+            self.words, self.chars, self.tags = assets["words"], assets["chars"], assets["tags"]
+        except (OSError, KeyError, json.JSONDecodeError) as err:
+            raise UserError(f"{run_dir}: vocabulary.json unreadable ({err}).") from None
+        self._make_lookups()
+
+    # -- export --------------------------------------------------------------------------------
+    def serving_resources(self) -> list:
+        return [self.word_lookup, self.char_lookup, self.model]
+
+    def serving_signature(self) -> list[tf.TensorSpec]:
+        return [tf.TensorSpec([None], tf.string, name="sentence")]
+
+    def serving_function(self):
+        """Raw sentences in; ``tokens`` and ``tags`` (padded with "") out."""
+        model = self.model
+        names = tf.constant(["", *self.tags])
+
+        def serve(sentence):
+            tokens = tokenize(sentence)
+            ids = model.decode(self.features(tokens))
+            tags = tf.RaggedTensor.from_tensor(tf.gather(names, ids), lengths=tokens.row_lengths())
+            return {"tokens": tokens.to_tensor(), "tags": tags.to_tensor()}
+
+        return serve
+
+
+def entities(tokens: list[str], tags: list[str]) -> list[dict]:
+    """Entity spans of IOB2 tags: ``{"type", "start", "end", "text"}``."""
+    spans, start, kind = [], None, None
+    for i, tag in enumerate([*tags, "O"]):
+        if start is not None and not (tag.startswith("I-") and tag[2:] == kind):
+            spans.append(
+                {"type": kind, "start": start, "end": i, "text": " ".join(tokens[start:i])}
+            )
+            start = kind = None
+        if tag.startswith("B-") or (tag.startswith("I-") and start is None):
+            start, kind = i, tag[2:]
+    return spans
+
+
+class ValidationF1(keras.callbacks.Callback):
+    """Adds ``val_f1`` (entity level, seqeval) to the logs after every epoch."""
+
+    def __init__(self, recipe: NER, examples: Tagged):
+        super().__init__()
+        self.recipe, self.examples = recipe, examples
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and len(self.examples):
+            logs["val_f1"] = self.recipe.metrics(self.examples)["f1"]
+
+
+def _ordered(inputs):
+    """The encoder's inputs as a list (a dict's keys may come sorted from a graph)."""
+    if isinstance(inputs, dict):
+        return [inputs["word_ids"], inputs["char_ids"], inputs["shape_ids"]]
+    return inputs
+
+
+# -- model pieces ---------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="recipes")
+class WordDropout(keras.layers.Layer):
+    """In training, replaces a share of the word ids by the unknown word (id 1)."""
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.seed = rate, seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, ids, training=False):
+        if not training or not self.rate:
+            return ids
+        drop = keras.random.uniform(keras.ops.shape(ids), seed=self.generator) < self.rate
+        return keras.ops.where(drop & (ids > 1), 1, ids)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class CharFeatures(keras.layers.Layer):
+    """A bidirectional custom_layers LSTM over each word's characters: ``[B, W, C]`` ids
+    -> ``[B, W, 2 * units]`` (the final states of both directions)."""
+
+    def __init__(self, vocabulary: int, dim: int, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary, self.dim, self.units = vocabulary, dim, units
+        self.embedding = keras.layers.Embedding(vocabulary, dim, mask_zero=True)
+        self.rnn = keras.layers.Bidirectional(cl.LSTM(units))
+
+    def build(self, input_shape):
+        self.embedding.build((None, input_shape[-1]))
+        self.rnn.build((None, input_shape[-1], self.dim))
+
+    def call(self, char_ids):
+        shape = keras.ops.shape(char_ids)
+        flat = keras.ops.reshape(char_ids, (-1, shape[-1]))
+        mask = keras.ops.not_equal(flat, 0)
+        # words of padding have no characters: give them one step so the mask is not empty
+        mask = keras.ops.logical_or(mask, keras.ops.arange(shape[-1])[None, :] == 0)
+        out = self.rnn(self.embedding(flat), mask=mask)
+        return keras.ops.reshape(out, (shape[0], shape[1], 2 * self.units))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], 2 * self.units)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocabulary": self.vocabulary,
+            "dim": self.dim,
+            "units": self.units,
+        }
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class CRFTagger(keras.Model):
+    """Tag scores from ``encoder``; trained by the CRF's negative log-likelihood;
+    :meth:`decode` gives the Viterbi tags."""
+
+    def __init__(self, encoder: keras.Model, crf: cl.CRF, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.crf = encoder, crf
+        if not crf.built:  # its weights exist before training starts
+            crf.build((None, None, encoder.output.shape[-1]))
+
+    def call(self, inputs, training=False):
+        return self.encoder(_ordered(inputs), training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        mask = keras.ops.not_equal(y, 0)
+        nll = -self.crf.log_likelihood(y_pred, y, mask)
+        return keras.ops.mean(nll) + sum(self.losses)
+
+    def decode(self, inputs):
+        scores = self.encoder(_ordered(inputs), training=False)
+        return self.crf.viterbi(scores, keras.ops.not_equal(inputs["word_ids"], 0))[0]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "crf": keras.saving.serialize_keras_object(self.crf),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        crf = keras.saving.deserialize_keras_object(config.pop("crf"))
+        return cls(encoder, crf, **config)
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class SoftmaxTagger(keras.Model):
+    """Tag scores from ``encoder``, trained by per-token cross-entropy; argmax decoding."""
+
+    def __init__(self, encoder: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+
+    def call(self, inputs, training=False):
+        return self.encoder(_ordered(inputs), training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+        return loss(y, y_pred) + sum(self.losses)
+
+    def decode(self, inputs):
+        scores = self.encoder(_ordered(inputs), training=False)
+        scores = keras.ops.concatenate([scores[..., :1] - 1e9, scores[..., 1:]], axis=-1)
+        ids = keras.ops.argmax(scores, axis=-1)
+        return keras.ops.cast(ids, "int32") * keras.ops.cast(
+            keras.ops.not_equal(inputs["word_ids"], 0), "int32"
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config.pop("encoder")), **config)

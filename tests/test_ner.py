@@ -1,0 +1,157 @@
+"""Named-entity tagger: tokens, shapes, training with the CRF (and softmax), tagging with
+entity spans, seqeval metrics, save/load, export, the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recipes import NER, UserError
+from recipes.ner import SHAPES, entities, tokenize, word_shapes
+from recipes.runs import load_run
+from rnn_apps.cli import main
+
+PEOPLE = ["Alice", "Bob", "Carmen", "Dmitri", "Erin", "Farid", "Grace", "Hugo", "Ines", "Jun"]
+SURNAMES = ["Smith", "Okafor", "Novak", "Tanaka", "Lopez"]
+PLACES = ["Paris", "Lagos", "Osaka", "Quito", "Oslo", "Lima", "Accra", "Hanoi"]
+TINY = dict(word_dim=16, char_dim=8, char_units=8, shape_dim=4, units=16, batch_size=8)
+
+
+def sentences(n: int, seed: int) -> list[list[tuple[str, str]]]:
+    """Simple tagged sentences: people (one or two words) travelling to places."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        person = [(str(rng.choice(PEOPLE)), "B-person")]
+        if rng.random() < 0.4:
+            person.append((str(rng.choice(SURNAMES)), "I-person"))
+        place = [(str(rng.choice(PLACES)), "B-location")]
+        verb = str(rng.choice(["flew", "moved", "drove", "went"]))
+        words = [*person, (verb, "O"), ("to", "O"), *place, (".", "O")]
+        if rng.random() < 0.5:
+            words = [("Yesterday", "O"), *words]
+        out.append(words)
+    return out
+
+
+def write_conll(path, data) -> str:
+    path.write_text(
+        "-DOCSTART- O\n\n" + "".join("".join(f"{w}\t{t}\n" for w, t in s) + "\n" for s in data),
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ner")
+    folder = root / "data"
+    folder.mkdir()
+    write_conll(folder / "train.conll", sentences(240, 0))
+    write_conll(folder / "dev.conll", sentences(40, 1))
+    write_conll(folder / "test.conll", sentences(40, 2))
+    app = NER(**TINY, epochs=8, learning_rate=1e-2, patience=0, dropout=0.1)
+    metrics = app.fit(data=str(folder), run_dir=root / "run", verbose=0)
+    return app, metrics, root
+
+
+def test_tokenize_and_shapes():
+    tokens = tokenize(tf.constant(["It's @bob in Paris, see https://x.co/a?b=1 (now)!"]))
+    words = [t.decode() for t in tokens[0].numpy()]
+    assert words == [
+        "It",
+        "'s",
+        "@bob",
+        "in",
+        "Paris",
+        ",",
+        "see",
+        "https://x.co/a?b=1",
+        "(",
+        "now",
+        ")",
+        "!",
+    ]
+    shapes = [SHAPES[i - 1] for i in word_shapes(tokens)[0].numpy()]
+    assert shapes[:6] == ["Xx", "xX", "@", "x", "Xx", "."] and shapes[7] == "url"
+
+
+def test_entities_from_iob2():
+    tokens = ["Alice", "Smith", "went", "to", "New", "York", "."]
+    tags = ["B-person", "I-person", "O", "O", "B-location", "I-location", "O"]
+    assert entities(tokens, tags) == [
+        {"type": "person", "start": 0, "end": 2, "text": "Alice Smith"},
+        {"type": "location", "start": 4, "end": 6, "text": "New York"},
+    ]
+
+
+def test_fit_learns_and_reports_seqeval_metrics(trained):
+    app, metrics, root = trained
+    for name in ("config.toml", "model.keras", "vocabulary.json", "metrics.json", "training.png"):
+        assert (root / "run" / name).exists(), name
+    assert app.tags == ["B-location", "B-person", "I-person", "O"]
+    assert metrics["val_f1"] >= 0.9
+    scores = app.evaluate()  # the folder's test file
+    assert {"precision", "recall", "f1", "f1_person", "f1_location"} <= set(scores)
+    assert scores["f1"] >= 0.9
+
+
+def test_tag_returns_tokens_tags_and_spans(trained):
+    app, _, _ = trained
+    result = app.tag(["Yesterday Grace Novak moved to Osaka.", ["Hugo", "went", "to", "Lima"]])
+    assert result[0]["tokens"] == ["Yesterday", "Grace", "Novak", "moved", "to", "Osaka", "."]
+    assert result[0]["entities"] == [
+        {"type": "person", "start": 1, "end": 3, "text": "Grace Novak"},
+        {"type": "location", "start": 5, "end": 6, "text": "Osaka"},
+    ]
+    assert [e["text"] for e in result[1]["entities"]] == ["Hugo", "Lima"]
+    assert app.tag([""]) == [{"tokens": [], "tags": [], "entities": []}]
+
+
+def test_unseen_names_are_recognized_by_their_shape(trained):
+    app, _, _ = trained
+    result = app.tag(["Zoltan flew to Perth ."])[0]
+    assert [e["type"] for e in result["entities"]] == ["person", "location"]
+
+
+def test_save_load_and_export(trained, tmp_path):
+    app, _, root = trained
+    texts = ["Erin Lopez drove to Accra .", "Yesterday Jun went to Oslo ."]
+    expected = app.tag(texts)
+    assert load_run(root / "run").tag(texts) == expected
+    export = app.export(tmp_path / "export")
+    served = tf.saved_model.load(str(export)).signatures["serving_default"](
+        sentence=tf.constant(texts)
+    )
+    for row, result in zip(served["tags"].numpy(), expected, strict=True):
+        assert [t.decode() for t in row if t] == result["tags"]
+
+
+def test_cli_tag_and_evaluate(trained, tmp_path, capsys):
+    _, _, root = trained
+    run = str(root / "run")
+    assert main(["tag", run, "Bob went to Quito ."]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["text"] == "Bob went to Quito ." and len(line["entities"]) == 2
+    data = write_conll(tmp_path / "more.conll", sentences(10, 5))
+    assert main(["evaluate", run, "--data", data, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["f1"] >= 0.8
+
+
+def test_softmax_output_and_a_single_file(tmp_path):
+    data = write_conll(tmp_path / "all.conll", sentences(60, 3))
+    app = NER(**TINY, output="softmax", epochs=1)
+    app.fit(data=data, run_dir=tmp_path / "run", verbose=0)
+    splits = app.splits()
+    assert (len(splits.train), len(splits.validation), len(splits.test)) == (48, 6, 6)
+    assert load_run(tmp_path / "run").tag(["Ines went to Lima ."]) == app.tag(
+        ["Ines went to Lima ."]
+    )
+
+
+def test_config_errors():
+    with pytest.raises(UserError, match="word_dropout"):
+        NER(word_dropout=1.5)
+    with pytest.raises(UserError, match="output"):
+        NER.from_config({"output": "svm"})
