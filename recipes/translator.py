@@ -36,7 +36,7 @@ from recipes.errors import UserError
 PAD, OOV, START, END = 0, 1, 2, 3  # token ids; the vocabulary proper starts at 4
 SPECIALS = ("<s>", "</s>")
 JOINER = "\uffed"  # marks a token glued to its neighbour (no space between them)
-DATE_EPOCHS, SENTENCE_EPOCHS = 3, 30  # epochs when the config says 0
+DATE_EPOCHS, SENTENCE_EPOCHS = 3, 20  # epochs when the config says 0
 
 
 # -- settings ---------------------------------------------------------------------------
@@ -64,7 +64,7 @@ class TranslatorConfig(RecipeConfig):
     attention_units: int = 256
     dropout: float = 0.2  # on embeddings and before the output layer
     batch_size: int = 64
-    epochs: int = 0  # at most (early stopping may end sooner); 0: 3 for dates, else 30
+    epochs: int = 0  # at most (early stopping may end sooner); 0: 3 for dates, else 20
     learning_rate: float = 2e-3  # Adam
     clipnorm: float = 1.0  # global gradient norm clipping (0: none)
     patience: int = 3  # epochs without validation improvement before stopping (0: never)
