@@ -57,7 +57,7 @@ class NERConfig(RecipeConfig):
     shape_dim: int = 8  # word-shape vector size
     units: int = 128  # per direction, the sentence LSTM
     dropout: float = 0.5  # on the word features and before the output layer
-    word_dropout: float = 0.1  # share of training words replaced by the unknown word
+    word_dropout: float = 0.4  # share of training words replaced by the unknown word
     batch_size: int = 16
     epochs: int = 30  # at most (early stopping may end sooner)
     learning_rate: float = 2e-3  # Adam

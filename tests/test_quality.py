@@ -108,3 +108,23 @@ def test_translator_tatoeba(tmp_path):
     print(metrics, f"{minutes:.1f} minutes")
     assert minutes <= 45
     assert metrics["val_bleu"] >= 25
+
+
+WNUT = DATA / "wnut17"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not WNUT.exists(), reason=f"{WNUT} not found")
+def test_ner_wnut17(tmp_path):
+    """README "Tagger, quality": WNUT-17 train (dev for early stopping), within 30 minutes."""
+    import time
+
+    from recipes import NER
+
+    app = NER()
+    start = time.monotonic()
+    metrics = app.fit(data=str(WNUT), run_dir=tmp_path / "run", verbose=0)
+    minutes = (time.monotonic() - start) / 60
+    print(metrics, f"{minutes:.1f} minutes")
+    assert minutes <= 30
+    assert metrics["val_f1"] >= 0.25
