@@ -545,8 +545,9 @@ class Translator(Recipe):
         hypotheses = self.translate(examples.texts)
         references = examples.labels
         return {
-            "bleu": float(sacrebleu.corpus_bleu(hypotheses, [references]).score),
-            "chrf": float(sacrebleu.corpus_chrf(hypotheses, [references]).score),
+            # rounded: sacrebleu's float sums print 100 as 100.00000000000004
+            "bleu": round(float(sacrebleu.corpus_bleu(hypotheses, [references]).score), 4),
+            "chrf": round(float(sacrebleu.corpus_chrf(hypotheses, [references]).score), 4),
             "exact_match": float(
                 np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])
             ),
