@@ -66,25 +66,17 @@ class CharLMConfig(RecipeConfig):
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
 
     def validate(self) -> None:
-        for key in ("window", "units", "layers", "embedding_dim", "batch_size", "epochs", "length"):
-            if getattr(self, key) < 1:
-                raise UserError(
-                    f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
-                )
+        self.require_positive_integers(
+            "window", "units", "layers", "embedding_dim", "batch_size", "epochs", "length"
+        )
         check_sampling(self.temperature, self.top_k, self.top_p)
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"Config key 'dropout' must be in [0, 1), got {self.dropout}.")
+        self.require_fractions("dropout")
         if not 0 < self.validation_split < 0.5:
             raise UserError(
                 f"Config key 'validation_split' must be in (0, 0.5), got {self.validation_split}."
             )
-        if not self.learning_rate > 0:
-            raise UserError(
-                f"Config key 'learning_rate' must be positive, got {self.learning_rate}."
-            )
-        for key in ("clipnorm", "max_minutes", "patience", "eval_chars"):
-            if not getattr(self, key) >= 0:
-                raise UserError(f"Config key '{key}' must be 0 or more, got {getattr(self, key)}.")
+        self.require_positive("learning_rate")
+        self.require_non_negative("clipnorm", "max_minutes", "patience", "eval_chars")
 
 
 def check_sampling(temperature: float, top_k: int, top_p: float) -> None:

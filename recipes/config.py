@@ -85,6 +85,32 @@ class RecipeConfig:
     def validate(self) -> None:
         """Checks across fields; raise :class:`UserError` naming the key."""
 
+    # -- range checks for validate(), one message form for every recipe ---------------
+    def require_positive_integers(self, *keys: str) -> None:
+        for key in keys:
+            if getattr(self, key) < 1:
+                raise UserError(
+                    f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
+                )
+
+    def require_non_negative(self, *keys: str) -> None:
+        for key in keys:
+            if not getattr(self, key) >= 0:  # NaN too
+                raise UserError(f"Config key '{key}' must be 0 or more, got {getattr(self, key)}.")
+
+    def require_positive(self, *keys: str) -> None:
+        for key in keys:
+            if not getattr(self, key) > 0:  # NaN too
+                raise UserError(f"Config key '{key}' must be positive, got {getattr(self, key)}.")
+
+    def require_fractions(self, *keys: str, below: float = 1.0) -> None:
+        """Each key in ``[0, below)``."""
+        for key in keys:
+            if not 0 <= getattr(self, key) < below:
+                raise UserError(
+                    f"Config key '{key}' must be in [0, {below:g}), got {getattr(self, key)}."
+                )
+
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]

@@ -68,7 +68,7 @@ class NERConfig(RecipeConfig):
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
 
     def validate(self) -> None:
-        for key in (
+        self.require_positive_integers(
             "min_count",
             "max_vocabulary",
             "max_word_length",
@@ -79,25 +79,11 @@ class NERConfig(RecipeConfig):
             "units",
             "batch_size",
             "epochs",
-        ):
-            if getattr(self, key) < 1:
-                raise UserError(
-                    f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
-                )
-        for key in ("dropout", "word_dropout"):
-            if not 0 <= getattr(self, key) < 1:
-                raise UserError(f"Config key '{key}' must be in [0, 1), got {getattr(self, key)}.")
-        for key in ("validation_split", "test_split"):
-            if not 0 <= getattr(self, key) < 0.5:
-                raise UserError(
-                    f"Config key '{key}' must be in [0, 0.5), got {getattr(self, key)}."
-                )
-        if not self.learning_rate > 0:
-            raise UserError(
-                f"Config key 'learning_rate' must be positive, got {self.learning_rate}."
-            )
-        if self.patience < 0 or self.clipnorm < 0 or self.max_minutes < 0:
-            raise UserError("Config keys 'patience', 'clipnorm', 'max_minutes' must be >= 0.")
+        )
+        self.require_fractions("dropout", "word_dropout")
+        self.require_fractions("validation_split", "test_split", below=0.5)
+        self.require_positive("learning_rate")
+        self.require_non_negative("patience", "clipnorm", "max_minutes")
 
 
 # -- tokens and features ----------------------------------------------------------------

@@ -65,25 +65,13 @@ class SentimentConfig(RecipeConfig):
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
 
     def validate(self) -> None:
-        for key in ("max_tokens", "max_length", "embedding_dim", "units", "batch_size", "epochs"):
-            if getattr(self, key) < 1:
-                raise UserError(
-                    f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
-                )
-        for key in ("dropout", "recurrent_dropout", "word_dropout"):
-            if not 0 <= getattr(self, key) < 1:
-                raise UserError(f"Config key '{key}' must be in [0, 1), got {getattr(self, key)}.")
-        for key in ("validation_split", "test_split"):
-            if not 0 <= getattr(self, key) < 0.5:
-                raise UserError(
-                    f"Config key '{key}' must be in [0, 0.5), got {getattr(self, key)}."
-                )
-        if not self.learning_rate > 0:  # NaN too
-            raise UserError(
-                f"Config key 'learning_rate' must be positive, got {self.learning_rate}."
-            )
-        if self.patience < 0:
-            raise UserError(f"Config key 'patience' must be 0 or more, got {self.patience}.")
+        self.require_positive_integers(
+            "max_tokens", "max_length", "embedding_dim", "units", "batch_size", "epochs"
+        )
+        self.require_fractions("dropout", "recurrent_dropout", "word_dropout")
+        self.require_fractions("validation_split", "test_split", below=0.5)
+        self.require_positive("learning_rate")
+        self.require_non_negative("patience")
 
 
 class Sentiment(Recipe):

@@ -77,7 +77,7 @@ class TranslatorConfig(RecipeConfig):
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
 
     def validate(self) -> None:
-        for key in (
+        self.require_positive_integers(
             "dates",
             "max_vocabulary",
             "max_train_length",
@@ -87,34 +87,21 @@ class TranslatorConfig(RecipeConfig):
             "batch_size",
             "beam_width",
             "min_count",
-        ):
-            if getattr(self, key) < 1:
-                raise UserError(
-                    f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
-                )
-        for key in (
+        )
+        self.require_non_negative(
             "epochs",
             "max_length",
             "eval_examples",
             "patience",
             "source_column",
             "target_column",
-        ):
-            if getattr(self, key) < 0:
-                raise UserError(f"Config key '{key}' must be 0 or more, got {getattr(self, key)}.")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"Config key 'dropout' must be in [0, 1), got {self.dropout}.")
-        for key in ("validation_split", "test_split"):
-            if not 0 <= getattr(self, key) < 0.5:
-                raise UserError(
-                    f"Config key '{key}' must be in [0, 0.5), got {getattr(self, key)}."
-                )
-        if not self.learning_rate > 0:
-            raise UserError(
-                f"Config key 'learning_rate' must be positive, got {self.learning_rate}."
-            )
-        if self.length_penalty < 0 or self.clipnorm < 0 or self.max_minutes < 0:
-            raise UserError("Config keys 'length_penalty', 'clipnorm', 'max_minutes' must be >= 0.")
+            "length_penalty",
+            "clipnorm",
+            "max_minutes",
+        )
+        self.require_fractions("dropout")
+        self.require_fractions("validation_split", "test_split", below=0.5)
+        self.require_positive("learning_rate")
 
 
 # -- tokens -----------------------------------------------------------------------------
