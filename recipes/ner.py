@@ -29,7 +29,7 @@ import custom_layers as cl
 from recipes.base import Recipe
 from recipes.config import RecipeConfig
 from recipes.conll import Tagged, read_conll, split_files, to_iob2
-from recipes.data import TFDS_PREFIX, tfds_builder
+from recipes.data import TFDS_PREFIX, Splits, split_examples, tfds_builder
 from recipes.errors import UserError
 
 PAD_TAG = "<pad>"  # tag id 0: padding, never predicted
@@ -205,23 +205,11 @@ class NER(Recipe):
     def load_splits(self, data: str | None):
         """A file is split deterministically; a folder's files are the splits (a missing
         validation file is carved from train, a missing test file leaves test empty)."""
-        from recipes.data import Splits
-
         c = self.config
         parts = self._read_source(data or self.default_data)
-        rng = np.random.default_rng(c.seed)
         if "all" in parts:
-            everything = parts["all"]
-            order = rng.permutation(len(everything))
-            n_test = int(round(c.test_split * len(everything)))
-            n_val = int(round(c.validation_split * len(everything)))
-            if len(everything) - n_test - n_val < 1:
-                raise UserError(f"Only {len(everything)} sentences: too few to split.")
-            return Splits(
-                everything.take(order[n_test + n_val :]),
-                everything.take(order[n_test : n_test + n_val]),
-                everything.take(order[:n_test]),
-            )
+            return split_examples(parts["all"], c.validation_split, c.test_split, c.seed)
+        rng = np.random.default_rng(c.seed)
         train, validation = parts["train"], parts.get("validation")
         if validation is None:
             order = rng.permutation(len(train))
