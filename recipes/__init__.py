@@ -10,10 +10,11 @@ from recipes.errors import UserError
 from recipes.ner import NER, NERConfig
 from recipes.sentiment import Sentiment, SentimentConfig
 from recipes.translator import Translator, TranslatorConfig
+from recipes.trigger_word import TriggerWord, TriggerWordConfig
 
 #: name -> recipe class, as the command line knows them
 RECIPES: dict[str, type[Recipe]] = {
-    r.name: r for r in (Sentiment, CharText, CharMusic, Translator, NER)
+    r.name: r for r in (Sentiment, CharText, CharMusic, Translator, NER, TriggerWord)
 }
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "SentimentConfig",
     "Translator",
     "TranslatorConfig",
+    "TriggerWord",
+    "TriggerWordConfig",
     "UserError",
     "get_recipe",
 ]

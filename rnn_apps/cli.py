@@ -10,6 +10,8 @@
     rnn-apps translate RUN_DIR [TEXT ...] [--beam-width K] [--plot attention.png]
                                                                   (alias of predict)
     rnn-apps tag RUN_DIR [SENTENCE ...]                           (alias of predict)
+    rnn-apps detect RUN_DIR FILE.wav ... [--plot probs.png] [--chime out.wav]
+                                                                  (alias of predict)
     rnn-apps export RUN_DIR [--out DIR] [--format saved_model]
 
 A user error prints one line and exits with status 2; ``--debug`` shows the traceback.
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = verbs.add_parser(
         "predict",
-        aliases=["generate", "translate", "tag"],
+        aliases=["generate", "translate", "tag", "detect"],
         help="the recipe's task verb on raw inputs",
     )
     predict.add_argument("run", help="run folder")
@@ -87,7 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     translation.add_argument(
         "--beam-width", type=int, dest="beam_width", help="beams kept (1: greedy)"
     )
-    translation.add_argument("--plot", help="PNG of the attention weights of the first input")
+    translation.add_argument(
+        "--plot",
+        help="PNG of the first input: attention weights (translator), probabilities under "
+        "the spectrogram (trigger_word)",
+    )
+    detection = predict.add_argument_group("trigger_word (inputs: WAV files)")
+    detection.add_argument("--chime", help="WAV of the first input with a chime at each detection")
 
     export = verbs.add_parser("export", help="a SavedModel that takes raw inputs")
     export.add_argument("run", help="run folder")
@@ -174,6 +182,7 @@ PREDICT_OPTIONS = (
     "out",
     "beam_width",
     "plot",
+    "chime",
 )
 
 
@@ -213,6 +222,7 @@ COMMANDS = {
     "generate": cmd_predict,
     "translate": cmd_predict,
     "tag": cmd_predict,
+    "detect": cmd_predict,
     "export": cmd_export,
 }
 

@@ -1,0 +1,184 @@
+"""Audio in and out: WAV files, resampling, generated noise and augmentation.
+
+Waveforms are 1-D ``float32`` NumPy arrays in [-1, 1] at :data:`SAMPLE_RATE` unless
+said otherwise. Reading and writing go through :mod:`scipy.io.wavfile` (PCM of 8, 16,
+24 or 32 bits and float WAV files), resampling through
+:func:`scipy.signal.resample_poly` (a polyphase filter, exact for rational ratios).
+"""
+
+from __future__ import annotations
+
+import math
+import wave
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+from scipy.io import wavfile
+
+from recipes.errors import UserError
+
+SAMPLE_RATE = 16000  # what every model of this package hears
+NOISES = ("white", "pink", "brown")
+
+
+def resample(waveform: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """``waveform`` sampled at ``rate`` Hz, resampled to ``target`` Hz (``float32``)."""
+    waveform = np.asarray(waveform, np.float32)
+    if rate == target or waveform.size == 0:
+        return waveform
+    ratio = Fraction(int(target), int(rate))
+    out = signal.resample_poly(waveform, ratio.numerator, ratio.denominator, axis=0)
+    return out.astype(np.float32)
+
+
+def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A WAV file as a mono ``float32`` waveform at ``sample_rate`` Hz.
+
+    Any common sample rate and width (8-bit unsigned, 16/24/32-bit PCM, 32/64-bit
+    float), mono or multi-channel (channels are averaged).
+
+    Raises:
+        UserError: the file is missing or is not a WAV file this can read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"Audio file {path} does not exist.")
+    try:
+        rate, data = wavfile.read(path, mmap=False)
+    except (ValueError, EOFError, wave.Error) as error:
+        raise UserError(
+            f"{path} is not a readable WAV file ({error}); convert it to PCM WAV "
+            "(e.g. ffmpeg -i IN -ar 16000 -ac 1 OUT.wav)."
+        ) from None
+    if data.dtype == np.uint8:
+        data = (data.astype(np.float32) - 128.0) / 128.0
+    elif data.dtype == np.int16:
+        data = data.astype(np.float32) / 32768.0
+    elif data.dtype == np.int32:  # 32-bit PCM, and 24-bit PCM left-aligned by SciPy
+        data = data.astype(np.float32) / 2147483648.0
+    else:
+        data = data.astype(np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return resample(data, rate, sample_rate)
+
+
+def write_wav(path: str | Path, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Writes ``waveform`` as 16-bit PCM mono (values clipped to [-1, 1])."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = np.round(np.clip(np.asarray(waveform, np.float32), -1.0, 1.0) * 32767.0)
+    wavfile.write(path, int(sample_rate), pcm.astype(np.int16))
+    return path
+
+
+def rms(waveform: np.ndarray) -> float:
+    """Root mean square level (0 for silence or an empty array)."""
+    return float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64)))) if waveform.size else 0.0
+
+
+def with_level(waveform: np.ndarray, dbfs: float) -> np.ndarray:
+    """``waveform`` scaled to an RMS level of ``dbfs`` decibels below full scale."""
+    level = rms(waveform)
+    if level == 0.0:
+        return np.asarray(waveform, np.float32)
+    return (waveform * (10.0 ** (dbfs / 20.0) / level)).astype(np.float32)
+
+
+def noise(kind: str, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Generated noise with a given spectrum, at -20 dBFS RMS.
+
+    ``white`` is flat, ``pink`` falls 3 dB per octave (power ~ 1/f), ``brown`` falls
+    6 dB per octave (1/f^2); shaped in the frequency domain from Gaussian noise.
+    """
+    if kind not in NOISES:
+        raise UserError(f"Unknown noise {kind!r}; expected one of {list(NOISES)}.")
+    white = rng.standard_normal(samples)
+    if kind != "white":
+        spectrum = np.fft.rfft(white)
+        freqs = np.fft.rfftfreq(samples)
+        freqs[0] = freqs[1] if samples > 1 else 1.0
+        spectrum /= np.sqrt(freqs) if kind == "pink" else freqs
+        white = np.fft.irfft(spectrum, n=samples)
+    return with_level(white.astype(np.float32), -20.0)
+
+
+def change_speed(waveform: np.ndarray, factor: float) -> np.ndarray:
+    """Played ``factor`` times faster: shorter and higher for ``factor > 1``."""
+    if abs(factor - 1.0) < 1e-3:
+        return np.asarray(waveform, np.float32)
+    ratio = Fraction(factor).limit_denominator(100)
+    out = signal.resample_poly(waveform, ratio.denominator, ratio.numerator)
+    return out.astype(np.float32)
+
+
+def time_stretch(waveform: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
+    """Played ``rate`` times faster at the same pitch (a phase vocoder)."""
+    if abs(rate - 1.0) < 1e-3 or waveform.size < n_fft:
+        return np.asarray(waveform, np.float32)
+    hop = n_fft // 4
+    _, _, spec = signal.stft(waveform, nperseg=n_fft, noverlap=n_fft - hop)
+    steps = np.arange(0, spec.shape[1] - 1, rate)
+    advance = np.linspace(0, np.pi * hop, spec.shape[0])  # expected phase advance per hop
+    phase = np.angle(spec[:, 0])
+    out = np.empty((spec.shape[0], len(steps)), np.complex64)
+    for i, step in enumerate(steps):
+        left, frac = int(step), step - int(step)
+        a, b = spec[:, left], spec[:, left + 1]
+        out[:, i] = ((1 - frac) * np.abs(a) + frac * np.abs(b)) * np.exp(1j * phase)
+        delta = np.angle(b) - np.angle(a) - advance
+        phase += advance + (delta - 2 * np.pi * np.round(delta / (2 * np.pi)))
+    _, stretched = signal.istft(out, nperseg=n_fft, noverlap=n_fft - hop)
+    return stretched.astype(np.float32)
+
+
+def shift_pitch(waveform: np.ndarray, semitones: float) -> np.ndarray:
+    """Pitch moved by ``semitones`` at (about) the same duration."""
+    if abs(semitones) < 1e-3:
+        return np.asarray(waveform, np.float32)
+    factor = 2.0 ** (semitones / 12.0)
+    return change_speed(time_stretch(waveform, 1.0 / factor), factor)
+
+
+def augment(
+    waveform: np.ndarray,
+    rng: np.random.Generator,
+    speed: float = 0.1,
+    pitch: float = 2.0,
+) -> np.ndarray:
+    """A random variant: speed within ``1 ± speed``, pitch within ``± pitch`` semitones."""
+    if pitch:
+        waveform = shift_pitch(waveform, rng.uniform(-pitch, pitch))
+    if speed:
+        waveform = change_speed(waveform, rng.uniform(1.0 - speed, 1.0 + speed))
+    return waveform
+
+
+def trim(waveform: np.ndarray, threshold_db: float = -40.0, margin: int = 160) -> np.ndarray:
+    """Leading and trailing stretches quieter than ``threshold_db`` below the peak removed.
+
+    Frames of 10 ms are compared with the loudest; ``margin`` samples are kept on
+    each side of the kept part.
+    """
+    frame = SAMPLE_RATE // 100
+    if waveform.size < frame:
+        return waveform
+    count = waveform.size // frame
+    energy = np.sqrt(np.mean(np.square(waveform[: count * frame].reshape(count, frame)), axis=1))
+    loud = np.flatnonzero(energy > energy.max() * 10.0 ** (threshold_db / 20.0))
+    if loud.size == 0:
+        return waveform
+    start = max(0, loud[0] * frame - margin)
+    stop = min(waveform.size, (loud[-1] + 1) * frame + margin)
+    return waveform[start:stop]
+
+
+def seconds(samples: int, sample_rate: int = SAMPLE_RATE) -> float:
+    """Samples as seconds."""
+    return samples / sample_rate
+
+
+def db_to_gain(db: float) -> float:
+    return math.pow(10.0, db / 20.0)

@@ -1,0 +1,833 @@
+"""The trigger-word detector: raw audio in, the times a chosen word was said out.
+
+Many-to-many on audio frames. The model takes a raw 16 kHz waveform: a log-mel
+spectrogram (computed in the model, as a strided convolution with a windowed DFT basis,
+so that XLA, SavedModel and TFLite all run it), a strided 1-D convolution over the
+spectrogram frames, batch normalization, two :class:`custom_layers.GRU` layers and a
+per-frame sigmoid: the probability that the word has just ended (one output frame
+every 20 ms). The waveform is padded on the left with as many zeros as the front end
+looks back, so that the model run chunk by chunk with carried states (streaming) gives
+the probabilities of one pass over the whole recording.
+
+Training examples are composed on the fly (:mod:`recipes.wake_data`): positives (the
+word) and negatives (other words) inserted into backgrounds, augmented in speed, pitch,
+level and noise. Without data, the word and the negatives are synthesized with eSpeak
+NG and the backgrounds are generated noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+import custom_layers as cl
+from recipes import audio, wake_data
+from recipes.base import Recipe
+from recipes.config import RecipeConfig
+from recipes.data import Splits
+from recipes.errors import UserError
+from recipes.wake_data import Clips, Mixing
+
+FRAME_LENGTH = 400  # 25 ms analysis window
+FRAME_STEP = 160  # 10 ms between spectrogram frames
+FFT_LENGTH = 512
+SPECTRUM_STEP_MS = 1000 * FRAME_STEP // audio.SAMPLE_RATE
+
+
+@dataclasses.dataclass
+class TriggerWordConfig(RecipeConfig):
+    """Settings of the trigger-word detector (every key can be given with ``--set``)."""
+
+    data: str | None = None  # Speech Commands style folder; none: synthesized speech and noise
+    word: str = "activate"  # the trigger word (a folder name in the data, or what to synthesize)
+    synthesized_positives: int = 200  # eSpeak NG renditions of the word added to the positives
+    synthesized_negatives: int = 200  # eSpeak NG renditions of other words added to negatives
+    synthetic_share: float = 0.5  # with recorded clips: share of inserted positives synthesized
+    test_share: float = 0.3  # held-out share of the word's clips (whole speakers) and backgrounds
+    validation_share: float = 0.1  # the same for validation
+    seed: int = 1337  # splits, synthesis, example composition, initialization
+    example_seconds: float = 10.0  # length of a training example
+    train_examples: int = 1024  # composed afresh for every epoch
+    validation_examples: int = 128  # composed once
+    max_positives: int = 2  # per example (0 to this many)
+    max_negatives: int = 3  # per example (0 to this many)
+    label_frames: int = 50  # output frames labelled 1 after each positive ends (20 ms each)
+    speed: float = 0.1  # augmentation: speed within 1 +- speed
+    pitch: float = 2.0  # augmentation: pitch within +- this many semitones
+    noise: float = 0.3  # augmentation: probability of added generated noise
+    mels: int = 40  # log-mel bands
+    conv_filters: int = 128
+    conv_kernel: int = 8  # spectrogram frames (10 ms each) the convolution sees
+    conv_stride: int = 2  # one output frame per conv_stride spectrogram frames
+    units: int = 96  # each GRU layer
+    dropout: float = 0.2
+    batch_size: int = 16
+    epochs: int = 20  # at most (early stopping may end sooner)
+    learning_rate: float = 2e-3  # Adam
+    clipnorm: float = 1.0  # global gradient norm clipping (0: none)
+    patience: int = 4  # epochs without validation improvement before stopping (0: never)
+    max_minutes: float = 0.0  # stop at the last epoch boundary within this time (0: none)
+    threshold: float = 0.5  # probability above which the word is detected
+    refractory_seconds: float = 1.0  # no second detection within this time of one
+    chunk_ms: int = 100  # streaming: audio per step (a multiple of the 20 ms frame)
+    eval_trials: int = 20  # evaluation: insertions of each held-out positive
+    eval_passes: int = 20  # evaluation: passes over the held-out backgrounds for false accepts
+    jit_compile: bool = False  # train under XLA (2.9x slower on a 2-core CPU)
+    distribution: str = "auto"  # tf.distribute: auto, none, mirrored, multi_worker
+
+    def validate(self) -> None:
+        self.require_positive_integers(
+            "train_examples",
+            "validation_examples",
+            "label_frames",
+            "mels",
+            "conv_filters",
+            "conv_kernel",
+            "conv_stride",
+            "units",
+            "batch_size",
+            "epochs",
+            "chunk_ms",
+            "eval_trials",
+            "eval_passes",
+        )
+        self.require_fractions("dropout", "noise", "threshold", "synthetic_share")
+        self.require_fractions("test_share", "validation_share", below=0.5)
+        self.require_positive("learning_rate", "example_seconds")
+        self.require_non_negative(
+            "synthesized_positives",
+            "synthesized_negatives",
+            "max_positives",
+            "max_negatives",
+            "speed",
+            "pitch",
+            "clipnorm",
+            "patience",
+            "max_minutes",
+            "refractory_seconds",
+        )
+        if not self.word.strip():
+            raise UserError("word is empty; set the trigger word with --set word=...")
+        if self.conv_kernel < self.conv_stride:
+            raise UserError(
+                f"conv_kernel ({self.conv_kernel}) must be at least conv_stride "
+                f"({self.conv_stride})."
+            )
+        if self.chunk_ms % self.frame_ms():
+            raise UserError(
+                f"chunk_ms={self.chunk_ms} is not a multiple of the {self.frame_ms()} ms "
+                "output frame (conv_stride x 10 ms)."
+            )
+        if self.speed >= 0.5:
+            raise UserError(f"speed={self.speed} must be below 0.5.")
+
+    def frame_ms(self) -> int:
+        return SPECTRUM_STEP_MS * self.conv_stride
+
+
+# -- the model --------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="recipes")
+class LogMel(keras.layers.Layer):
+    """Log-mel spectrogram of a raw waveform ``(batch, samples) -> (batch, frames, mels)``.
+
+    The short-time Fourier transform is a strided convolution with a Hann-windowed DFT
+    basis (frames of :data:`FRAME_LENGTH` samples every :data:`FRAME_STEP`, no padding),
+    the power spectrum is mapped to ``mels`` bands (20 Hz to 7.6 kHz) and
+    ``log(power + 1e-6)`` is returned. Constants only, no weights.
+    """
+
+    def __init__(self, mels: int = 40, **kwargs):
+        super().__init__(**kwargs)
+        self.mels = mels
+        bins = FFT_LENGTH // 2 + 1
+        n = np.arange(FRAME_LENGTH)[:, None]
+        k = np.arange(bins)[None, :]
+        window = np.hanning(FRAME_LENGTH + 1)[:-1, None]  # periodic Hann, as tf.signal
+        angle = 2.0 * np.pi * n * k / FFT_LENGTH
+        basis = np.concatenate([window * np.cos(angle), -window * np.sin(angle)], axis=1)
+        self._basis = basis[:, None, :].astype(np.float32)  # (length, 1, 2 * bins)
+        self._mel = tf.signal.linear_to_mel_weight_matrix(
+            mels, bins, audio.SAMPLE_RATE, 20.0, 7600.0
+        ).numpy()
+
+    def call(self, waveform):
+        spectrum = ops.conv(
+            ops.expand_dims(waveform, -1), self._basis, strides=FRAME_STEP, padding="valid"
+        )
+        real, imag = ops.split(spectrum, 2, axis=-1)
+        power = real * real + imag * imag
+        return ops.log(ops.matmul(power, self._mel) + 1e-6)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, self.mels)
+
+    def get_config(self):
+        return {**super().get_config(), "mels": self.mels}
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class LeftPad(keras.layers.Layer):
+    """``samples`` zeros before every waveform: the history the front end looks back on."""
+
+    def __init__(self, samples: int, **kwargs):
+        super().__init__(**kwargs)
+        self.samples = samples
+
+    def call(self, waveform):
+        return ops.pad(waveform, [[0, 0], [self.samples, 0]])
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "samples": self.samples}
+
+
+def history_samples(conv_kernel: int, conv_stride: int) -> int:
+    """Audio samples before a chunk that its first output frame depends on."""
+    return FRAME_LENGTH - FRAME_STEP + (conv_kernel - conv_stride) * FRAME_STEP
+
+
+def frames_features(layers: dict[str, keras.layers.Layer], padded, training=None):
+    """Spectrogram, convolution and normalization of already padded audio."""
+    x = layers["logmel"](padded)
+    x = layers["conv"](x)
+    x = layers["norm"](x, training=training)
+    return layers["relu"](x)
+
+
+# -- detection ---------------------------------------------------------------------------
+class Detector:
+    """Detections from per-frame probabilities, fed in one piece or chunk by chunk.
+
+    A detection is a frame whose probability reaches the threshold while the previous
+    frame's did not, at least ``refractory`` frames after the previous detection. Its
+    time is the end of the frame (seconds from the start of the audio), its score the
+    frame's probability. Feeding the probabilities in pieces gives the same detections
+    as feeding them at once.
+    """
+
+    def __init__(self, threshold: float, refractory_frames: int, frame_seconds: float):
+        self.threshold = threshold
+        self.refractory = refractory_frames
+        self.frame_seconds = frame_seconds
+        self.frames_seen = 0
+        self._above = False
+        self._last: int | None = None
+
+    def update(self, probabilities: np.ndarray) -> list[dict[str, float]]:
+        detections = []
+        for offset, p in enumerate(np.asarray(probabilities, np.float64).reshape(-1)):
+            frame = self.frames_seen + offset
+            above = p >= self.threshold
+            if (
+                above
+                and not self._above
+                and (self._last is None or frame - self._last >= self.refractory)
+            ):
+                self._last = frame
+                detections.append(
+                    {"time": round((frame + 1) * self.frame_seconds, 3), "score": round(p, 4)}
+                )
+            self._above = above
+        self.frames_seen += len(np.reshape(probabilities, -1))
+        return detections
+
+
+class Streamer:
+    """Streaming detection: audio pushed in pieces of any size, detections as they happen.
+
+    Runs the model's streaming step on whole chunks of ``chunk_ms`` (carrying the audio
+    history and the GRU states); :meth:`finish` runs the last partial chunk, so a whole
+    recording gives the detections (and probabilities) of the offline pass.
+    """
+
+    def __init__(self, recipe: TriggerWord, step=None):
+        self.recipe = recipe
+        self.chunk = recipe.chunk_samples()
+        self.frame_samples = recipe.frame_samples()
+        self.step = step or recipe.stream_step_function()
+        self.states = recipe.initial_stream_states()
+        self.detector = recipe.detector()
+        self.pending = np.zeros(0, np.float32)
+        self.probabilities: list[np.ndarray] = []
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        out = self.step(chunk[None, :], *self.states)
+        probs, self.states = np.asarray(out[0])[0], [np.asarray(s) for s in out[1:]]
+        return probs
+
+    def push(self, samples: np.ndarray) -> list[dict[str, float]]:
+        """Adds audio; returns the detections of the chunks it completed."""
+        self.pending = np.concatenate([self.pending, np.asarray(samples, np.float32)])
+        found = []
+        while len(self.pending) >= self.chunk:
+            probs = self._run(self.pending[: self.chunk])
+            self.pending = self.pending[self.chunk :]
+            self.probabilities.append(probs)
+            found += self.detector.update(probs)
+        return found
+
+    def finish(self) -> list[dict[str, float]]:
+        """Runs the remaining whole frames (zero-padded to a chunk); the stream ends."""
+        tail, self.pending = self.pending, np.zeros(0, np.float32)
+        frames = len(tail) // self.frame_samples
+        if not frames:
+            return []
+        padded = np.zeros(self.chunk, np.float32)
+        padded[: len(tail)] = tail  # later samples cannot change earlier frames
+        probs = self._run(padded)[:frames]
+        self.probabilities.append(probs)
+        return self.detector.update(probs)
+
+
+# -- the recipe ------------------------------------------------------------------------
+class TriggerWord(Recipe):
+    """Hears a chosen word in a stream of sound: ``detect(waveform)`` -> times."""
+
+    name = "trigger_word"
+    description = "trigger-word detector on audio (many-to-many on frames, streaming)"
+    default_data = "synthesized speech (eSpeak NG) and generated noise"
+    config_class = TriggerWordConfig
+    predict_options: ClassVar[tuple[str, ...]] = ("plot", "chime")
+    predict_reads_stdin = True
+
+    # -- sizes ---------------------------------------------------------------------
+    def frame_samples(self) -> int:
+        return FRAME_STEP * self.config.conv_stride
+
+    def frame_seconds(self) -> float:
+        return self.frame_samples() / audio.SAMPLE_RATE
+
+    def chunk_samples(self) -> int:
+        return self.config.chunk_ms * audio.SAMPLE_RATE // 1000
+
+    def history(self) -> int:
+        return history_samples(self.config.conv_kernel, self.config.conv_stride)
+
+    def mixing(self, seconds: float | None = None) -> Mixing:
+        c = self.config
+        return Mixing(
+            samples=int((seconds or c.example_seconds) * audio.SAMPLE_RATE),
+            frame_samples=self.frame_samples(),
+            label_frames=c.label_frames,
+            max_positives=c.max_positives,
+            max_negatives=c.max_negatives,
+            speed=c.speed,
+            pitch=c.pitch,
+            noise=c.noise,
+            synthetic_share=c.synthetic_share,
+        )
+
+    def detector(self) -> Detector:
+        refractory = int(round(self.config.refractory_seconds / self.frame_seconds()))
+        return Detector(self.config.threshold, refractory, self.frame_seconds())
+
+    # -- data ------------------------------------------------------------------------
+    def load_splits(self, data: str | None) -> Splits:
+        c = self.config
+        from recipes import speech
+
+        shares = (c.test_share, c.validation_share)
+        if data is None:
+            splits = {name: Clips() for name in ("train", "validation", "test")}
+            noise = wake_data.noise_backgrounds(120.0, c.seed)
+            for part in noise:
+                for split, piece in wake_data.cut_background(part, shares).items():
+                    splits[split].backgrounds.append(piece)
+        else:
+            splits = wake_data.read_speech_commands(
+                data, c.word, c.test_share, c.validation_share, shares, c.seed
+            )
+        rng = np.random.default_rng(c.seed)
+        voices = (
+            speech.english_voices() if (c.synthesized_positives or c.synthesized_negatives) else []
+        )
+        negative_words = [w for w in wake_data.NEGATIVE_WORDS if w != c.word.lower()]
+        positives, positive_names = wake_data.synthesized(
+            [c.word],
+            c.synthesized_positives,
+            rng,
+            voices,
+            f"{c.synthesized_positives} x {c.word!r}",
+        )
+        negatives, negative_names = wake_data.synthesized(
+            negative_words,
+            c.synthesized_negatives,
+            rng,
+            voices,
+            f"{c.synthesized_negatives} other words",
+        )
+        if data is None:
+            # synthesized speakers (voice + rate + pitch) are the held-out unit
+            # voices are the speakers: a held-out voice is never heard in training
+            keys = [f"{n.split('@')[0]}_nohash_{i}" for i, n in enumerate(positive_names)]
+            held = wake_data.split_by_speaker(keys, c.test_share, c.validation_share, c.seed)
+            test_voices, val_voices = ({wake_data.speaker(k) for k in h} for h in held)
+
+            def split_of(name: str) -> str:
+                voice = name.split("@")[0]
+                return (
+                    "test"
+                    if voice in test_voices
+                    else "validation"
+                    if voice in val_voices
+                    else "train"
+                )
+
+            for clip, name in zip(positives, positive_names, strict=True):
+                splits[split_of(name)].positives.append(clip)
+                splits[split_of(name)].positive_names.append(name)
+            for clip, name in zip(negatives, negative_names, strict=True):
+                splits[split_of(name)].negatives.append(clip)
+        else:
+            # real held-out speakers are the test; synthesized speech only trains
+            splits["train"].synthetic_positives += positives
+            splits["train"].negatives += negatives
+        for name, clips in splits.items():
+            if not clips.positives:
+                raise UserError(
+                    f"The {name} split has no clip of {c.word!r}; give more clips of it or "
+                    "raise synthesized_positives."
+                )
+        return Splits(splits["train"], splits["validation"], splits["test"])
+
+    def load_examples(self, data: str) -> Clips:
+        """Held-out (test) clips of another source, for ``evaluate --data``."""
+        return self.load_splits(data).test
+
+    def prepare(self, splits: Splits) -> None:
+        return None
+
+    def examples(self, clips: Clips, count: int, rng: np.random.Generator):
+        mixing = self.mixing()
+        for _ in range(count):
+            yield wake_data.compose(clips, mixing, rng)
+
+    def to_dataset(self, clips: Clips, training: bool) -> tf.data.Dataset:
+        c = self.config
+        mixing = self.mixing()
+        frames = mixing.samples // mixing.frame_samples
+        signature = (
+            tf.TensorSpec((mixing.samples,), tf.float32),
+            tf.TensorSpec((frames, 1), tf.float32),
+        )
+        if training:
+            epochs = itertools.count()
+
+            def generate():
+                rng = np.random.default_rng([c.seed, next(epochs)])
+                for wave, labels in self.examples(clips, c.train_examples, rng):
+                    yield wave, labels[:, None]
+
+            ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+            ds = ds.apply(tf.data.experimental.assert_cardinality(c.train_examples))
+        else:
+            rng = np.random.default_rng([c.seed, 10**6])
+            waves, labels = zip(*self.examples(clips, c.validation_examples, rng), strict=True)
+            ds = tf.data.Dataset.from_tensor_slices((np.stack(waves), np.stack(labels)[..., None]))
+        return ds.batch(c.batch_size, drop_remainder=training).prefetch(2)
+
+    # -- model -------------------------------------------------------------------------
+    def build_model(self) -> keras.Model:
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        waveform = keras.Input((None,), name="waveform")
+        layers = self.new_layers()
+        x = LeftPad(self.history(), name="history")(waveform)
+        x = frames_features(layers, x)
+        x = layers["drop0"](x)
+        x, _ = layers["gru1"](x)
+        x = layers["drop1"](x)
+        x, _ = layers["gru2"](x)
+        x = layers["drop2"](x)
+        probs = layers["out"](x)
+        model = keras.Model(waveform, probs, name="trigger_word")
+        optimizer = keras.optimizers.Adam(c.learning_rate, clipnorm=c.clipnorm or None)
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.BinaryCrossentropy(),
+            metrics=[keras.metrics.AUC(name="auc"), keras.metrics.Recall(name="recall")],
+            jit_compile=self.jit_compile(),
+        )
+        return model
+
+    def new_layers(self) -> dict[str, keras.layers.Layer]:
+        c = self.config
+        return {
+            "logmel": LogMel(c.mels, name="logmel"),
+            "conv": keras.layers.Conv1D(
+                c.conv_filters, c.conv_kernel, strides=c.conv_stride, name="conv"
+            ),
+            "norm": keras.layers.BatchNormalization(name="norm"),
+            "relu": keras.layers.ReLU(name="relu"),
+            "drop0": keras.layers.Dropout(c.dropout, name="drop0"),
+            "gru1": cl.GRU(c.units, return_sequences=True, return_state=True, name="gru1"),
+            "drop1": keras.layers.Dropout(c.dropout, name="drop1"),
+            "gru2": cl.GRU(c.units, return_sequences=True, return_state=True, name="gru2"),
+            "drop2": keras.layers.Dropout(c.dropout, name="drop2"),
+            "out": keras.layers.Dense(1, activation="sigmoid", name="out"),
+        }
+
+    def _layers(self) -> dict[str, keras.layers.Layer]:
+        return {layer.name: layer for layer in self.model.layers}
+
+    def initial_stream_states(self, batch: int = 1) -> list[np.ndarray]:
+        """Audio history (zeros) and GRU states (zeros) at the start of a stream."""
+        units = self.config.units
+        return [
+            np.zeros((batch, self.history()), np.float32),
+            np.zeros((batch, units), np.float32),
+            np.zeros((batch, units), np.float32),
+        ]
+
+    def stream_step(self, chunk, history, state1, state2):
+        """One streaming step: ``(probabilities, history, state1, state2)`` after a chunk."""
+        layers = self._layers()
+        audio_in = ops.concatenate([history, chunk], axis=1)
+        new_history = audio_in[:, -self.history() :]
+        x = frames_features(layers, audio_in, training=False)
+        x, new1 = layers["gru1"](x, initial_state=[state1])
+        x, new2 = layers["gru2"](x, initial_state=[state2])
+        probs = ops.squeeze(layers["out"](x), -1)
+        return probs, new_history, new1, new2
+
+    def stream_signature(self, batch: int | None = 1) -> list[tf.TensorSpec]:
+        units = self.config.units
+        return [
+            tf.TensorSpec((batch, self.chunk_samples()), tf.float32, name="chunk"),
+            tf.TensorSpec((batch, self.history()), tf.float32, name="history"),
+            tf.TensorSpec((batch, units), tf.float32, name="state1"),
+            tf.TensorSpec((batch, units), tf.float32, name="state2"),
+        ]
+
+    def stream_step_function(self):
+        """The streaming step, XLA-compiled (one chunk of one stream)."""
+
+        def make():
+            step = tf.function(self.stream_step, jit_compile=True, reduce_retracing=True)
+            return step.get_concrete_function(*self.stream_signature())
+
+        function = self._compiled("stream_step", make)
+
+        def run(chunk, history, state1, state2):
+            return [
+                t.numpy()
+                for t in function(
+                    tf.constant(chunk),
+                    tf.constant(history),
+                    tf.constant(state1),
+                    tf.constant(state2),
+                )
+            ]
+
+        return run
+
+    # -- the task verb -------------------------------------------------------------------
+    def _waveform(self, source) -> np.ndarray:
+        if isinstance(source, (str, Path)):
+            return audio.read_wav(source)
+        waveform = np.asarray(source, np.float32)
+        if waveform.ndim != 1:
+            raise UserError(
+                f"Expected a 1-D waveform (samples at 16 kHz), got shape {waveform.shape}."
+            )
+        return waveform
+
+    def probabilities(self, source) -> np.ndarray:
+        """Per-frame probabilities (one every ``frame_seconds``) of a waveform or WAV path."""
+        self._require_model()
+        waveform = self._waveform(source)
+        frames = len(waveform) // self.frame_samples()
+        if frames == 0:
+            return np.zeros(0, np.float32)
+        return self._batch_probabilities([waveform])[0][:frames]
+
+    def _batch_probabilities(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities of several waveforms, padded to one length per batch."""
+
+        def make():
+            def run(batch):
+                return ops.squeeze(self.model(batch, training=False), -1)
+
+            return tf.function(run, jit_compile=True, reduce_retracing=True)
+
+        function = self._compiled("probabilities", make)
+        step = self.chunk_samples()
+        longest = max(len(w) for w in waveforms)
+        length = max(step, -(-longest // step) * step)  # few shapes: whole chunks
+        batch = np.zeros((len(waveforms), length), np.float32)
+        for i, w in enumerate(waveforms):
+            batch[i, : len(w)] = w
+        probs = np.asarray(function(tf.constant(batch)))
+        return [p[: len(w) // self.frame_samples()] for p, w in zip(probs, waveforms, strict=True)]
+
+    def detect(self, source, streaming: bool = False) -> list[dict[str, float]]:
+        """Detections ``{"time": seconds, "score": probability}`` in a waveform or WAV file.
+
+        Args:
+            source: a path to a WAV file (any rate, converted to 16 kHz mono) or a 1-D
+                float waveform at 16 kHz.
+            streaming: run the streaming step chunk by chunk instead of one pass (the
+                same detections).
+        """
+        self._require_model()
+        waveform = self._waveform(source)
+        if streaming:
+            streamer = Streamer(self)
+            found = streamer.push(waveform)
+            return found + streamer.finish()
+        return self.detector().update(self.probabilities(waveform))
+
+    def predict(
+        self, inputs: list[str], plot: str | None = None, chime: str | None = None
+    ) -> list[dict]:
+        """Detections in each WAV file; ``plot``/``chime`` are made for the first one."""
+        if not inputs:
+            raise UserError("Give one or more WAV files to listen to.")
+        results = []
+        for i, path in enumerate(inputs):
+            waveform = audio.read_wav(path)
+            probs = self.probabilities(waveform)
+            found = self.detector().update(probs)
+            results.append(
+                {
+                    "file": str(path),
+                    "seconds": round(len(waveform) / audio.SAMPLE_RATE, 3),
+                    "detections": found,
+                }
+            )
+            if i == 0 and plot:
+                self.plot(waveform, probs, found, plot, title=Path(path).name)
+            if i == 0 and chime:
+                audio.write_wav(chime, with_chimes(waveform, [d["time"] for d in found]))
+        return results
+
+    def plot(self, waveform, probs, detections, path: str | Path, title: str = "") -> Path:
+        """Log-mel spectrogram over the detection probability, detections marked."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        spectrogram = np.asarray(LogMel(self.config.mels)(waveform[None, :]))[0]
+        seconds = len(waveform) / audio.SAMPLE_RATE
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+        top.imshow(
+            spectrogram.T, origin="lower", aspect="auto", extent=(0, seconds, 0, self.config.mels)
+        )
+        top.set_ylabel("mel band")
+        top.set_title(f"{title}: {self.config.word!r}, {len(detections)} detection(s)")
+        times = (np.arange(len(probs)) + 1) * self.frame_seconds()
+        bottom.plot(times, probs, lw=1)
+        bottom.axhline(self.config.threshold, color="grey", ls="--", lw=0.8)
+        for d in detections:
+            bottom.axvline(d["time"], color="red", lw=1)
+            top.axvline(d["time"], color="red", lw=1)
+        bottom.set_ylim(0, 1.02)
+        bottom.set_ylabel("probability")
+        bottom.set_xlabel("seconds")
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+    # -- evaluation ---------------------------------------------------------------------
+    def metrics(self, clips: Clips) -> dict[str, Any]:
+        """Miss rate, false accepts per hour and per-frame precision/recall on held-out clips.
+
+        Miss rate: each positive is inserted ``eval_trials`` times (unaugmented, random
+        place and level) into background stretches of ``example_seconds``, one per
+        stretch; a trial is a hit when a detection falls between the clip's start and
+        the end of its label span. False accepts: every background recording, passed
+        over ``eval_passes`` times at random levels with negatives inserted (one per 2
+        s on average), counts every detection. Frame precision/recall: frames at or
+        above the threshold against the labels, over both.
+        """
+        self._require_model()
+        c = self.config
+        rng = np.random.default_rng([c.seed, 7])
+        mixing = self.mixing()
+        tail = (c.label_frames + 1) * self.frame_samples()
+        # miss rate: one positive per stretch
+        waves, labels, windows = [], [], []
+        for clip in clips.positives:
+            for _ in range(c.eval_trials):
+                base = audio.with_level(
+                    wake_data.background_stretch(clips.backgrounds, mixing.samples, rng),
+                    rng.uniform(*mixing.background_db),
+                )
+                mix, label, spans = wake_data.insert(
+                    base, [(clip, True)], mixing, rng, augment=False
+                )
+                if not spans:
+                    continue
+                waves.append(np.clip(mix, -1, 1))
+                labels.append(label)
+                windows.append((spans[0][0], spans[0][1] + tail))
+        hits = 0
+        probs_all, labels_all = [], []
+        for start in range(0, len(waves), 64):
+            batch = waves[start : start + 64]
+            for probs, label, (a, b) in zip(
+                self._batch_probabilities(batch),
+                labels[start : start + 64],
+                windows[start : start + 64],
+                strict=True,
+            ):
+                found = self.detector().update(probs)
+                hits += any(
+                    a / audio.SAMPLE_RATE <= d["time"] <= b / audio.SAMPLE_RATE for d in found
+                )
+                probs_all.append(probs)
+                labels_all.append(label[: len(probs)])
+        # false accepts: backgrounds with negatives
+        false_accepts, negative_seconds = 0, 0.0
+        streams = []
+        for _ in range(c.eval_passes):
+            for background in clips.backgrounds:
+                base = audio.with_level(background, rng.uniform(*mixing.background_db))
+                count = int(len(base) / audio.SAMPLE_RATE / 2)
+                chosen = [
+                    (clips.negatives[rng.integers(len(clips.negatives))], False)
+                    for _ in range(count if clips.negatives else 0)
+                ]
+                mix, label, _ = wake_data.insert(base, chosen, mixing, rng, augment=False)
+                streams.append((np.clip(mix, -1, 1), label))
+        for start in range(0, len(streams), 16):
+            batch = streams[start : start + 16]
+            for probs, (wave, label) in zip(
+                self._batch_probabilities([w for w, _ in batch]), batch, strict=True
+            ):
+                false_accepts += len(self.detector().update(probs))
+                negative_seconds += len(wave) / audio.SAMPLE_RATE
+                probs_all.append(probs)
+                labels_all.append(label[: len(probs)])
+        predicted = np.concatenate(probs_all) >= c.threshold if probs_all else np.zeros(0, bool)
+        truth = np.concatenate(labels_all) > 0.5 if labels_all else np.zeros(0, bool)
+        true_positive = float(np.sum(predicted & truth))
+        trials = len(waves)
+        return {
+            "miss_rate": round(1.0 - hits / trials, 4) if trials else float("nan"),
+            "false_accepts_per_hour": (
+                round(false_accepts * 3600.0 / negative_seconds, 3)
+                if negative_seconds
+                else float("nan")
+            ),
+            "frame_precision": round(true_positive / max(1.0, float(predicted.sum())), 4),
+            "frame_recall": round(true_positive / max(1.0, float(truth.sum())), 4),
+            "positive_trials": trials,
+            "positive_clips": len(clips.positives),
+            "false_accepts": false_accepts,
+            "negative_minutes": round(negative_seconds / 60.0, 2),
+        }
+
+    # -- run folder and export -------------------------------------------------------------
+    def save_assets(self, run_dir: Path) -> None:
+        return None  # everything is in config.toml and model.keras
+
+    def load_assets(self, run_dir: Path) -> None:
+        return None
+
+    def serving_resources(self) -> list:
+        return [self.model]
+
+    def serving_signature(self) -> list[tf.TensorSpec]:
+        return [tf.TensorSpec((None, None), tf.float32, name="waveform")]
+
+    def serving_function(self):
+        model, frame = self.model, self.frame_samples()
+
+        def serve(waveform):
+            probs = ops.squeeze(model(waveform, training=False), -1)
+            frames = ops.shape(waveform)[1] // frame
+            return {"probabilities": probs[:, :frames]}
+
+        return serve
+
+    def export(self, export_dir: str | Path) -> Path:
+        """A SavedModel (``serving_default``: waveform batch -> per-frame probabilities,
+        ``stream_step``: one chunk and the states -> probabilities and new states) and,
+        beside its files, ``stream_step.tflite`` (the streaming step for TFLite)."""
+        self._require_model()
+        export_dir = Path(export_dir)
+        if export_dir.exists() and any(export_dir.iterdir()):
+            raise UserError(f"{export_dir} exists and is not empty; choose another --out.")
+        archive = keras.export.ExportArchive()
+        archive.track(self.model)
+        archive.add_endpoint("serving_default", self.serving_function(), self.serving_signature())
+        archive.add_endpoint("stream_step", self._named_step, self.stream_signature(batch=None))
+        archive.write_out(str(export_dir), verbose=False)
+        self.export_tflite(export_dir / "stream_step.tflite")
+        return export_dir
+
+    def _named_step(self, chunk, history, state1, state2):
+        probs, history, state1, state2 = self.stream_step(chunk, history, state1, state2)
+        return {"probabilities": probs, "history": history, "state1": state1, "state2": state2}
+
+    def export_tflite(self, path: str | Path) -> Path:
+        """The streaming step as a TFLite model (batch 1, one ``chunk_ms`` chunk).
+
+        Inputs ``chunk``, ``history``, ``state1``, ``state2``; outputs (in this order)
+        ``history``, ``probabilities``, ``state1``, ``state2`` (see :class:`TFLiteStep`).
+        """
+        from tensorflow.python.framework.convert_to_constants import (
+            convert_variables_to_constants_v2,
+        )
+
+        self._require_model()
+        function = tf.function(self._named_step).get_concrete_function(*self.stream_signature())
+        frozen = convert_variables_to_constants_v2(function)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], tf.Module())
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent)) / path.name
+        tmp.write_bytes(converter.convert())
+        tmp.replace(path)
+        tmp.parent.rmdir()
+        return path
+
+
+#: output names of the TFLite streaming step, in the order of its outputs
+TFLITE_OUTPUTS = ("history", "probabilities", "state1", "state2")
+
+
+class TFLiteStep:
+    """Runs an exported ``stream_step.tflite`` like :meth:`TriggerWord.stream_step_function`."""
+
+    def __init__(self, path: str | Path):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.interpreter = tf.lite.Interpreter(model_path=str(path))
+        self.runner = self.interpreter.get_signature_runner()
+
+    def __call__(self, chunk, history, state1, state2):
+        out = self.runner(chunk=chunk, history=history, state1=state1, state2=state2)
+        named = {name: out[f"output_{i}"] for i, name in enumerate(TFLITE_OUTPUTS)}
+        return [named["probabilities"], named["history"], named["state1"], named["state2"]]
+
+
+def with_chimes(waveform: np.ndarray, times: list[float]) -> np.ndarray:
+    """``waveform`` with a short two-tone chime starting at each of ``times`` (seconds)."""
+    rate = audio.SAMPLE_RATE
+    t = np.arange(int(0.25 * rate)) / rate
+    tone = np.where(t < 0.12, np.sin(2 * np.pi * 880 * t), np.sin(2 * np.pi * 1320 * t))
+    chime = (0.3 * tone * np.exp(-6 * t)).astype(np.float32)
+    out = np.asarray(waveform, np.float32).copy()
+    for time in times:
+        start = int(time * rate)
+        piece = chime[: max(0, len(out) - start)]
+        out[start : start + len(piece)] += piece
+    return np.clip(out, -1.0, 1.0)

@@ -1,0 +1,330 @@
+"""Clips and training examples of the trigger-word detector.
+
+Clips come from a folder in the Speech Commands layout (one sub-folder of WAV files per
+word, ``_background_noise_/``, optional ``testing_list*.txt``/``validation_list*.txt``),
+from eSpeak NG (synthesized renditions of words, :mod:`recipes.speech`) and from
+generated noise. :func:`compose` mixes them into labelled training examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recipes import audio
+from recipes.errors import UserError
+
+BACKGROUND_FOLDER = "_background_noise_"
+#: words synthesized as negatives (the trigger word itself is left out)
+NEGATIVE_WORDS = (
+    "activity", "actually", "marble", "martin", "marvel", "action", "captive", "native",
+    "active", "hello", "computer", "lights", "music", "weather", "today", "yes", "no",
+    "stop", "go", "left", "right", "up", "down", "on", "off", "one", "two", "three",
+    "seven", "nine", "house", "happy", "bird", "cat", "dog", "tree", "wow", "sheila",
+    "table", "window", "morning", "evening", "please", "thanks", "very", "maybe",
+    "arrive", "relative", "motivate", "cultivate", "marvellous", "harvest", "carving",
+)  # fmt: skip
+#: eSpeak NG speaking rates (words per minute) and pitches (0-100) drawn from
+RATES = (110, 130, 150, 170, 190, 220)
+PITCHES = (15, 30, 45, 60, 75, 90)
+
+
+@dataclass
+class Clips:
+    """The sounds of one split: positive and negative clips, background recordings."""
+
+    positives: list[np.ndarray] = field(default_factory=list)
+    negatives: list[np.ndarray] = field(default_factory=list)
+    backgrounds: list[np.ndarray] = field(default_factory=list)
+    positive_names: list[str] = field(default_factory=list)
+    #: synthesized positives kept apart from recorded ones (see ``Mixing.synthetic_share``)
+    synthetic_positives: list[np.ndarray] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.positives)
+
+    def extend(self, other: Clips) -> None:
+        self.positives += other.positives
+        self.negatives += other.negatives
+        self.backgrounds += other.backgrounds
+        self.positive_names += other.positive_names
+        self.synthetic_positives += other.synthetic_positives
+
+
+def speaker(path: str) -> str:
+    """The speaker of a Speech Commands file: its name's part before ``_nohash_``."""
+    return Path(path).name.split("_nohash_")[0]
+
+
+def _rank(key: str, seed: int) -> str:
+    return hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()
+
+
+def split_by_speaker(
+    names: list[str], test: float, validation: float, seed: int
+) -> tuple[set[str], set[str]]:
+    """Test and validation names; whole speakers, at least the given shares of the clips.
+
+    Speakers are taken in a seeded hash order until the test split holds at least
+    ``test`` of the clips, then the validation split ``validation`` of them (at least
+    one clip each when the share is positive and another speaker is left).
+    """
+    by_speaker: dict[str, list[str]] = {}
+    for name in names:
+        by_speaker.setdefault(speaker(name), []).append(name)
+    order = sorted(by_speaker, key=lambda s: _rank(s, seed))
+    chosen: list[set[str]] = [set(), set()]
+    for index, share in enumerate((test, validation)):
+        while order and share > 0 and len(chosen[index]) < max(share * len(names), 1):
+            if len(order) == 1:  # keep a speaker for training
+                break
+            chosen[index].update(by_speaker[order.pop(0)])
+    return chosen[0], chosen[1]
+
+
+def _listed(root: Path, pattern: str) -> set[str]:
+    names: set[str] = set()
+    for path in sorted(root.glob(pattern)):
+        names.update(line.strip() for line in path.read_text().splitlines() if line.strip())
+    return names
+
+
+def _read_clip(path: Path) -> np.ndarray:
+    return audio.trim(audio.read_wav(path))
+
+
+def read_speech_commands(
+    root: str | Path,
+    word: str,
+    test: float,
+    validation: float,
+    background_shares: tuple[float, float],
+    seed: int,
+) -> dict[str, Clips]:
+    """Train, validation and test clips of a Speech Commands style folder.
+
+    ``root/<word>/`` holds the positives, every other folder not starting with ``_``
+    negatives, ``root/_background_noise_/`` backgrounds (optional). Held-out clips:
+    the official ``testing_list*.txt``/``validation_list*.txt`` when they hold at least
+    ``test`` (and 1 clip) of the word's clips, else whole speakers (see
+    :func:`split_by_speaker`); negatives follow the lists (speakers when there are
+    none). Each background recording is cut in time: the last ``background_shares[0]``
+    is test, the ``background_shares[1]`` before it validation, the rest training.
+
+    Raises:
+        UserError: the folder or the word's sub-folder is missing or holds no WAV file.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(
+            f"Data path {root} is not a folder; expected the Speech Commands layout "
+            "(one folder of WAV files per word, optional _background_noise_/)."
+        )
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    words = [p.name for p in folders]
+    if word not in words:
+        raise UserError(
+            f"{root} has no folder {word!r} of clips of the trigger word; its words are "
+            f"{words[:12]}{' ...' if len(words) > 12 else ''} (set word=...)."
+        )
+    files = {p.name: sorted(p.glob("*.wav")) for p in folders}
+    if not files[word]:
+        raise UserError(f"{root / word} holds no .wav file.")
+    listed_test, listed_val = (
+        _listed(root, "testing_list*.txt"),
+        _listed(root, "validation_list*.txt"),
+    )
+
+    def relative(path: Path) -> str:
+        return f"{path.parent.name}/{path.name}"
+
+    def assign(names: list[str], by_lists: bool) -> dict[str, str]:
+        if by_lists:
+            return {
+                n: "test" if n in listed_test else "validation" if n in listed_val else "train"
+                for n in names
+            }
+        held_test, held_val = split_by_speaker(names, test, validation, seed)
+        return {
+            n: "test" if n in held_test else "validation" if n in held_val else "train"
+            for n in names
+        }
+
+    positives = [relative(p) for p in files[word]]
+    in_test = sum(n in listed_test for n in positives)
+    use_lists = in_test >= max(1, test * len(positives))
+    where = assign(positives, use_lists)
+    negatives = [relative(p) for w in words if w != word for p in files[w]]
+    where.update(assign(negatives, bool(listed_test or listed_val)))
+
+    splits = {name: Clips() for name in ("train", "validation", "test")}
+    for name in positives:
+        splits[where[name]].positives.append(_read_clip(root / name))
+        splits[where[name]].positive_names.append(name)
+    for name in negatives:
+        splits[where[name]].negatives.append(_read_clip(root / name))
+    for path in sorted((root / BACKGROUND_FOLDER).glob("*.wav")):
+        for split, part in cut_background(audio.read_wav(path), background_shares).items():
+            splits[split].backgrounds.append(part)
+    return splits
+
+
+def cut_background(waveform: np.ndarray, shares: tuple[float, float]) -> dict[str, np.ndarray]:
+    """A recording cut in time: the last ``shares[0]`` test, ``shares[1]`` before it validation."""
+    test_start = int(round(len(waveform) * (1.0 - shares[0])))
+    val_start = int(round(len(waveform) * (1.0 - shares[0] - shares[1])))
+    return {
+        "train": waveform[:val_start],
+        "validation": waveform[val_start:test_start],
+        "test": waveform[test_start:],
+    }
+
+
+def synthesized(
+    words: list[str], count: int, rng: np.random.Generator, voices: list[str], label: str = ""
+) -> tuple[list[np.ndarray], list[str]]:
+    """``count`` renditions of ``words`` in random voices, rates and pitches (eSpeak NG).
+
+    Returns the clips and their voice names (``voice@rate/pitch``, the speaker ids).
+    """
+    import keras
+
+    from recipes import speech
+
+    clips, names = [], []
+    bar = keras.utils.Progbar(count, unit_name="clip") if count and label else None
+    if bar is not None:
+        print(f"synthesizing {label} with eSpeak NG", flush=True)
+    for i in range(count):
+        voice = voices[rng.integers(len(voices))]
+        rate, pitch = int(rng.choice(RATES)), int(rng.choice(PITCHES))
+        text = words[rng.integers(len(words))]
+        clip = speech.synthesize(text, voice=voice, rate=rate, pitch=pitch)
+        clips.append(audio.with_level(audio.trim(clip), -20.0))
+        names.append(f"{voice}@{rate}/{pitch}:{text}")
+        if bar is not None:
+            bar.update(i + 1)
+    return clips, names
+
+
+def noise_backgrounds(seconds: float, seed: int) -> list[np.ndarray]:
+    """One recording of each generated noise (white, pink, brown), ``seconds`` long."""
+    rng = np.random.default_rng(seed)
+    return [audio.noise(kind, int(seconds * audio.SAMPLE_RATE), rng) for kind in audio.NOISES]
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """How examples are composed (see :func:`compose`)."""
+
+    samples: int  # example length
+    frame_samples: int  # samples per output frame
+    label_frames: int  # frames labelled 1 after each positive ends
+    max_positives: int
+    max_negatives: int
+    speech_db: tuple[float, float] = (-30.0, -16.0)  # RMS level of an inserted clip
+    background_db: tuple[float, float] = (-60.0, -30.0)  # RMS level of the background
+    speed: float = 0.1  # augmentation: speed within 1 +- speed
+    pitch: float = 2.0  # augmentation: pitch within +- semitones
+    noise: float = 0.3  # probability of added generated noise
+    synthetic_share: float = 0.5  # share of inserted positives drawn from the synthesized ones
+
+
+def background_stretch(
+    backgrounds: list[np.ndarray], samples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A random ``samples`` long stretch of a random background (repeated when shorter)."""
+    if not backgrounds:
+        return np.zeros(samples, np.float32)
+    source = backgrounds[rng.integers(len(backgrounds))]
+    if len(source) <= samples:
+        return np.resize(source, samples).astype(np.float32)
+    start = rng.integers(len(source) - samples)
+    return source[start : start + samples].astype(np.float32)
+
+
+def _place(length: int, taken: list[tuple[int, int]], total: int, rng) -> int | None:
+    """A random start of a ``length`` long stretch overlapping none of ``taken``."""
+    if length >= total:
+        return None
+    for _ in range(50):
+        start = int(rng.integers(total - length))
+        if all(start + length <= a or start >= b for a, b in taken):
+            return start
+    return None
+
+
+def insert(
+    base: np.ndarray,
+    clips: list[tuple[np.ndarray, bool]],
+    mixing: Mixing,
+    rng: np.random.Generator,
+    augment: bool = True,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """``clips`` (waveform, is positive) added to ``base`` at random non-overlapping places.
+
+    Returns the mix, the per-frame labels and the (start, end) samples of the inserted
+    positives. A positive's label span belongs to it: nothing else is inserted there.
+    """
+    mix = base.copy()
+    frames = len(base) // mixing.frame_samples
+    labels = np.zeros(frames, np.float32)
+    taken: list[tuple[int, int]] = []
+    spans: list[tuple[int, int]] = []
+    tail = mixing.label_frames * mixing.frame_samples
+    for clip, positive in clips:
+        if augment:
+            clip = audio.augment(clip, rng, mixing.speed, mixing.pitch)
+        clip = audio.with_level(clip, rng.uniform(*mixing.speech_db))
+        start = _place(len(clip) + (tail if positive else 0), taken, len(mix), rng)
+        if start is None:
+            continue
+        end = start + len(clip)
+        mix[start:end] += clip
+        taken.append((start, end + (tail if positive else 0)))
+        if positive:
+            spans.append((start, end))
+            first = int(np.ceil(end / mixing.frame_samples)) - 1
+            labels[first : first + mixing.label_frames] = 1.0
+    return mix, labels, spans
+
+
+def compose(
+    clips: Clips, mixing: Mixing, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One training example: a background stretch with positives and negatives inserted.
+
+    Up to ``max_positives`` positives and ``max_negatives`` negatives (each augmented
+    in speed and pitch, at a random level) at random non-overlapping places over a
+    background at a random level, sometimes with generated noise added. The label is 1
+    for ``label_frames`` output frames from the one in which each positive ends.
+
+    Returns:
+        ``(waveform (samples,), labels (samples // frame_samples,))``.
+    """
+    base = audio.with_level(
+        background_stretch(clips.backgrounds, mixing.samples, rng),
+        rng.uniform(*mixing.background_db),
+    )
+    if rng.random() < mixing.noise:
+        kind = audio.NOISES[rng.integers(len(audio.NOISES))]
+        base = base + audio.with_level(
+            audio.noise(kind, mixing.samples, rng), rng.uniform(*mixing.background_db)
+        )
+    chosen: list[tuple[np.ndarray, bool]] = []
+    for _ in range(rng.integers(mixing.max_positives + 1)):
+        synthetic = clips.synthetic_positives and (
+            not clips.positives or rng.random() < mixing.synthetic_share
+        )
+        pool = clips.synthetic_positives if synthetic else clips.positives
+        if pool:
+            chosen.append((pool[rng.integers(len(pool))], True))
+    if clips.negatives:
+        for _ in range(rng.integers(mixing.max_negatives + 1)):
+            chosen.append((clips.negatives[rng.integers(len(clips.negatives))], False))
+    order = rng.permutation(len(chosen))
+    mix, labels, _ = insert(base, [chosen[i] for i in order], mixing, rng)
+    return np.clip(mix, -1.0, 1.0).astype(np.float32), labels
