@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,8 +35,10 @@ from recipes.base import Recipe
 from recipes.config import RecipeConfig
 from recipes.data import Splits
 from recipes.errors import UserError
+from recipes.training import write_json
 from recipes.wake_data import Clips, Mixing
 
+THRESHOLD_FILE = "threshold.json"
 FRAME_LENGTH = 400  # 25 ms analysis window
 FRAME_STEP = 160  # 10 ms between spectrogram frames
 FFT_LENGTH = 512
@@ -58,7 +61,7 @@ class TriggerWordConfig(RecipeConfig):
     train_examples: int = 1024  # composed afresh for every epoch
     validation_examples: int = 128  # composed once
     max_positives: int = 2  # per example (0 to this many)
-    max_negatives: int = 3  # per example (0 to this many)
+    max_negatives: int = 4  # per example (0 to this many)
     label_frames: int = 50  # output frames labelled 1 after each positive ends (20 ms each)
     speed: float = 0.1  # augmentation: speed within 1 +- speed
     pitch: float = 2.0  # augmentation: pitch within +- this many semitones
@@ -70,12 +73,14 @@ class TriggerWordConfig(RecipeConfig):
     units: int = 96  # each GRU layer
     dropout: float = 0.2
     batch_size: int = 16
-    epochs: int = 20  # at most (early stopping may end sooner)
+    epochs: int = 40  # at most (early stopping may end sooner)
     learning_rate: float = 2e-3  # Adam
     clipnorm: float = 1.0  # global gradient norm clipping (0: none)
-    patience: int = 4  # epochs without validation improvement before stopping (0: never)
+    patience: int = 10  # epochs without validation improvement before stopping (0: never)
     max_minutes: float = 0.0  # stop at the last epoch boundary within this time (0: none)
-    threshold: float = 0.5  # probability above which the word is detected
+    threshold: float = 0.0  # detection probability; 0: calibrated on the validation split
+    target_false_accepts_per_hour: float = 2.0  # what the calibrated threshold allows
+    calibration_minutes: float = 60.0  # validation audio the threshold is calibrated on
     refractory_seconds: float = 1.0  # no second detection within this time of one
     chunk_ms: int = 100  # streaming: audio per step (a multiple of the 20 ms frame)
     eval_trials: int = 20  # evaluation: insertions of each held-out positive
@@ -99,7 +104,7 @@ class TriggerWordConfig(RecipeConfig):
             "eval_trials",
             "eval_passes",
         )
-        self.require_fractions("dropout", "noise", "threshold", "synthetic_share")
+        self.require_fractions("dropout", "noise", "synthetic_share")
         self.require_fractions("test_share", "validation_share", below=0.5)
         self.require_positive("learning_rate", "example_seconds")
         self.require_non_negative(
@@ -113,7 +118,13 @@ class TriggerWordConfig(RecipeConfig):
             "patience",
             "max_minutes",
             "refractory_seconds",
+            "target_false_accepts_per_hour",
+            "calibration_minutes",
         )
+        if not 0.0 <= self.threshold < 1.0:
+            raise UserError(
+                f"threshold={self.threshold} must be in [0, 1) (0: calibrated on validation)."
+            )
         if not self.word.strip():
             raise UserError("word is empty; set the trigger word with --set word=...")
         if self.conv_kernel < self.conv_stride:
@@ -300,6 +311,17 @@ class TriggerWord(Recipe):
     predict_options: ClassVar[tuple[str, ...]] = ("plot", "chime")
     predict_reads_stdin = True
 
+    def __init__(self, config: TriggerWordConfig | None = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        self._calibrated: tuple[Any, float] | None = None  # (model or "loaded", threshold)
+
+    def fit(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """:meth:`Recipe.fit`, then the calibrated threshold is written to the run folder."""
+        self._calibrated = None
+        metrics = super().fit(*args, **kwargs)
+        self.save_assets(self.run_dir)
+        return metrics
+
     # -- sizes ---------------------------------------------------------------------
     def frame_samples(self) -> int:
         return FRAME_STEP * self.config.conv_stride
@@ -327,9 +349,11 @@ class TriggerWord(Recipe):
             synthetic_share=c.synthetic_share,
         )
 
-    def detector(self) -> Detector:
+    def detector(self, threshold: float | None = None) -> Detector:
+        """A fresh detector at ``threshold`` (default: :meth:`threshold`)."""
         refractory = int(round(self.config.refractory_seconds / self.frame_seconds()))
-        return Detector(self.config.threshold, refractory, self.frame_seconds())
+        threshold = self.threshold() if threshold is None else threshold
+        return Detector(threshold, refractory, self.frame_seconds())
 
     # -- data ------------------------------------------------------------------------
     def load_splits(self, data: str | None) -> Splits:
@@ -628,7 +652,7 @@ class TriggerWord(Recipe):
         top.set_title(f"{title}: {self.config.word!r}, {len(detections)} detection(s)")
         times = (np.arange(len(probs)) + 1) * self.frame_seconds()
         bottom.plot(times, probs, lw=1)
-        bottom.axhline(self.config.threshold, color="grey", ls="--", lw=0.8)
+        bottom.axhline(self.threshold(), color="grey", ls="--", lw=0.8)
         for d in detections:
             bottom.axvline(d["time"], color="red", lw=1)
             top.axvline(d["time"], color="red", lw=1)
@@ -643,23 +667,15 @@ class TriggerWord(Recipe):
         return path
 
     # -- evaluation ---------------------------------------------------------------------
-    def metrics(self, clips: Clips) -> dict[str, Any]:
-        """Miss rate, false accepts per hour and per-frame precision/recall on held-out clips.
+    def _positive_trials(self, clips: Clips, rng: np.random.Generator):
+        """Each positive inserted ``eval_trials`` times (unaugmented, random place and
+        level) into a background stretch of ``example_seconds``, one per stretch.
 
-        Miss rate: each positive is inserted ``eval_trials`` times (unaugmented, random
-        place and level) into background stretches of ``example_seconds``, one per
-        stretch; a trial is a hit when a detection falls between the clip's start and
-        the end of its label span. False accepts: every background recording, passed
-        over ``eval_passes`` times at random levels with negatives inserted (one per 2
-        s on average), counts every detection. Frame precision/recall: frames at or
-        above the threshold against the labels, over both.
+        Returns ``[(probabilities, labels, (first, last) seconds of the hit window)]``.
         """
-        self._require_model()
         c = self.config
-        rng = np.random.default_rng([c.seed, 7])
         mixing = self.mixing()
         tail = (c.label_frames + 1) * self.frame_samples()
-        # miss rate: one positive per stretch
         waves, labels, windows = [], [], []
         for clip in clips.positives:
             for _ in range(c.eval_trials):
@@ -670,74 +686,126 @@ class TriggerWord(Recipe):
                 mix, label, spans = wake_data.insert(
                     base, [(clip, True)], mixing, rng, augment=False
                 )
-                if not spans:
-                    continue
-                waves.append(np.clip(mix, -1, 1))
-                labels.append(label)
-                windows.append((spans[0][0], spans[0][1] + tail))
-        hits = 0
-        probs_all, labels_all = [], []
-        for start in range(0, len(waves), 64):
-            batch = waves[start : start + 64]
-            for probs, label, (a, b) in zip(
-                self._batch_probabilities(batch),
-                labels[start : start + 64],
-                windows[start : start + 64],
-                strict=True,
-            ):
-                found = self.detector().update(probs)
-                hits += any(
-                    a / audio.SAMPLE_RATE <= d["time"] <= b / audio.SAMPLE_RATE for d in found
-                )
-                probs_all.append(probs)
-                labels_all.append(label[: len(probs)])
-        # false accepts: backgrounds with negatives
-        false_accepts, negative_seconds = 0, 0.0
+                if spans:
+                    waves.append(np.clip(mix, -1, 1))
+                    labels.append(label)
+                    start, end = spans[0]
+                    windows.append((start / audio.SAMPLE_RATE, (end + tail) / audio.SAMPLE_RATE))
+        probs = self._probabilities_in_batches(waves, 64)
+        return list(zip(probs, labels, windows, strict=True))
+
+    def _negative_streams(self, clips: Clips, rng: np.random.Generator, passes: int = 0):
+        """Every background recording, ``passes`` (default ``eval_passes``) times at random
+        levels, with negatives inserted (one per 2 s on average).
+
+        Returns ``[(probabilities, labels)]``.
+        """
+        mixing = self.mixing()
         streams = []
-        for _ in range(c.eval_passes):
+        for _ in range(passes or self.config.eval_passes):
             for background in clips.backgrounds:
                 base = audio.with_level(background, rng.uniform(*mixing.background_db))
-                count = int(len(base) / audio.SAMPLE_RATE / 2)
+                count = int(len(base) / audio.SAMPLE_RATE / 2) if clips.negatives else 0
                 chosen = [
                     (clips.negatives[rng.integers(len(clips.negatives))], False)
-                    for _ in range(count if clips.negatives else 0)
+                    for _ in range(count)
                 ]
                 mix, label, _ = wake_data.insert(base, chosen, mixing, rng, augment=False)
                 streams.append((np.clip(mix, -1, 1), label))
-        for start in range(0, len(streams), 16):
-            batch = streams[start : start + 16]
-            for probs, (wave, label) in zip(
-                self._batch_probabilities([w for w, _ in batch]), batch, strict=True
-            ):
-                false_accepts += len(self.detector().update(probs))
-                negative_seconds += len(wave) / audio.SAMPLE_RATE
-                probs_all.append(probs)
-                labels_all.append(label[: len(probs)])
-        predicted = np.concatenate(probs_all) >= c.threshold if probs_all else np.zeros(0, bool)
-        truth = np.concatenate(labels_all) > 0.5 if labels_all else np.zeros(0, bool)
+        probs = self._probabilities_in_batches([w for w, _ in streams], 16)
+        return [(p, label[: len(p)]) for p, (_, label) in zip(probs, streams, strict=True)]
+
+    def _probabilities_in_batches(self, waves: list[np.ndarray], size: int) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for start in range(0, len(waves), size):
+            out += self._batch_probabilities(waves[start : start + size])
+        return out
+
+    def false_accepts(self, streams, threshold: float) -> int:
+        return sum(len(self.detector(threshold).update(p)) for p, _ in streams)
+
+    def metrics(self, clips: Clips) -> dict[str, Any]:
+        """Miss rate, false accepts per hour and per-frame precision/recall on held-out clips.
+
+        Miss rate: each positive is inserted ``eval_trials`` times into background
+        stretches (see :meth:`_positive_trials`); a trial is a hit when a detection falls
+        between the clip's start and the end of its label span. False accepts: every
+        detection in the background recordings with negatives inserted, passed over
+        ``eval_passes`` times (see :meth:`_negative_streams`). Frame precision/recall:
+        frames at or above the threshold against the labels, over both.
+        """
+        self._require_model()
+        rng = np.random.default_rng([self.config.seed, 7])
+        trials = self._positive_trials(clips, rng)
+        streams = self._negative_streams(clips, rng)
+        threshold = self.threshold()
+        hits = 0
+        for probs, _, (first, last) in trials:
+            found = self.detector(threshold).update(probs)
+            hits += any(first <= d["time"] <= last for d in found)
+        false_accepts = self.false_accepts(streams, threshold)
+        minutes = sum(len(p) for p, _ in streams) * self.frame_seconds() / 60.0
+        frames = [(p, label[: len(p)]) for p, label, _ in trials] + streams
+        predicted = np.concatenate([p for p, _ in frames]) >= threshold
+        truth = np.concatenate([label for _, label in frames]) > 0.5
         true_positive = float(np.sum(predicted & truth))
-        trials = len(waves)
         return {
-            "miss_rate": round(1.0 - hits / trials, 4) if trials else float("nan"),
-            "false_accepts_per_hour": (
-                round(false_accepts * 3600.0 / negative_seconds, 3)
-                if negative_seconds
-                else float("nan")
-            ),
+            "miss_rate": round(1.0 - hits / len(trials), 4) if trials else float("nan"),
+            "false_accepts_per_hour": round(false_accepts * 60.0 / minutes, 3)
+            if minutes
+            else float("nan"),
             "frame_precision": round(true_positive / max(1.0, float(predicted.sum())), 4),
             "frame_recall": round(true_positive / max(1.0, float(truth.sum())), 4),
-            "positive_trials": trials,
+            "threshold": round(threshold, 4),
+            "positive_trials": len(trials),
             "positive_clips": len(clips.positives),
             "false_accepts": false_accepts,
-            "negative_minutes": round(negative_seconds / 60.0, 2),
+            "negative_minutes": round(minutes, 2),
         }
+
+    def threshold(self) -> float:
+        """``config.threshold``, or when it is 0 the threshold calibrated on validation.
+
+        Calibration: the lowest threshold (in steps of 0.01) at which the validation
+        backgrounds with validation negatives (see :meth:`_negative_streams`), passed
+        over until they last ``calibration_minutes``, give at most
+        ``target_false_accepts_per_hour``; 0.99 when none does.
+        """
+        if self.config.threshold > 0:
+            return self.config.threshold
+        if self._calibrated is None or self._calibrated[0] not in (self.model, "loaded"):
+            self._require_model()
+            rng = np.random.default_rng([self.config.seed, 11])
+            clips = self.splits().validation
+            seconds = sum(len(b) for b in clips.backgrounds) / audio.SAMPLE_RATE
+            passes = int(np.ceil(self.config.calibration_minutes * 60 / max(seconds, 1.0)))
+            streams = self._negative_streams(clips, rng, passes)
+            hours = sum(len(p) for p, _ in streams) * self.frame_seconds() / 3600.0
+            allowed = self.config.target_false_accepts_per_hour * hours
+            chosen = 0.99
+            for threshold in np.arange(0.05, 0.99, 0.01):
+                if self.false_accepts(streams, float(threshold)) <= allowed:
+                    chosen = round(float(threshold), 2)
+                    break
+            self._calibrated = (self.model, chosen)
+        return self._calibrated[1]
 
     # -- run folder and export -------------------------------------------------------------
     def save_assets(self, run_dir: Path) -> None:
-        return None  # everything is in config.toml and model.keras
+        """``threshold.json``: the calibrated threshold (when ``threshold = 0``)."""
+        if self.config.threshold == 0 and self.model is not None:
+            write_json(
+                run_dir / THRESHOLD_FILE,
+                {
+                    "threshold": self.threshold(),
+                    "target_false_accepts_per_hour": self.config.target_false_accepts_per_hour,
+                },
+            )
 
     def load_assets(self, run_dir: Path) -> None:
-        return None
+        path = run_dir / THRESHOLD_FILE
+        if path.exists():
+            self._calibrated = ("loaded", float(json.loads(path.read_text())["threshold"]))
 
     def serving_resources(self) -> list:
         return [self.model]

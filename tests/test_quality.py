@@ -128,3 +128,27 @@ def test_ner_wnut17(tmp_path):
     print(metrics, f"{minutes:.1f} minutes")
     assert minutes <= 30
     assert metrics["val_f1"] >= 0.25
+
+
+SPEECH = DATA / "speech_commands_subset"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SPEECH.exists(), reason=f"{SPEECH} not found")
+def test_trigger_word_marvin(tmp_path):
+    """README "Trigger word, quality": "marvin" on the Speech Commands subset, held-out
+    speakers: miss rate <= 0.10 at <= 2 false accepts per hour, trained within 30 minutes."""
+    import time
+
+    from recipes import TriggerWord
+
+    app = TriggerWord(word="marvin")
+    start = time.monotonic()
+    app.fit(data=str(SPEECH), run_dir=tmp_path / "run", verbose=0)
+    minutes = (time.monotonic() - start) / 60
+    metrics = app.evaluate()
+    print(metrics, f"{minutes:.1f} minutes")
+    assert minutes <= 30
+    assert metrics["positive_trials"] >= 60 and metrics["negative_minutes"] >= 30
+    assert metrics["miss_rate"] <= 0.10
+    assert metrics["false_accepts_per_hour"] <= 2.0

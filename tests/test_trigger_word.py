@@ -41,6 +41,7 @@ TINY = dict(
     label_frames=10,
     eval_trials=2,
     eval_passes=1,
+    calibration_minutes=5.0,
 )
 
 
@@ -194,6 +195,20 @@ def test_fit_writes_a_run_with_metrics(trained):
     result = recipe.evaluate()
     assert set(result) >= {"miss_rate", "false_accepts_per_hour", "frame_precision", "frame_recall"}
     assert result["positive_trials"] == 2 * result["positive_clips"]
+
+
+def test_threshold_is_calibrated_on_validation(trained):
+    recipe, run, metrics = trained
+    threshold = json.loads((run / "threshold.json").read_text())["threshold"]
+    assert recipe.threshold() == threshold == metrics["val_threshold"]
+    streams = recipe._negative_streams(
+        recipe.splits().validation, np.random.default_rng([1337, 11])
+    )
+    hours = sum(len(p) for p, _ in streams) * recipe.frame_seconds() / 3600
+    assert recipe.false_accepts(streams, threshold) <= 2.0 * hours
+    if 0.05 < threshold < 0.99:  # the lowest such threshold
+        assert recipe.false_accepts(streams, threshold - 0.01) > 2.0 * hours
+    assert TriggerWord.load(run).threshold() == threshold
 
 
 def some_audio(seconds=2.37, seed=0):
