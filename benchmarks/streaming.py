@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import sys
 import tempfile
-import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from generation import cpu_name, timed  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -33,18 +35,6 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 from recipes import audio  # noqa: E402
 from recipes.runs import load_run  # noqa: E402
 from recipes.trigger_word import Streamer, TFLiteStep, TriggerWord  # noqa: E402
-
-from benchmarks.generation import cpu_name  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up: tracing and compilation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def stream(recipe: TriggerWord, waveform: np.ndarray, step=None) -> list:
@@ -86,9 +76,7 @@ def main() -> None:
     )
     print(f"{'':32s} {'seconds':>9s} {'RTF':>9s} {'x baseline':>11s}")
     for (name, _), seconds in zip(rows, times, strict=True):
-        print(
-            f"{name:32s} {seconds:9.3f} {seconds / args.seconds:9.4f} {seconds / times[0]:11.2f}"
-        )
+        print(f"{name:32s} {seconds:9.3f} {seconds / args.seconds:9.4f} {seconds / times[0]:11.2f}")
 
 
 if __name__ == "__main__":

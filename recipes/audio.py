@@ -8,7 +8,7 @@ said otherwise. Reading and writing go through :mod:`scipy.io.wavfile` (PCM of 8
 
 from __future__ import annotations
 
-import math
+import warnings
 import wave
 from fractions import Fraction
 from pathlib import Path
@@ -46,7 +46,9 @@ def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"Audio file {path} does not exist.")
     try:
-        rate, data = wavfile.read(path, mmap=False)
+        with warnings.catch_warnings():  # metadata chunks (LIST, fact, ...) are skipped
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            rate, data = wavfile.read(path, mmap=False)
     except (ValueError, EOFError, wave.Error) as error:
         raise UserError(
             f"{path} is not a readable WAV file ({error}); convert it to PCM WAV "
@@ -173,12 +175,3 @@ def trim(waveform: np.ndarray, threshold_db: float = -40.0, margin: int = 160) -
     start = max(0, loud[0] * frame - margin)
     stop = min(waveform.size, (loud[-1] + 1) * frame + margin)
     return waveform[start:stop]
-
-
-def seconds(samples: int, sample_rate: int = SAMPLE_RATE) -> float:
-    """Samples as seconds."""
-    return samples / sample_rate
-
-
-def db_to_gain(db: float) -> float:
-    return math.pow(10.0, db / 20.0)

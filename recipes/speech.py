@@ -18,13 +18,12 @@ slightly different pitch jitter (the same voice, words and timing).
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import threading
 
 import numpy as np
-from scipy.signal import resample_poly
 
+from recipes.audio import resample
 from recipes.errors import UserError
 
 # values from espeak-ng's src/include/espeak-ng/speak_lib.h
@@ -200,10 +199,7 @@ def synthesize(
         return np.zeros(0, np.float32)
     margin = round(_MARGIN_S * engine.rate)
     samples = samples[max(loud[0] - margin, 0) : loud[-1] + margin + 1]
-    if sample_rate != engine.rate:
-        common = math.gcd(sample_rate, engine.rate)
-        samples = resample_poly(samples, sample_rate // common, engine.rate // common)
-    return np.clip(samples, -1.0, 1.0).astype(np.float32)
+    return np.clip(resample(samples, engine.rate, sample_rate), -1.0, 1.0)
 
 
 def voices() -> list[str]:

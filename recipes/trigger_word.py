@@ -22,7 +22,7 @@ import itertools
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import keras
 import numpy as np
@@ -59,9 +59,9 @@ class TriggerWordConfig(RecipeConfig):
     seed: int = 1337  # splits, synthesis, example composition, initialization
     example_seconds: float = 10.0  # length of a training example
     train_examples: int = 1024  # composed afresh for every epoch
-    validation_examples: int = 128  # composed once
+    validation_examples: int = 256  # composed once
     max_positives: int = 2  # per example (0 to this many)
-    max_negatives: int = 4  # per example (0 to this many)
+    max_negatives: int = 6  # per example (0 to this many)
     label_frames: int = 50  # output frames labelled 1 after each positive ends (20 ms each)
     speed: float = 0.1  # augmentation: speed within 1 +- speed
     pitch: float = 2.0  # augmentation: pitch within +- this many semitones
@@ -73,18 +73,20 @@ class TriggerWordConfig(RecipeConfig):
     units: int = 96  # each GRU layer
     dropout: float = 0.2
     batch_size: int = 16
-    epochs: int = 40  # at most (early stopping may end sooner)
+    epochs: int = 30  # the cosine schedule's length (early stopping may end sooner)
     learning_rate: float = 2e-3  # Adam
+    lr_schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decays to 5% over epochs
     clipnorm: float = 1.0  # global gradient norm clipping (0: none)
-    patience: int = 10  # epochs without validation improvement before stopping (0: never)
+    patience: int = 0  # epochs without validation improvement before stopping (0: never)
     max_minutes: float = 0.0  # stop at the last epoch boundary within this time (0: none)
     threshold: float = 0.0  # detection probability; 0: calibrated on the validation split
-    target_false_accepts_per_hour: float = 2.0  # what the calibrated threshold allows
+    target_false_accepts_per_hour: float = 2.0  # calibration: false accepts allowed
+    target_miss_rate: float = 0.05  # calibration: misses allowed
     calibration_minutes: float = 60.0  # validation audio the threshold is calibrated on
     refractory_seconds: float = 1.0  # no second detection within this time of one
     chunk_ms: int = 100  # streaming: audio per step (a multiple of the 20 ms frame)
     eval_trials: int = 20  # evaluation: insertions of each held-out positive
-    eval_passes: int = 20  # evaluation: passes over the held-out backgrounds for false accepts
+    eval_passes: int = 45  # evaluation: passes over the held-out backgrounds for false accepts
     jit_compile: bool = False  # train under XLA (2.9x slower on a 2-core CPU)
     distribution: str = "auto"  # tf.distribute: auto, none, mirrored, multi_worker
 
@@ -104,7 +106,7 @@ class TriggerWordConfig(RecipeConfig):
             "eval_trials",
             "eval_passes",
         )
-        self.require_fractions("dropout", "noise", "synthetic_share")
+        self.require_fractions("dropout", "noise", "synthetic_share", "target_miss_rate")
         self.require_fractions("test_share", "validation_share", below=0.5)
         self.require_positive("learning_rate", "example_seconds")
         self.require_non_negative(
@@ -259,9 +261,16 @@ class Streamer:
     Runs the model's streaming step on whole chunks of ``chunk_ms`` (carrying the audio
     history and the GRU states); :meth:`finish` runs the last partial chunk, so a whole
     recording gives the detections (and probabilities) of the offline pass.
+
+    Args:
+        recipe: a trained detector.
+        step: the streaming step to run (default: the XLA-compiled Keras step;
+            :class:`TFLiteStep` runs an exported TFLite file instead).
+        keep_probabilities: collect every chunk's probabilities in
+            :attr:`probabilities` (for plots and checks; a live stream leaves it off).
     """
 
-    def __init__(self, recipe: TriggerWord, step=None):
+    def __init__(self, recipe: TriggerWord, step=None, keep_probabilities: bool = False):
         self.recipe = recipe
         self.chunk = recipe.chunk_samples()
         self.frame_samples = recipe.frame_samples()
@@ -269,11 +278,14 @@ class Streamer:
         self.states = recipe.initial_stream_states()
         self.detector = recipe.detector()
         self.pending = np.zeros(0, np.float32)
+        self.keep = keep_probabilities
         self.probabilities: list[np.ndarray] = []
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         out = self.step(chunk[None, :], *self.states)
         probs, self.states = np.asarray(out[0])[0], [np.asarray(s) for s in out[1:]]
+        if self.keep:
+            self.probabilities.append(probs)
         return probs
 
     def push(self, samples: np.ndarray) -> list[dict[str, float]]:
@@ -283,7 +295,6 @@ class Streamer:
         while len(self.pending) >= self.chunk:
             probs = self._run(self.pending[: self.chunk])
             self.pending = self.pending[self.chunk :]
-            self.probabilities.append(probs)
             found += self.detector.update(probs)
         return found
 
@@ -296,7 +307,8 @@ class Streamer:
         padded = np.zeros(self.chunk, np.float32)
         padded[: len(tail)] = tail  # later samples cannot change earlier frames
         probs = self._run(padded)[:frames]
-        self.probabilities.append(probs)
+        if self.keep:
+            self.probabilities[-1] = probs
         return self.detector.update(probs)
 
 
@@ -475,7 +487,11 @@ class TriggerWord(Recipe):
         x = layers["drop2"](x)
         probs = layers["out"](x)
         model = keras.Model(waveform, probs, name="trigger_word")
-        optimizer = keras.optimizers.Adam(c.learning_rate, clipnorm=c.clipnorm or None)
+        learning_rate: Any = c.learning_rate
+        if c.lr_schedule == "cosine":
+            steps = c.epochs * (c.train_examples // c.batch_size)
+            learning_rate = keras.optimizers.schedules.CosineDecay(c.learning_rate, steps, 0.05)
+        optimizer = keras.optimizers.Adam(learning_rate, clipnorm=c.clipnorm or None)
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.BinaryCrossentropy(),
@@ -722,7 +738,16 @@ class TriggerWord(Recipe):
         return out
 
     def false_accepts(self, streams, threshold: float) -> int:
+        """Detections in negative streams (see :meth:`_negative_streams`)."""
         return sum(len(self.detector(threshold).update(p)) for p, _ in streams)
+
+    def misses(self, trials, threshold: float) -> int:
+        """Trials (see :meth:`_positive_trials`) without a detection in their window."""
+        missed = 0
+        for probs, _, (first, last) in trials:
+            found = self.detector(threshold).update(probs)
+            missed += not any(first <= d["time"] <= last for d in found)
+        return missed
 
     def metrics(self, clips: Clips) -> dict[str, Any]:
         """Miss rate, false accepts per hour and per-frame precision/recall on held-out clips.
@@ -739,10 +764,7 @@ class TriggerWord(Recipe):
         trials = self._positive_trials(clips, rng)
         streams = self._negative_streams(clips, rng)
         threshold = self.threshold()
-        hits = 0
-        for probs, _, (first, last) in trials:
-            found = self.detector(threshold).update(probs)
-            hits += any(first <= d["time"] <= last for d in found)
+        missed = self.misses(trials, threshold)
         false_accepts = self.false_accepts(streams, threshold)
         minutes = sum(len(p) for p, _ in streams) * self.frame_seconds() / 60.0
         frames = [(p, label[: len(p)]) for p, label, _ in trials] + streams
@@ -750,7 +772,7 @@ class TriggerWord(Recipe):
         truth = np.concatenate([label for _, label in frames]) > 0.5
         true_positive = float(np.sum(predicted & truth))
         return {
-            "miss_rate": round(1.0 - hits / len(trials), 4) if trials else float("nan"),
+            "miss_rate": round(missed / len(trials), 4) if trials else float("nan"),
             "false_accepts_per_hour": round(false_accepts * 60.0 / minutes, 3)
             if minutes
             else float("nan"),
@@ -766,27 +788,38 @@ class TriggerWord(Recipe):
     def threshold(self) -> float:
         """``config.threshold``, or when it is 0 the threshold calibrated on validation.
 
-        Calibration: the lowest threshold (in steps of 0.01) at which the validation
-        backgrounds with validation negatives (see :meth:`_negative_streams`), passed
-        over until they last ``calibration_minutes``, give at most
-        ``target_false_accepts_per_hour``; 0.99 when none does.
+        Calibration, on a grid of steps of 0.01: the lowest threshold at which the
+        validation backgrounds with validation negatives (:meth:`_negative_streams`),
+        passed over until they last ``calibration_minutes``, give at most
+        ``target_false_accepts_per_hour`` (0.99 when none does), and the highest at which
+        the validation positives (:meth:`_positive_trials`) are missed at most
+        ``target_miss_rate`` of the time; the midpoint of the two when the first is the
+        lower (a margin on both sides), else the first.
         """
         if self.config.threshold > 0:
             return self.config.threshold
         if self._calibrated is None or self._calibrated[0] not in (self.model, "loaded"):
             self._require_model()
-            rng = np.random.default_rng([self.config.seed, 11])
+            c = self.config
+            rng = np.random.default_rng([c.seed, 11])
             clips = self.splits().validation
             seconds = sum(len(b) for b in clips.backgrounds) / audio.SAMPLE_RATE
-            passes = int(np.ceil(self.config.calibration_minutes * 60 / max(seconds, 1.0)))
+            passes = int(np.ceil(c.calibration_minutes * 60 / max(seconds, 1.0)))
             streams = self._negative_streams(clips, rng, passes)
+            trials = self._positive_trials(clips, rng)
             hours = sum(len(p) for p, _ in streams) * self.frame_seconds() / 3600.0
-            allowed = self.config.target_false_accepts_per_hour * hours
-            chosen = 0.99
-            for threshold in np.arange(0.05, 0.99, 0.01):
-                if self.false_accepts(streams, float(threshold)) <= allowed:
-                    chosen = round(float(threshold), 2)
-                    break
+            grid = [round(float(t), 2) for t in np.arange(0.05, 0.995, 0.01)]
+            quiet = [
+                t
+                for t in grid
+                if self.false_accepts(streams, t) <= c.target_false_accepts_per_hour * hours
+            ]
+            hearing = [
+                t for t in grid if self.misses(trials, t) <= c.target_miss_rate * len(trials)
+            ]
+            low = quiet[0] if quiet else grid[-1]
+            high = hearing[-1] if hearing else grid[0]
+            chosen = round((low + high) / 2, 2) if low < high else low
             self._calibrated = (self.model, chosen)
         return self._calibrated[1]
 
