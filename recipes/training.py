@@ -152,9 +152,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str) -> Non
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -189,3 +187,15 @@ class TimeLimit(keras.callbacks.Callback):
                     f"{self.seconds / 60:g})",
                     file=sys.stderr,
                 )
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Lays out ``fig``, writes it to ``path`` (folders made as needed) and closes it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path

@@ -32,6 +32,7 @@ from recipes.base import Recipe
 from recipes.config import RecipeConfig
 from recipes.data import TFDS_PREFIX, Examples, Splits, read_delimited, split_examples, tfds_builder
 from recipes.errors import UserError
+from recipes.training import save_figure
 
 PAD, OOV, START, END = 0, 1, 2, 3  # token ids; the vocabulary proper starts at 4
 SPECIALS = ("<s>", "</s>")
@@ -500,12 +501,7 @@ class Translator(Recipe):
         ax.set_xlabel("source")
         ax.set_ylabel("output")
         ax.set_title(f"{text!r} -> {translation!r}", fontsize=10)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path, dpi=120)
 
     def predict(
         self, inputs: list[str], beam_width: int | None = None, plot: str | None = None

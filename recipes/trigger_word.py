@@ -35,7 +35,7 @@ from recipes.base import Recipe
 from recipes.config import RecipeConfig
 from recipes.data import Splits
 from recipes.errors import UserError
-from recipes.training import write_json
+from recipes.training import save_figure, write_json
 from recipes.wake_data import Clips, Mixing
 
 THRESHOLD_FILE = "threshold.json"
@@ -675,12 +675,7 @@ class TriggerWord(Recipe):
         bottom.set_ylim(0, 1.02)
         bottom.set_ylabel("probability")
         bottom.set_xlabel("seconds")
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path, dpi=100)
 
     # -- evaluation ---------------------------------------------------------------------
     def _positive_trials(self, clips: Clips, rng: np.random.Generator):
