@@ -369,6 +369,8 @@ class TriggerWord(Recipe):
 
     # -- data ------------------------------------------------------------------------
     def load_splits(self, data: str | None) -> Splits:
+        """Clips of a Speech Commands style folder plus synthesized ones (training only),
+        or, without ``data``, synthesized speech split by voice and generated noise."""
         c = self.config
         from recipes import speech
 
@@ -403,7 +405,6 @@ class TriggerWord(Recipe):
             f"{c.synthesized_negatives} other words",
         )
         if data is None:
-            # synthesized speakers (voice + rate + pitch) are the held-out unit
             # voices are the speakers: a held-out voice is never heard in training
             keys = [f"{n.split('@')[0]}_nohash_{i}" for i, n in enumerate(positive_names)]
             held = wake_data.split_by_speaker(keys, c.test_share, c.validation_share, c.seed)
