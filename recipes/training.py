@@ -29,6 +29,8 @@ from recipes.errors import UserError
 
 STATE = "state.json"
 LAST_CHECKPOINT = "checkpoints/last.keras"
+#: a log entry that grows every epoch: monitored, it keeps the last epoch (see EpochCounter)
+EPOCHS_TRAINED = "epochs_trained"
 
 
 def package_version() -> str:
@@ -138,7 +140,7 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [k for k in history if not k.startswith("val_")]
+    names = [k for k in history if not k.startswith("val_") and k != EPOCHS_TRAINED]
     if not names:
         return
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
@@ -199,3 +201,12 @@ def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+class EpochCounter(keras.callbacks.Callback):
+    """Adds ``epochs_trained`` to the epoch logs: monitored with mode ``max``, the last
+    epoch is the one kept (for a schedule whose end is the model, e.g. cosine decay)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[EPOCHS_TRAINED] = float(epoch + 1)

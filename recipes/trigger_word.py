@@ -35,7 +35,7 @@ from recipes.base import Recipe
 from recipes.config import RecipeConfig
 from recipes.data import Splits
 from recipes.errors import UserError
-from recipes.training import save_figure, write_json
+from recipes.training import EPOCHS_TRAINED, EpochCounter, save_figure, write_json
 from recipes.wake_data import Clips, Mixing
 
 THRESHOLD_FILE = "threshold.json"
@@ -76,8 +76,9 @@ class TriggerWordConfig(RecipeConfig):
     epochs: int = 30  # the cosine schedule's length (early stopping may end sooner)
     learning_rate: float = 2e-3  # Adam
     lr_schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decays to 5% over epochs
+    keep: Literal["last", "best"] = "last"  # the model kept: last epoch, or best val_loss
     clipnorm: float = 1.0  # global gradient norm clipping (0: none)
-    patience: int = 0  # epochs without validation improvement before stopping (0: never)
+    patience: int = 0  # keep = best: epochs without val_loss improvement before stopping
     max_minutes: float = 0.0  # stop at the last epoch boundary within this time (0: none)
     threshold: float = 0.0  # detection probability; 0: calibrated on the validation split
     target_false_accepts_per_hour: float = 2.0  # calibration: false accepts allowed
@@ -326,6 +327,14 @@ class TriggerWord(Recipe):
     def __init__(self, config: TriggerWordConfig | None = None, **overrides: Any):
         super().__init__(config, **overrides)
         self._calibrated: tuple[Any, float] | None = None  # (model or "loaded", threshold)
+
+    def monitored(self) -> tuple[str, str]:
+        """``keep = "last"``: the last epoch (the end of the schedule); ``"best"``: the
+        lowest ``val_loss``."""
+        return (EPOCHS_TRAINED, "max") if self.config.keep == "last" else ("val_loss", "min")
+
+    def training_callbacks(self, splits: Splits) -> list[keras.callbacks.Callback]:
+        return [EpochCounter()]
 
     def fit(self, *args: Any, **kwargs: Any) -> dict[str, float]:
         """:meth:`Recipe.fit`, then the calibrated threshold is written to the run folder."""

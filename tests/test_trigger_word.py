@@ -37,7 +37,7 @@ TINY = dict(
     mels=16,
     conv_filters=8,
     units=8,
-    epochs=1,
+    epochs=2,
     label_frames=10,
     eval_trials=2,
     eval_passes=1,
@@ -192,6 +192,7 @@ def test_fit_writes_a_run_with_metrics(trained):
     for name in ("model.keras", "config.toml", "metrics.json", "training.png"):
         assert (run / name).exists()
     assert 0 <= metrics["val_miss_rate"] <= 1 and metrics["val_false_accepts_per_hour"] >= 0
+    assert metrics["best_epoch"] == metrics["epochs_done"] == 2  # keep = "last"
     result = recipe.evaluate()
     assert set(result) >= {"miss_rate", "false_accepts_per_hour", "frame_precision", "frame_recall"}
     assert result["positive_trials"] == 2 * result["positive_clips"]
