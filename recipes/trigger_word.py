@@ -272,7 +272,6 @@ class Streamer:
     """
 
     def __init__(self, recipe: TriggerWord, step=None, keep_probabilities: bool = False):
-        self.recipe = recipe
         self.chunk = recipe.chunk_samples()
         self.frame_samples = recipe.frame_samples()
         self.step = step or recipe.stream_step_function()
@@ -668,7 +667,7 @@ class TriggerWord(Recipe):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        spectrogram = np.asarray(LogMel(self.config.mels)(waveform[None, :]))[0]
+        spectrogram = np.asarray(self._layers()["logmel"](waveform[None, :]))[0]
         seconds = len(waveform) / audio.SAMPLE_RATE
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
         top.imshow(

@@ -10,6 +10,15 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 UCI = DATA / "uci_sentiment_sentences"
 
 
+def timed_fit(app, data, tmp_path) -> tuple[dict, float]:
+    """``app.fit`` on ``data`` into a temporary run folder: its metrics and minutes taken."""
+    import time
+
+    start = time.monotonic()
+    metrics = app.fit(data=str(data), run_dir=tmp_path / "run", verbose=0)
+    return metrics, (time.monotonic() - start) / 60
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not UCI.exists(), reason=f"{UCI} not found (test data beside the checkout)")
 def test_sentiment_defaults_on_uci_sentences(tmp_path):
@@ -97,14 +106,9 @@ TATOEBA = DATA / "fra_eng_tatoeba" / "fra.txt"
 @pytest.mark.skipif(not TATOEBA.exists(), reason=f"{TATOEBA} not found")
 def test_translator_tatoeba(tmp_path):
     """README "Translator, quality": English -> French with the defaults, within 45 minutes."""
-    import time
-
     from recipes import Translator
 
-    app = Translator()
-    start = time.monotonic()
-    metrics = app.fit(data=str(TATOEBA), run_dir=tmp_path / "run", verbose=0)
-    minutes = (time.monotonic() - start) / 60
+    metrics, minutes = timed_fit(Translator(), TATOEBA, tmp_path)
     print(metrics, f"{minutes:.1f} minutes")
     assert minutes <= 45
     assert metrics["val_bleu"] >= 25
@@ -117,14 +121,9 @@ WNUT = DATA / "wnut17"
 @pytest.mark.skipif(not WNUT.exists(), reason=f"{WNUT} not found")
 def test_ner_wnut17(tmp_path):
     """README "Tagger, quality": WNUT-17 train (dev for early stopping), within 30 minutes."""
-    import time
-
     from recipes import NER
 
-    app = NER()
-    start = time.monotonic()
-    metrics = app.fit(data=str(WNUT), run_dir=tmp_path / "run", verbose=0)
-    minutes = (time.monotonic() - start) / 60
+    metrics, minutes = timed_fit(NER(), WNUT, tmp_path)
     print(metrics, f"{minutes:.1f} minutes")
     assert minutes <= 30
     assert metrics["val_f1"] >= 0.25
@@ -138,14 +137,10 @@ SPEECH = DATA / "speech_commands_subset"
 def test_trigger_word_marvin(tmp_path):
     """README "Trigger word, quality": "marvin" on the Speech Commands subset, held-out
     speakers: miss rate <= 0.10 at <= 2 false accepts per hour, trained within 30 minutes."""
-    import time
-
     from recipes import TriggerWord
 
     app = TriggerWord(word="marvin")
-    start = time.monotonic()
-    app.fit(data=str(SPEECH), run_dir=tmp_path / "run", verbose=0)
-    minutes = (time.monotonic() - start) / 60
+    _, minutes = timed_fit(app, SPEECH, tmp_path)
     metrics = app.evaluate()
     print(metrics, f"{minutes:.1f} minutes")
     assert minutes <= 30
