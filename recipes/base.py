@@ -85,6 +85,7 @@ class Recipe:
         self.run_dir: Path | None = None
         self._splits: tuple[str | None, Splits] | None = None  # (source, its splits)
         self._functions: tuple[keras.Model | None, dict] = (None, {})  # see _compiled
+        self.resumed_seconds = 0.0  # set by fit: training time of a resumed run's earlier calls
 
     @classmethod
     def from_config(cls, values: dict[str, Any]) -> Recipe:
@@ -248,6 +249,8 @@ class Recipe:
                 self.model = self.build_model()
 
         monitor, mode = self.monitored()
+        #: training seconds of earlier calls of a resumed run (time budgets count them)
+        self.resumed_seconds = float(state.get("train_seconds", 0.0)) if state else 0.0
         run_state = RunState(run_dir, monitor, mode, self.config.patience, state)
         callbacks = [
             *self.training_callbacks(splits),  # first: they may add metrics to the logs
@@ -255,7 +258,11 @@ class Recipe:
             keras.callbacks.TensorBoard(str(run_dir / "logs")),
         ]
         if getattr(self.config, "max_minutes", 0):
-            callbacks.append(TimeLimit(self.config.max_minutes, verbose=bool(verbose)))
+            callbacks.append(
+                TimeLimit(
+                    self.config.max_minutes, verbose=bool(verbose), spent=self.resumed_seconds
+                )
+            )
         self.model.fit(
             self.to_dataset(splits.train, training=True),
             validation_data=self.to_dataset(splits.validation, training=False),

@@ -108,6 +108,7 @@ class CharMusicConfig(CharLMConfig):
     units: int = 256  # units per layer
     batch_size: int = 32  # windows per training step
     epochs: int = 40  # at most (early stopping or max_minutes may end sooner)
+    learning_rate: float = 2e-3  # Adam peak, decayed along a cosine to 10% over `epochs`
     patience: int = 5  # epochs without validation improvement before stopping (0: never)
     length: int = 1500  # at most this many characters per tune (a tune ends at a blank line)
     jit_compile: bool = True  # training under XLA (the setting of the README's quality run)

@@ -87,6 +87,10 @@ class CharTextConfig(CharLMConfig):
     """Settings of the character text generator (see :class:`CharLMConfig`)."""
 
     text_column: str = "text"  # the text feature of a tfds data set
+    # a time budget: training ends at the last epoch boundary within 28 minutes, and the
+    # learning rate anneals over that time (so fit + final scoring stay within half an hour
+    # on a 2-core CPU; 0: `epochs` alone decide)
+    max_minutes: float = 28.0
 
 
 class CharText(CharLM):

@@ -30,6 +30,7 @@ from recipes.base import Recipe
 from recipes.config import RecipeConfig
 from recipes.data import Splits
 from recipes.errors import UserError
+from recipes.training import CosineBudget
 
 OOV = "[UNK]"
 
@@ -49,12 +50,14 @@ class CharLMConfig(RecipeConfig):
     layers: int = 2  # stacked recurrent layers
     embedding_dim: int = 64  # character vector size
     dropout: float = 0.2  # between recurrent layers and before the output layer
-    batch_size: int = 64  # windows per training step
-    epochs: int = 12  # at most (early stopping or max_minutes may end sooner)
-    learning_rate: float = 2e-3  # Adam, decayed along a cosine to 10% over `epochs`
+    batch_size: int = 32  # windows per training step
+    epochs: int = 20  # at most (early stopping or max_minutes may end sooner)
+    learning_rate: float = 4e-3  # Adam peak, decayed along a cosine to 10% (see max_minutes)
     clipnorm: float = 1.0  # global gradient norm clipping (0: none)
     patience: int = 3  # epochs without validation improvement before stopping (0: never)
-    max_minutes: float = 0.0  # stop before an epoch that would end past this (0: no limit)
+    # time budget: stop before an epoch that would end past it, and let the learning-rate
+    # cosine run over this time when it ends before `epochs` do (0: no limit)
+    max_minutes: float = 0.0
     eval_chars: int = 200_000  # characters of train scored for metrics.json (0: all)
     length: int = 500  # characters generated per sample (predict)
     temperature: float = 0.8  # sampling temperature (0: always the likeliest character)
@@ -194,11 +197,22 @@ class CharLM(Recipe):
         return ds.prefetch(tf.data.AUTOTUNE)
 
     # -- model -------------------------------------------------------------------------
-    def prepare_schedule(self, splits: Splits) -> keras.optimizers.schedules.LearningRateSchedule:
+    def steps_per_epoch(self, splits: Splits) -> int:
+        """Training steps per epoch (full batches of windows, at least one)."""
+        windows = max(1, (len(self.corpus(splits.train)) - 1) // self.config.window)
+        return max(1, windows // self.config.batch_size)
+
+    def training_callbacks(self, splits: Splits) -> list[keras.callbacks.Callback]:
         c = self.config
-        windows = max(1, (len(self.corpus(splits.train)) - 1) // c.window)
-        steps = max(1, windows // c.batch_size) * c.epochs
-        return keras.optimizers.schedules.CosineDecay(c.learning_rate, steps, alpha=0.1)
+        return [
+            CosineBudget(
+                c.learning_rate,
+                self.steps_per_epoch(splits),
+                alpha=0.1,
+                minutes=c.max_minutes,
+                spent=self.resumed_seconds,
+            )
+        ]
 
     def build_model(self) -> keras.Model:
         c = self.config
@@ -217,9 +231,8 @@ class CharLM(Recipe):
         logits = keras.layers.Dense(self.vocabulary_size, name="logits")(x)
         model = keras.Model(ids, logits, name=self.name)
         model.compile(
-            optimizer=keras.optimizers.Adam(
-                self.prepare_schedule(self.splits()), global_clipnorm=c.clipnorm or None
-            ),
+            # the rate is set step by step by CosineBudget (training_callbacks)
+            optimizer=keras.optimizers.Adam(c.learning_rate, global_clipnorm=c.clipnorm or None),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             jit_compile=self.jit_compile(),
         )

@@ -82,6 +82,11 @@ class RunState(keras.callbacks.Callback):
         }
         self.diverged: tuple[int, int] | None = None
         self._epoch = 0
+        self._clock = time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        self._clock = time.monotonic()
+        self._spent_before = float(self.state.get("train_seconds", 0.0))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -118,6 +123,8 @@ class RunState(keras.callbacks.Callback):
             self.state["wait"] += 1
         save_model_atomically(self.model, self.run_dir / LAST_CHECKPOINT)
         self.state["epochs_done"] = epoch + 1
+        # training time over all calls (a resumed run's time budget counts it)
+        self.state["train_seconds"] = self._spent_before + time.monotonic() - self._clock
         write_json(self.run_dir / STATE, self.state)
         if self.patience and self.state["wait"] >= self.patience:
             self.model.stop_training = True
@@ -161,16 +168,18 @@ class TimeLimit(keras.callbacks.Callback):
     """Ends training after the epoch past which another would overrun ``minutes``.
 
     The next epoch is assumed to take as long as the slowest so far, so the run stops
-    within the limit, always at an epoch boundary (checkpointed, resumable).
+    within the limit, always at an epoch boundary (checkpointed, resumable). ``spent``:
+    seconds of the budget already used by earlier calls (a resumed run).
     """
 
-    def __init__(self, minutes: float, verbose: bool = True):
+    def __init__(self, minutes: float, verbose: bool = True, spent: float = 0.0):
         super().__init__()
         self.seconds = 60.0 * minutes
         self.verbose = verbose
+        self.spent = spent
 
     def on_train_begin(self, logs=None):
-        self._start = time.monotonic()
+        self._start = time.monotonic() - self.spent
         self._epoch_start = self._start
         self._longest = 0.0
 
@@ -189,6 +198,53 @@ class TimeLimit(keras.callbacks.Callback):
                     f"{self.seconds / 60:g})",
                     file=sys.stderr,
                 )
+
+
+class CosineBudget(keras.callbacks.Callback):
+    """Learning rate along a cosine from ``peak`` down to ``alpha * peak`` over the run's
+    budget: its steps (``steps_per_epoch`` x the epochs ``fit`` was asked for) or, when
+    ``minutes`` is set, its time, whichever runs out first.
+
+    So a run with a time limit anneals by the time the limit ends it, however fast the
+    machine is, and a run without one follows the usual step-based cosine. ``spent``:
+    seconds already trained by earlier calls (a resumed run). The rate is logged per
+    epoch as ``learning_rate``.
+    """
+
+    def __init__(
+        self,
+        peak: float,
+        steps_per_epoch: int,
+        alpha: float = 0.1,
+        minutes: float = 0.0,
+        spent: float = 0.0,
+    ):
+        super().__init__()
+        self.peak, self.alpha = peak, alpha
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.seconds = 60.0 * minutes
+        self.spent = spent
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic() - self.spent
+        self._total = self.steps_per_epoch * max(1, int(self.params.get("epochs") or 1))
+
+    def rate(self, step: int, elapsed: float) -> float:
+        """The learning rate after ``step`` updates and ``elapsed`` seconds."""
+        progress = step / self._total
+        if self.seconds:
+            progress = max(progress, elapsed / self.seconds)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        return self.peak * (self.alpha + (1.0 - self.alpha) * cosine)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        step = int(optimizer.iterations.numpy())
+        optimizer.learning_rate = self.rate(step, time.monotonic() - self._start)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
 
 
 def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:

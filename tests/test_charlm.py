@@ -13,6 +13,7 @@ from recipes.char_music import check_tune, headers, split_tunes
 from recipes.char_text import STDLIB_MODULES, local_documents, stdlib_documents
 from recipes.charlm import sample, tail_split
 from recipes.runs import load_run
+from recipes.training import CosineBudget, TimeLimit
 
 TINY = dict(window=24, units=24, layers=2, embedding_dim=8, batch_size=8, dropout=0.0)
 
@@ -161,6 +162,52 @@ def test_resume_and_time_limit(tmp_path):
     assert resumed["epochs_done"] == 2
     state = json.loads((run / "state.json").read_text())
     assert len(state["history"]["loss"]) == 2
+    assert state["train_seconds"] > 0  # training time of both calls
+
+
+def test_time_limit_counts_the_time_of_earlier_calls():
+    class Model:
+        stop_training = False
+
+    for spent, stops in ((0.0, False), (61.0, True)):
+        limit = TimeLimit(1.0, verbose=False, spent=spent)
+        limit.set_model(Model())
+        limit.on_train_begin()
+        limit.on_epoch_begin(0)
+        limit.on_epoch_end(0)
+        assert limit.model.stop_training is stops
+
+
+def test_cosine_budget_follows_steps_or_time_whichever_ends_first():
+    budget = CosineBudget(1e-2, steps_per_epoch=10, alpha=0.1, minutes=1.0)
+    budget.set_params({"epochs": 4})
+    budget.on_train_begin()
+    assert budget.rate(0, 0.0) == pytest.approx(1e-2)
+    assert budget.rate(20, 0.0) == pytest.approx(1e-2 * 0.55)  # half the steps
+    assert budget.rate(20, 45.0) == pytest.approx(
+        1e-2 * (0.1 + 0.9 * 0.5 * (1 + math.cos(0.75 * math.pi)))
+    )
+    assert budget.rate(40, 1.0) == pytest.approx(1e-3)  # steps done: the floor
+    assert budget.rate(3, 600.0) == pytest.approx(1e-3)  # time over: the floor
+    untimed = CosineBudget(1e-2, steps_per_epoch=10)
+    untimed.set_params({"epochs": 4})
+    untimed.on_train_begin()
+    assert untimed.rate(20, 1e9) == pytest.approx(1e-2 * 0.55)  # no time budget
+
+
+def test_learning_rate_anneals_over_the_epochs_fit_runs(tmp_path):
+    data = tmp_path / "t.txt"
+    data.write_text(pattern_text(100))
+    app = CharText(**TINY, epochs=3, learning_rate=1e-2, patience=0)
+    app.fit(data=str(data), run_dir=tmp_path / "run", verbose=0)
+    rates = json.loads((tmp_path / "run" / "state.json").read_text())["history"]["learning_rate"]
+    steps = app.steps_per_epoch(app.splits())
+    # the rate of each epoch's last step: the cosine at (epoch * steps - 1) / (3 * steps)
+    expected = [
+        1e-2 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (e * steps - 1) / (3 * steps))))
+        for e in (1, 2, 3)
+    ]
+    assert rates == pytest.approx(expected, rel=1e-5)
 
 
 def test_text_sources(tmp_path):
