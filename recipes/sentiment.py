@@ -3,14 +3,21 @@
 Reads top to bottom: settings, data, model, training, inference, export.
 
     TextVectorization (in the tf.data pipeline and in the exported model)
-      -> Embedding(mask_zero=True) -> Bidirectional(custom_layers LSTM or GRU)
-      -> Dense logits
+      -> Embedding(mask_zero=True) [+ the word's prior polarity from a sentiment lexicon]
+      -> Bidirectional(custom_layers LSTM or GRU) -> Dense logits
+
+The lexicon (VADER's, 7,500 words rated by people; ``lexicon = "vader"``) gives each word a
+polarity that does not depend on the training data, so words the training texts never
+used ("delicious" in restaurant reviews after training on phone reviews) still count. As
+in VADER, a polarity is reversed and weakened (x -0.74) when one of the three words before
+it is a negation ("not", "never", "didnt", ...).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -50,7 +57,13 @@ class SentimentConfig(RecipeConfig):
     embedding_dim: int = 64  # word vector size
     cell: Literal["lstm", "gru"] = "lstm"  # the bidirectional recurrent layer
     units: int = 32  # units per direction
-    word_dropout: float = 0.0  # share of whole words dropped in training
+    # a sentiment lexicon whose word polarities go in beside the word vectors: "vader"
+    # (the vaderSentiment package's lexicon) or "none"
+    lexicon: Literal["vader", "none"] = "vader"
+    # the text's summed positive and negative lexicon polarity also go straight to the
+    # output layer (beside the recurrent summary)
+    lexicon_sums: bool = True
+    word_dropout: float = 0.7  # share of whole word vectors dropped in training
     dropout: float = 0.5  # on the embeddings and before the output layer
     recurrent_dropout: float = 0.0  # on the recurrent state
     pooling: Literal["last", "max"] = "last"  # final states, or max over all steps
@@ -87,6 +100,10 @@ class Sentiment(Recipe):
         super().__init__(config, **overrides)
         self.vectorizer: keras.layers.TextVectorization | None = None
         self.labels: list[str] = []
+        #: the lexicon's words (as the vectorizer standardizes them) -> (polarity, whether
+        #: the word negates the words after it)
+        self.lexicon: dict[str, tuple[float, bool]] = {}
+        self.lexicon_vectorizer: keras.layers.TextVectorization | None = None
 
     # -- data ------------------------------------------------------------------------
     def _read_local(self, source: str) -> Examples:
@@ -115,12 +132,21 @@ class Sentiment(Recipe):
             )
         self.vectorizer = self._make_vectorizer()
         self.vectorizer.adapt(tf.constant(splits.train.texts, tf.string), batch_size=1024)
+        self._set_lexicon(vader_lexicon() if self.config.lexicon == "vader" else {})
+
+    def _set_lexicon(self, lexicon: dict[str, tuple[float, bool]]) -> None:
+        self.lexicon = dict(sorted(lexicon.items()))
+        self.lexicon_vectorizer = (
+            self._make_vectorizer(vocabulary=list(self.lexicon), max_tokens=None)
+            if self.lexicon
+            else None
+        )
 
     def _make_vectorizer(
-        self, vocabulary: list[str] | None = None
+        self, vocabulary: list[str] | None = None, max_tokens: int | None | str = "config"
     ) -> keras.layers.TextVectorization:
         vectorizer = keras.layers.TextVectorization(
-            max_tokens=self.config.max_tokens,
+            max_tokens=self.config.max_tokens if max_tokens == "config" else max_tokens,
             output_sequence_length=self.config.max_length,
             vocabulary=vocabulary,
         )
@@ -142,12 +168,19 @@ class Sentiment(Recipe):
         )
         if training:
             ds = ds.shuffle(len(examples), seed=self.config.seed, reshuffle_each_iteration=True)
-        vectorizer = self.vectorizer
+        inputs = self.model_inputs
         return (
             ds.batch(self.config.batch_size)
-            .map(lambda text, label: (vectorizer(text), label), num_parallel_calls=tf.data.AUTOTUNE)
+            .map(lambda text, label: (inputs(text), label), num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE)
         )
+
+    def model_inputs(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The model's inputs of a batch of raw strings: token ids (and lexicon ids)."""
+        inputs = {"token_ids": self.vectorizer(texts)}
+        if self.lexicon_vectorizer is not None:
+            inputs["lexicon_ids"] = self.lexicon_vectorizer(texts)
+        return inputs
 
     # -- model -----------------------------------------------------------------------
     def build_model(self) -> keras.Model:
@@ -159,10 +192,32 @@ class Sentiment(Recipe):
             self.vectorizer.vocabulary_size(), c.embedding_dim, mask_zero=True
         )(token_ids)
         if c.word_dropout:
-            # whole word vectors dropped: the classifier cannot lean on a few words
+            # whole word vectors dropped (their lexicon polarity stays): the classifier
+            # cannot lean on a few words, and learns to read the polarity of words it
+            # has no vector for
             x = keras.layers.Dropout(
                 c.word_dropout, noise_shape=(None, c.max_length, 1), seed=c.seed
             )(x)
+        inputs, sums = [token_ids], None
+        if self.lexicon:
+            # each word's lexicon polarity (-4..4, scaled to -1..1; 0: not in the lexicon),
+            # fixed (it means the same in any domain), reversed after a negation
+            lexicon_ids = keras.Input((c.max_length,), dtype="int32", name="lexicon_ids")
+            table = np.array([(0.0, 0.0), (0.0, 0.0), *self.lexicon.values()], "float32")
+            table[:, 0] /= 4.0
+            entries = keras.layers.Embedding(
+                len(table),
+                2,
+                embeddings_initializer=keras.initializers.Constant(table),
+                trainable=False,
+                mask_zero=True,  # the same padding as the words (the mask survives concat)
+                name="lexicon_entries",
+            )(lexicon_ids)
+            polarity = NegatedPolarity(name="lexicon_polarity")(entries)
+            x = keras.layers.Concatenate()([x, polarity])
+            inputs.append(lexicon_ids)
+            if c.lexicon_sums:
+                sums = PolaritySums()(polarity)
         x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
         rnn = {"lstm": cl.LSTM, "gru": cl.GRU}[c.cell]
         sequences = c.pooling == "max"
@@ -177,8 +232,10 @@ class Sentiment(Recipe):
         if sequences:
             x = MaskedMaxPooling()(x)
         x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
+        if sums is not None:
+            x = keras.layers.Concatenate()([x, sums])
         logits = keras.layers.Dense(len(self.labels), name="logits")(x)
-        model = keras.Model(token_ids, logits, name="sentiment")
+        model = keras.Model(inputs, logits, name="sentiment")
         model.compile(
             optimizer=keras.optimizers.Adam(c.learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -218,9 +275,9 @@ class Sentiment(Recipe):
         texts = [str(t) for t in texts]
         if not texts:
             return []
-        ids = self.vectorizer(tf.constant(texts, tf.string))
+        inputs = self.model_inputs(tf.constant(texts, tf.string))
         probabilities = tf.nn.softmax(
-            self.model.predict(ids, verbose=0, batch_size=self.config.batch_size)
+            self.model.predict(inputs, verbose=0, batch_size=self.config.batch_size)
         ).numpy()
         return [
             {
@@ -238,35 +295,141 @@ class Sentiment(Recipe):
         vocabulary = self.vectorizer.get_vocabulary()
         (run_dir / "vocabulary.txt").write_text("\n".join(vocabulary[2:]) + "\n", encoding="utf-8")
         (run_dir / "labels.json").write_text(json.dumps(self.labels) + "\n")
+        if self.lexicon:  # the run keeps its lexicon: loading it needs no lexicon package
+            (run_dir / LEXICON_FILE).write_text(
+                "".join(f"{w}\t{v:g}\t{int(n)}\n" for w, (v, n) in self.lexicon.items()),
+                encoding="utf-8",
+            )
 
     def load_assets(self, run_dir: Path) -> None:
         try:
             words = (run_dir / "vocabulary.txt").read_text(encoding="utf-8").split("\n")[:-1]
             self.labels = json.loads((run_dir / "labels.json").read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise UserError(f"{run_dir}: vocabulary or labels unreadable ({err}).") from None
+            lexicon = {}
+            if (run_dir / LEXICON_FILE).exists():
+                for line in (run_dir / LEXICON_FILE).read_text(encoding="utf-8").splitlines():
+                    word, value, negates = line.split("\t")
+                    lexicon[word] = (float(value), negates == "1")
+        except (OSError, ValueError) as err:
+            raise UserError(
+                f"{run_dir}: vocabulary, labels or lexicon unreadable ({err})."
+            ) from None
         self.vectorizer = self._make_vectorizer(vocabulary=words)
+        self._set_lexicon(lexicon)
 
     # -- export ------------------------------------------------------------------------
     def serving_resources(self) -> list:
-        return [self.vectorizer, self.model]
+        return [self.vectorizer, self.lexicon_vectorizer, self.model]
 
     def serving_signature(self) -> list[tf.TensorSpec]:
         return [tf.TensorSpec([None], tf.string, name="text")]
 
     def serving_function(self):
         """Raw strings in; ``label`` (strings) and ``probabilities`` out."""
-        vectorizer, model = self.vectorizer, self.model
+        inputs, model = self.model_inputs, self.model
         label_names = tf.constant(self.labels)
 
         def serve(text):
-            probabilities = tf.nn.softmax(model(vectorizer(text), training=False))
+            probabilities = tf.nn.softmax(model(inputs(text), training=False))
             return {
                 "label": tf.gather(label_names, tf.argmax(probabilities, axis=-1)),
                 "probabilities": probabilities,
             }
 
         return serve
+
+
+LEXICON_FILE = "lexicon.tsv"
+#: what TextVectorization's default standardization removes
+_PUNCTUATION = re.compile(r"[!\"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~']")
+
+
+def vader_lexicon() -> dict[str, tuple[float, bool]]:
+    """VADER's sentiment lexicon (Hutto & Gilbert 2014, MIT license, from the
+    ``vaderSentiment`` package): word -> (mean human polarity rating in -4..4, whether it
+    is one of VADER's negations).
+
+    Words are standardized as the sentiment vectorizer standardizes text (lower case,
+    punctuation removed: "didn't" -> "didnt"); entries that are not one word then
+    (emoticons) are left out.
+    """
+    try:
+        from importlib.resources import files
+
+        from vaderSentiment.vaderSentiment import NEGATE
+
+        text = files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        raise UserError(
+            "lexicon = 'vader' needs the vaderSentiment package: pip install vaderSentiment "
+            "(or train without a lexicon: --set lexicon=none)."
+        ) from None
+
+    def standard(word: str) -> str:
+        return _PUNCTUATION.sub("", word.lower())
+
+    lexicon: dict[str, tuple[float, bool]] = {}
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 2:
+            continue
+        word = standard(fields[0])
+        if word.isalpha() and word not in lexicon:
+            lexicon[word] = (float(fields[1]), False)
+    for word in map(standard, NEGATE):
+        if word.isalpha():
+            lexicon[word] = (lexicon.get(word, (0.0, True))[0], True)
+    return lexicon
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class NegatedPolarity(keras.layers.Layer):
+    """``[B, T, 2]`` lexicon entries (polarity, negates) -> ``[B, T, 1]`` polarities, each
+    multiplied by ``factor`` when one of the ``window`` words before it negates (VADER's
+    rule: -0.74 over three words). The words' mask passes through."""
+
+    def __init__(self, window: int = 3, factor: float = -0.74, **kwargs):
+        super().__init__(**kwargs)
+        self.window, self.factor = window, factor
+        self.supports_masking = True
+
+    def call(self, entries):
+        polarity, negates = entries[..., 0], entries[..., 1]
+        steps = keras.ops.shape(negates)[1]
+        before = keras.ops.zeros_like(negates)
+        for k in range(1, self.window + 1):
+            shifted = keras.ops.pad(negates, [[0, 0], [k, 0]])[:, :steps]
+            before = before + shifted
+        negated = keras.ops.where(before > 0, self.factor * polarity, polarity)
+        return negated[..., None]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "window": self.window, "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class PolaritySums(keras.layers.Layer):
+    """``[B, T, 1]`` word polarities -> ``[B, 2]``: the sums of the positive ones and of
+    the negative ones (padding and unknown words have polarity 0)."""
+
+    def call(self, polarity, mask=None):  # padding has polarity 0: the mask adds nothing
+        polarity = polarity[..., 0]
+        return keras.ops.stack(
+            [
+                keras.ops.sum(keras.ops.relu(polarity), axis=1),
+                keras.ops.sum(keras.ops.relu(-polarity), axis=1),
+            ],
+            axis=-1,
+        )
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 @keras.saving.register_keras_serializable(package="recipes")

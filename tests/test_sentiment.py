@@ -222,3 +222,89 @@ def test_splits_follow_the_data_source(tmp_path):
     assert set(app.splits().train.labels) == {"0", "1"}
     app.config = app.config.replace(data=str(tmp_path / "b.tsv"))
     assert set(app.splits().train.labels) == {"x", "y"}  # not the first file's, cached
+
+
+def test_vader_lexicon_is_standardized_like_the_vectorizer():
+    from recipes.sentiment import vader_lexicon
+
+    lexicon = vader_lexicon()
+    assert len(lexicon) > 7000
+    assert lexicon["delicious"] == (2.7, False) and lexicon["disappointing"] == (-2.2, False)
+    assert lexicon["not"][1] and lexicon["didnt"][1] and lexicon["never"][1]
+    assert all(word.isalpha() and word == word.lower() for word in lexicon)
+
+
+def test_a_negation_reverses_the_polarity_of_the_next_three_words():
+    from recipes.sentiment import NegatedPolarity
+
+    # polarities of "not a really good film good" (negation at 0, good at 3 and 5)
+    polarity = np.array([[0.0, 0.0, 0.0, 0.5, 0.0, 0.5]], "float32")
+    negates = np.array([[1.0, 0.0, 0.0, 0.0, 0.0, 0.0]], "float32")
+    out = NegatedPolarity()(np.stack([polarity, negates], axis=-1))
+    np.testing.assert_allclose(out[0, :, 0], [0, 0, 0, -0.37, 0, 0.5], atol=1e-6)
+
+
+def test_the_lexicon_carries_sentiment_to_words_training_never_saw(tmp_path):
+    """Trained on one set of sentiment words, scored on sentences made only of others:
+    with the lexicon the classifier gets them right, without it it cannot."""
+    rng = np.random.default_rng(0)
+    seen = (["great", "excellent", "superb"], ["awful", "terrible", "poor"])
+    unseen = (["delicious", "wonderful", "fantastic"], ["disgusting", "horrible", "nasty"])
+
+    def rows(words, n):
+        out = []
+        for i in range(n):
+            label = i % 2
+            sentence = ["the", str(rng.choice(["food", "phone", "film"])), "was"]
+            sentence.append(str(rng.choice(words[0] if label else words[1])))
+            out.append((" ".join(sentence), str(label)))
+        return out
+
+    train = tmp_path / "train.tsv"
+    train.write_text("".join(f"{t}\t{y}\n" for t, y in rows(seen, 200)))
+    test = rows(unseen, 60)
+    accuracy = {}
+    for lexicon in ("vader", "none"):
+        app = Sentiment(**SMALL, epochs=10, patience=0, lexicon=lexicon, dropout=0.1)
+        app.fit(data=str(train), run_dir=tmp_path / lexicon, verbose=0)
+        predicted = app.predict([t for t, _ in test])
+        accuracy[lexicon] = np.mean(
+            [p["label"] == y for p, (_, y) in zip(predicted, test, strict=True)]
+        )
+    assert accuracy["vader"] >= 0.95
+    assert accuracy["none"] <= 0.7
+    # the run keeps its lexicon: loading needs no lexicon package
+    assert (tmp_path / "vader" / "lexicon.tsv").exists()
+    assert not (tmp_path / "none" / "lexicon.tsv").exists()
+
+
+def test_missing_lexicon_package_is_one_line(monkeypatch, tmp_path):
+    import importlib.resources
+
+    def missing(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(importlib.resources, "files", missing)
+    data = write_tsv(tmp_path / "d.tsv", n=32)
+    with pytest.raises(UserError, match="pip install vaderSentiment.*lexicon=none"):
+        Sentiment(**SMALL, epochs=1).fit(data=str(data), run_dir=tmp_path / "run", verbose=0)
+
+
+def test_padding_is_masked_with_the_lexicon(trained):
+    """The same weights give the same output whatever the padding: the lexicon input
+    keeps the words' mask (a plain concatenation would unmask the padding)."""
+    app, _, _ = trained
+    assert app.lexicon  # the default lexicon is in the model
+    text = tf.constant(["great phone really"])
+    inputs = app.model_inputs(text)
+    short = Sentiment(app.config.replace(max_length=3))
+    short.labels, short.vectorizer = (
+        app.labels,
+        short._make_vectorizer(vocabulary=app.vectorizer.get_vocabulary()[2:]),
+    )
+    short._set_lexicon(app.lexicon)
+    short.model = short.build_model()
+    short.model.set_weights(app.model.get_weights())
+    np.testing.assert_allclose(
+        short.model(short.model_inputs(text)), app.model(inputs), rtol=1e-5, atol=1e-6
+    )
