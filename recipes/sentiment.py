@@ -319,7 +319,8 @@ class Sentiment(Recipe):
 
     # -- export ------------------------------------------------------------------------
     def serving_resources(self) -> list:
-        return [self.vectorizer, self.lexicon_vectorizer, self.model]
+        lexicon = [self.lexicon_vectorizer] if self.lexicon_vectorizer is not None else []
+        return [self.vectorizer, *lexicon, self.model]
 
     def serving_signature(self) -> list[tf.TensorSpec]:
         return [tf.TensorSpec([None], tf.string, name="text")]

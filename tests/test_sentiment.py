@@ -276,6 +276,10 @@ def test_the_lexicon_carries_sentiment_to_words_training_never_saw(tmp_path):
     # the run keeps its lexicon: loading needs no lexicon package
     assert (tmp_path / "vader" / "lexicon.tsv").exists()
     assert not (tmp_path / "none" / "lexicon.tsv").exists()
+    # a model without the lexicon exports and serves raw strings too
+    exported = tf.saved_model.load(str(app.export(tmp_path / "exported")))
+    served = exported.signatures["serving_default"](text=tf.constant(["the food was great"]))
+    assert served["label"].numpy()[0].decode() == app.predict(["the food was great"])[0]["label"]
 
 
 def test_missing_lexicon_package_is_one_line(monkeypatch, tmp_path):
