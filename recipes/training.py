@@ -83,6 +83,7 @@ class RunState(keras.callbacks.Callback):
         self.diverged: tuple[int, int] | None = None
         self._epoch = 0
         self._clock = time.monotonic()
+        self._spent_before = float(self.state.get("train_seconds", 0.0))
 
     def on_train_begin(self, logs=None):
         self._clock = time.monotonic()
