@@ -137,16 +137,15 @@ class Sentiment(Recipe):
     def _set_lexicon(self, lexicon: dict[str, tuple[float, bool]]) -> None:
         self.lexicon = dict(sorted(lexicon.items()))
         self.lexicon_vectorizer = (
-            self._make_vectorizer(vocabulary=list(self.lexicon), max_tokens=None)
-            if self.lexicon
-            else None
+            self._make_vectorizer(vocabulary=list(self.lexicon)) if self.lexicon else None
         )
 
     def _make_vectorizer(
-        self, vocabulary: list[str] | None = None, max_tokens: int | None | str = "config"
+        self, vocabulary: list[str] | None = None
     ) -> keras.layers.TextVectorization:
+        # `max_tokens` bounds a vocabulary learned by `adapt`; a given one is used whole
         vectorizer = keras.layers.TextVectorization(
-            max_tokens=self.config.max_tokens if max_tokens == "config" else max_tokens,
+            max_tokens=self.config.max_tokens if vocabulary is None else None,
             output_sequence_length=self.config.max_length,
             vocabulary=vocabulary,
         )
