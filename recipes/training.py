@@ -82,12 +82,10 @@ class RunState(keras.callbacks.Callback):
         }
         self.diverged: tuple[int, int] | None = None
         self._epoch = 0
-        self._clock = time.monotonic()
         self._spent_before = float(self.state.get("train_seconds", 0.0))
 
     def on_train_begin(self, logs=None):
         self._clock = time.monotonic()
-        self._spent_before = float(self.state.get("train_seconds", 0.0))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -229,6 +227,8 @@ class CosineBudget(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._start = time.monotonic() - self.spent
         self._total = self.steps_per_epoch * max(1, int(self.params.get("epochs") or 1))
+        self._step: int | None = None  # the optimizer's step count, read at the first batch
+        self._rate = self.peak
 
     def rate(self, step: int, elapsed: float) -> float:
         """The learning rate after ``step`` updates and ``elapsed`` seconds."""
@@ -239,13 +239,17 @@ class CosineBudget(keras.callbacks.Callback):
         return self.peak * (self.alpha + (1.0 - self.alpha) * cosine)
 
     def on_train_batch_begin(self, batch, logs=None):
-        optimizer = self.model.optimizer
-        step = int(optimizer.iterations.numpy())
-        optimizer.learning_rate = self.rate(step, time.monotonic() - self._start)
+        if self._step is None:  # read once: counting batches keeps a device read out of steps
+            self._step = int(self.model.optimizer.iterations.numpy())
+        self._rate = self.rate(self._step, time.monotonic() - self._start)
+        self.model.optimizer.learning_rate = self._rate
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
+            logs["learning_rate"] = self._rate
 
 
 def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
