@@ -149,6 +149,12 @@ class Recipe:
     #: whether ``rnn-apps predict`` without inputs reads them from stdin
     predict_reads_stdin: ClassVar[bool] = True
 
+    def finish_training(self, splits: Splits) -> dict[str, Any]:
+        """After training, on the best epoch's model: settings chosen on the validation
+        split (the tagger's entity bias). What it returns goes into ``metrics.json``; when
+        it returns anything, the model is saved again."""
+        return {}
+
     def training_callbacks(self, splits: Splits) -> list[keras.callbacks.Callback]:
         """Callbacks of the recipe's own (e.g. a validation metric computed per epoch)."""
         return []
@@ -287,7 +293,11 @@ class Recipe:
             )
         # the best epoch's model, as saved by RunState
         self.model = keras.saving.load_model(run_dir / "model.keras")
+        chosen = self.finish_training(splits)
+        if chosen:
+            save_model_atomically(self.model, run_dir / "model.keras")
         metrics = {
+            **chosen,
             **{f"train_{k}": v for k, v in self.metrics(splits.train).items()},
             **{f"val_{k}": v for k, v in self.metrics(splits.validation).items()},
             "best_epoch": run_state.state["best_epoch"],

@@ -31,8 +31,11 @@ from recipes.config import RecipeConfig
 from recipes.conll import Tagged, read_conll, split_files, to_iob2
 from recipes.data import TFDS_PREFIX, Splits, split_examples, tfds_builder
 from recipes.errors import UserError
+from recipes.training import CosineBudget
 
 PAD_TAG = "<pad>"  # tag id 0: padding, never predicted
+#: entity biases tried on the validation split after training (``entity_bias = None``)
+ENTITY_BIASES = tuple(0.25 * i for i in range(13))  # 0, 0.25, ..., 3
 
 
 # -- settings ---------------------------------------------------------------------------
@@ -50,6 +53,8 @@ class NERConfig(RecipeConfig):
     max_vocabulary: int = 30000  # most frequent lower-cased training words kept
     max_word_length: int = 24  # characters per word for the character features
     output: Literal["crf", "softmax"] = "crf"  # the output layer
+    entity_bias: float | None = None  # added to the entity tags' scores when decoding
+    # (None: after training, the value of ENTITY_BIASES with the best validation F1)
     constrain_iob: bool = True  # CRF: forbid invalid IOB2 transitions (O -> I-X)
     word_dim: int = 100  # word vector size
     char_dim: int = 32  # character vector size
@@ -58,9 +63,13 @@ class NERConfig(RecipeConfig):
     units: int = 128  # per direction, the sentence LSTM
     dropout: float = 0.5  # on the word features and before the output layer
     word_dropout: float = 0.4  # share of training words replaced by the unknown word
+    rare_word_dropout: float = 0.0  # alpha: a word seen n times is made unknown with
+    # probability alpha / (alpha + n) when that is more than word_dropout (0: off)
+    lowercase_sentences: float = 0.0  # share of training sentences lower-cased (case noise)
     batch_size: int = 16
     epochs: int = 30  # at most (early stopping may end sooner)
     learning_rate: float = 2e-3  # Adam
+    schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 10% over the epochs
     clipnorm: float = 5.0  # global gradient norm clipping (0: none)
     patience: int = 6  # epochs without validation F1 improvement before stopping (0: never)
     max_minutes: float = 0.0  # stop at the last epoch boundary within this time (0: none)
@@ -80,7 +89,8 @@ class NERConfig(RecipeConfig):
             "batch_size",
             "epochs",
         )
-        self.require_fractions("dropout", "word_dropout")
+        self.require_fractions("dropout", "word_dropout", "lowercase_sentences")
+        self.require_non_negative("rare_word_dropout")
         self.require_fractions("validation_split", "test_split", below=0.5)
         self.require_positive("learning_rate")
         self.require_non_negative("patience", "clipnorm", "max_minutes")
@@ -164,6 +174,7 @@ class NER(Recipe):
         self.words: list[str] = []
         self.chars: list[str] = []
         self.tags: list[str] = []
+        self.word_counts: list[int] = []  # training occurrences of each word
 
     # -- data ----------------------------------------------------------------------------
     def _load_tfds(self, source: str) -> dict[str, Tagged]:
@@ -226,6 +237,7 @@ class NER(Recipe):
         counts = Counter(w.lower() for sentence in train.tokens for w in sentence)
         kept = [w for w, n in counts.most_common() if n >= c.min_count]
         self.words = sorted(kept[: c.max_vocabulary])
+        self.word_counts = [counts[w] for w in self.words]
         self.chars = sorted({ch for sentence in train.tokens for w in sentence for ch in w})
         self.tags = sorted({t for sentence in train.tags for t in sentence})
         if not any(t != "O" for t in self.tags):
@@ -265,6 +277,16 @@ class NER(Recipe):
         ds = tf.data.Dataset.from_tensor_slices((tokens, tags))
         if training:
             ds = ds.shuffle(len(examples), seed=c.seed, reshuffle_each_iteration=True)
+            if c.lowercase_sentences:
+                coins = tf.data.Dataset.random(seed=c.seed, rerandomize_each_iteration=True)
+                share = int(round(c.lowercase_sentences * 10000))
+
+                def lowercase(example, coin):
+                    tokens, tags = example
+                    lower = tf.strings.lower(tokens, encoding="utf-8")
+                    return tf.where(coin % 10000 < share, lower, tokens), tags
+
+                ds = tf.data.Dataset.zip((ds, coins)).map(lowercase)
         ds = ds.ragged_batch(c.batch_size)
         tag_lookup = self.tag_lookup
 
@@ -281,7 +303,12 @@ class NER(Recipe):
         chars = keras.Input((None, c.max_word_length), dtype="int32", name="char_ids")
         shapes = keras.Input((None,), dtype="int32", name="shape_ids")
         mask = keras.ops.not_equal(words, 0)
-        word_ids = WordDropout(c.word_dropout, seed=c.seed, name="word_dropout")(words)
+        rates = None
+        if c.rare_word_dropout:  # padding and unknown (ids 0, 1) are never replaced
+            counts = np.asarray(self.word_counts, np.float32)
+            alpha = c.rare_word_dropout
+            rates = [0.0, 0.0, *np.maximum(c.word_dropout, alpha / (alpha + counts))]
+        word_ids = WordDropout(c.word_dropout, seed=c.seed, rates=rates, name="word_dropout")(words)
         w = keras.layers.Embedding(len(self.words) + 2, c.word_dim, name="word_embedding")(word_ids)
         ch = CharFeatures(len(self.chars) + 2, c.char_dim, c.char_units, name="char_features")(
             chars
@@ -303,7 +330,51 @@ class NER(Recipe):
             optimizer=keras.optimizers.Adam(c.learning_rate, global_clipnorm=c.clipnorm or None),
             jit_compile=self.jit_compile(),
         )
+        self.model = model
+        self.set_entity_bias(c.entity_bias or 0.0)
         return model
+
+    # -- the entity bias -------------------------------------------------------------------
+    def set_entity_bias(self, bias: float) -> None:
+        """Adds ``bias`` to the scores of every entity tag (``B-*``, ``I-*``) when decoding:
+        above 0, more entities (recall up, precision down)."""
+        self._require_model()
+        names = [PAD_TAG, *self.tags]
+        self.model.decode_bias.assign(
+            [0.0 if name in (PAD_TAG, "O") else float(bias) for name in names]
+        )
+
+    @property
+    def entity_bias(self) -> float:
+        """The entity bias of the model (see :meth:`set_entity_bias`)."""
+        self._require_model()
+        return float(keras.ops.max(self.model.decode_bias))
+
+    def calibrate_entity_bias(
+        self, examples: Tagged, biases: tuple[float, ...] | None = None
+    ) -> dict[float, float]:
+        """Sets the entity bias with the best entity F1 on ``examples`` (the smallest of
+        equals) among ``biases`` (default :data:`ENTITY_BIASES`).
+
+        Returns:
+            The F1 at every bias tried.
+        """
+        from seqeval.metrics import f1_score
+
+        biases = [float(b) for b in (ENTITY_BIASES if biases is None else biases)]
+        decoded = self._tag_ids_at(examples.tokens, biases)
+        scores = {
+            bias: float(f1_score(examples.tags, self._names(ids), zero_division=0))
+            for bias, ids in zip(biases, decoded, strict=True)
+        }
+        self.set_entity_bias(max(scores, key=lambda b: (scores[b], -b)))
+        return scores
+
+    def finish_training(self, splits) -> dict[str, Any]:
+        if self.config.entity_bias is not None or not len(splits.validation):
+            return {}
+        scores = self.calibrate_entity_bias(splits.validation)
+        return {"entity_bias": self.entity_bias, "val_f1_unbiased": scores[0.0]}
 
     def _constraints(self) -> dict[str, Any]:
         names = [PAD_TAG, *self.tags]
@@ -324,24 +395,36 @@ class NER(Recipe):
 
     # -- tagging ---------------------------------------------------------------------------
     def _tag_ids(self, tokens: list[list[str]]) -> list[list[int]]:
+        return self._tag_ids_at(tokens, [None])[0]
+
+    def _tag_ids_at(
+        self, tokens: list[list[str]], biases: list[float | None]
+    ) -> list[list[list[int]]]:
+        """Tag ids of every sentence, decoded once per entity bias (``None``: the model's
+        own); the network runs once, only the decoding is repeated."""
         self._require_model()
-        out: list[list[int]] = []
-        decode = self._compiled("decode", self._decoder)
+        encode = self._compiled("encode", self._encoder)
+        best_tags = self._compiled("best_tags", lambda: tf.function(self.model.best_tags))
+        entity = tf.constant([0.0 if n in (PAD_TAG, "O") else 1.0 for n in [PAD_TAG, *self.tags]])
+        out: list[list[list[int]]] = [[] for _ in biases]
         for start in range(0, len(tokens), 256):
             part = tokens[start : start + 256]
             ragged = tf.ragged.constant(part, dtype=tf.string, ragged_rank=1)
-            ids = decode(ragged.to_tensor(), ragged.row_lengths()).numpy()
-            out += [list(row[: len(sentence)]) for row, sentence in zip(ids, part, strict=True)]
+            scores, mask = encode(ragged.to_tensor(), ragged.row_lengths())
+            for rows, bias in zip(out, biases, strict=True):
+                shift = self.model.decode_bias if bias is None else bias * entity
+                ids = best_tags(scores + shift, mask).numpy()
+                rows += [list(row[: len(s)]) for row, s in zip(ids, part, strict=True)]
         return out
 
-    def _decoder(self):
+    def _encoder(self):
         model = self.model
 
-        def decode(padded, lengths):
-            tokens = tf.RaggedTensor.from_tensor(padded, lengths=lengths)
-            return model.decode(self.features(tokens))
+        def encode(padded, lengths):
+            features = self.features(tf.RaggedTensor.from_tensor(padded, lengths=lengths))
+            return model.scores(features), tf.not_equal(features["word_ids"], 0)
 
-        return tf.function(decode, reduce_retracing=True)
+        return tf.function(encode, reduce_retracing=True)
 
     def tag(self, sentences: list[str] | list[list[str]]) -> list[dict]:
         """Tags and entities of raw sentences (tokenized by :func:`tokenize`) or token lists.
@@ -373,32 +456,34 @@ class NER(Recipe):
     def metrics(self, examples: Tagged) -> dict[str, Any]:
         """Entity-level ``precision``, ``recall``, ``f1`` (micro) and ``f1_<type>``
         (seqeval, in the CoNLL evaluation's way)."""
-        from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-
         if len(examples) == 0:
             raise UserError("No sentences to score.")
+        return entity_scores(examples.tags, self._names(self._tag_ids(examples.tokens)))
+
+    def _names(self, ids: list[list[int]]) -> list[list[str]]:
         names = [PAD_TAG, *self.tags]
-        predicted = [
-            [names[i] if i else "O" for i in row] for row in self._tag_ids(examples.tokens)
-        ]
-        truth = examples.tags
-        report = classification_report(truth, predicted, output_dict=True, zero_division=0)
-        out: dict[str, Any] = {
-            "precision": float(precision_score(truth, predicted, zero_division=0)),
-            "recall": float(recall_score(truth, predicted, zero_division=0)),
-            "f1": float(f1_score(truth, predicted, zero_division=0)),
-        }
-        for kind, values in sorted(report.items()):
-            if not kind.endswith(" avg"):
-                out[f"f1_{kind}"] = float(values["f1-score"])
-        return out
+        return [[names[i] if i else "O" for i in row] for row in ids]
 
     def training_callbacks(self, splits) -> list[keras.callbacks.Callback]:
-        return [ValidationF1(self, splits.validation)]
+        c = self.config
+        callbacks: list[keras.callbacks.Callback] = [ValidationF1(self, splits.validation)]
+        if c.schedule == "cosine":
+            steps = -(-len(splits.train) // c.batch_size)
+            callbacks.append(
+                CosineBudget(
+                    c.learning_rate, steps, minutes=c.max_minutes, spent=self.resumed_seconds
+                )
+            )
+        return callbacks
 
     # -- run folder ----------------------------------------------------------------------------
     def save_assets(self, run_dir: Path) -> None:
-        assets = {"words": self.words, "chars": self.chars, "tags": self.tags}
+        assets = {
+            "words": self.words,
+            "chars": self.chars,
+            "tags": self.tags,
+            "word_counts": self.word_counts,
+        }
         (run_dir / "vocabulary.json").write_text(
             json.dumps(assets, ensure_ascii=False) + "\n", encoding="utf-8"
         )
@@ -407,6 +492,7 @@ class NER(Recipe):
         try:
             assets = json.loads((run_dir / "vocabulary.json").read_text(encoding="utf-8"))
             self.words, self.chars, self.tags = assets["words"], assets["chars"], assets["tags"]
+            self.word_counts = assets.get("word_counts") or [1] * len(self.words)
         except (OSError, KeyError, json.JSONDecodeError) as err:
             raise UserError(f"{run_dir}: vocabulary.json unreadable ({err}).") from None
         self._make_lookups()
@@ -432,6 +518,23 @@ class NER(Recipe):
         return serve
 
 
+def entity_scores(truth: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
+    """Entity-level ``precision``, ``recall``, ``f1`` (micro) and ``f1_<type>`` of IOB2 tag
+    sequences (seqeval, in the CoNLL evaluation's way)."""
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+    report = classification_report(truth, predicted, output_dict=True, zero_division=0)
+    out = {
+        "precision": float(precision_score(truth, predicted, zero_division=0)),
+        "recall": float(recall_score(truth, predicted, zero_division=0)),
+        "f1": float(f1_score(truth, predicted, zero_division=0)),
+    }
+    for kind, values in sorted(report.items()):
+        if not kind.endswith(" avg"):
+            out[f"f1_{kind}"] = float(values["f1-score"])
+    return out
+
+
 def entities(tokens: list[str], tags: list[str]) -> list[dict]:
     """Entity spans of IOB2 tags: ``{"type", "start", "end", "text"}``."""
     spans, start, kind = [], None, None
@@ -447,14 +550,24 @@ def entities(tokens: list[str], tags: list[str]) -> list[dict]:
 
 
 class ValidationF1(keras.callbacks.Callback):
-    """Adds ``val_f1`` (entity level, seqeval) to the logs after every epoch."""
+    """Adds ``val_f1`` (entity level, seqeval) to the logs after every epoch.
+
+    With ``entity_bias = None`` the epoch's model first gets the entity bias with the
+    best validation F1 (logged as ``entity_bias``), so epochs are compared, and the best
+    one saved, as they will decode.
+    """
 
     def __init__(self, recipe: NER, examples: Tagged):
         super().__init__()
         self.recipe, self.examples = recipe, examples
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and len(self.examples):
+        if logs is None or not len(self.examples):
+            return
+        if self.recipe.config.entity_bias is None:
+            logs["val_f1"] = max(self.recipe.calibrate_entity_bias(self.examples).values())
+            logs["entity_bias"] = self.recipe.entity_bias
+        else:
             logs["val_f1"] = self.recipe.metrics(self.examples)["f1"]
 
 
@@ -468,21 +581,46 @@ def _ordered(inputs):
 # -- model pieces ---------------------------------------------------------------------------
 @keras.saving.register_keras_serializable(package="recipes")
 class WordDropout(keras.layers.Layer):
-    """In training, replaces a share of the word ids by the unknown word (id 1)."""
+    """In training, replaces word ids by the unknown word (id 1): each with probability
+    ``rate``, or, given ``rates`` (one per id), with its own probability, kept as a
+    (not trained) weight of the layer."""
 
-    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        rate: float,
+        seed: int | None = None,
+        rates: Any = None,
+        vocabulary_size: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.rate, self.seed = rate, seed
+        self._given = None if rates is None else np.asarray(rates, np.float32)
+        self.vocabulary_size = len(self._given) if rates is not None else vocabulary_size
         self.generator = keras.random.SeedGenerator(seed)
 
+    def build(self, input_shape):
+        self.rates = None
+        if self.vocabulary_size is not None:
+            init = "zeros" if self._given is None else keras.initializers.Constant(self._given)
+            self.rates = self.add_weight(
+                shape=(self.vocabulary_size,), initializer=init, trainable=False, name="rates"
+            )
+
     def call(self, ids, training=False):
-        if not training or not self.rate:
+        if not training or (not self.rate and self.rates is None):
             return ids
-        drop = keras.random.uniform(keras.ops.shape(ids), seed=self.generator) < self.rate
+        rate = self.rate if self.rates is None else keras.ops.take(self.rates, ids)
+        drop = keras.random.uniform(keras.ops.shape(ids), seed=self.generator) < rate
         return keras.ops.where(drop & (ids > 1), 1, ids)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "seed": self.seed,
+            "vocabulary_size": self.vocabulary_size,
+        }
 
 
 @keras.saving.register_keras_serializable(package="recipes")
@@ -521,35 +659,69 @@ class CharFeatures(keras.layers.Layer):
         }
 
 
-@keras.saving.register_keras_serializable(package="recipes")
-class CRFTagger(keras.Model):
-    """Tag scores from ``encoder``; trained by the CRF's negative log-likelihood;
-    :meth:`decode` gives the Viterbi tags."""
+class _Tagger(keras.Model):
+    """Tag scores from ``encoder``; :meth:`decode` adds ``decode_bias`` (one value per
+    tag, not trained) to them before choosing the tags."""
 
-    def __init__(self, encoder: keras.Model, crf: cl.CRF, **kwargs):
+    def __init__(self, encoder: keras.Model, **kwargs):
         super().__init__(**kwargs)
-        self.encoder, self.crf = encoder, crf
-        if not crf.built:  # its weights exist before training starts
-            crf.build((None, None, encoder.output.shape[-1]))
+        self.encoder = encoder
+        self.decode_bias = self.add_weight(
+            shape=(encoder.output.shape[-1],),
+            initializer="zeros",
+            trainable=False,
+            name="decode_bias",
+        )
 
     def call(self, inputs, training=False):
         return self.encoder(_ordered(inputs), training=training)
+
+    def load_own_variables(self, store):
+        if not len(store.keys()):  # saved before the entity bias existed: no bias
+            return
+        super().load_own_variables(store)
+
+    def scores(self, inputs):
+        """Tag scores ``[batch, words, tags]`` in inference mode."""
+        return self.encoder(_ordered(inputs), training=False)
+
+    def best_tags(self, scores, mask):
+        """The best tag ids for ``scores`` (0 where ``mask`` is False)."""
+        raise NotImplementedError
+
+    def decode(self, inputs):
+        """Tag ids of a batch of features, the entity bias applied."""
+        mask = keras.ops.not_equal(inputs["word_ids"], 0)
+        return self.best_tags(self.scores(inputs) + self.decode_bias, mask)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+        }
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class CRFTagger(_Tagger):
+    """Trained by the CRF's negative log-likelihood; :meth:`decode` gives the Viterbi
+    tags."""
+
+    def __init__(self, encoder: keras.Model, crf: cl.CRF, **kwargs):
+        super().__init__(encoder, **kwargs)
+        self.crf = crf
+        if not crf.built:  # its weights exist before training starts
+            crf.build((None, None, encoder.output.shape[-1]))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         mask = keras.ops.not_equal(y, 0)
         nll = -self.crf.log_likelihood(y_pred, y, mask)
         return keras.ops.mean(nll) + sum(self.losses)
 
-    def decode(self, inputs):
-        scores = self.encoder(_ordered(inputs), training=False)
-        return self.crf.viterbi(scores, keras.ops.not_equal(inputs["word_ids"], 0))[0]
+    def best_tags(self, scores, mask):
+        return self.crf.viterbi(scores, mask)[0]
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "crf": keras.saving.serialize_keras_object(self.crf),
-        }
+        return {**super().get_config(), "crf": keras.saving.serialize_keras_object(self.crf)}
 
     @classmethod
     def from_config(cls, config):
@@ -559,33 +731,17 @@ class CRFTagger(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="recipes")
-class SoftmaxTagger(keras.Model):
-    """Tag scores from ``encoder``, trained by per-token cross-entropy; argmax decoding."""
-
-    def __init__(self, encoder: keras.Model, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder
-
-    def call(self, inputs, training=False):
-        return self.encoder(_ordered(inputs), training=training)
+class SoftmaxTagger(_Tagger):
+    """Trained by per-token cross-entropy; argmax decoding."""
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
         return loss(y, y_pred) + sum(self.losses)
 
-    def decode(self, inputs):
-        scores = self.encoder(_ordered(inputs), training=False)
+    def best_tags(self, scores, mask):
         scores = keras.ops.concatenate([scores[..., :1] - 1e9, scores[..., 1:]], axis=-1)
         ids = keras.ops.argmax(scores, axis=-1)
-        return keras.ops.cast(ids, "int32") * keras.ops.cast(
-            keras.ops.not_equal(inputs["word_ids"], 0), "int32"
-        )
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-        }
+        return keras.ops.cast(ids, "int32") * keras.ops.cast(mask, "int32")
 
     @classmethod
     def from_config(cls, config):

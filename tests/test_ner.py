@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 
 from recipes import NER, UserError
-from recipes.ner import SHAPES, entities, tokenize, word_shapes
+from recipes.conll import Tagged
+from recipes.data import Splits
+from recipes.ner import ENTITY_BIASES, SHAPES, WordDropout, entities, tokenize, word_shapes
 from recipes.runs import load_run
 from rnn_apps.cli import main
 
@@ -128,6 +130,31 @@ def test_save_load_and_export(trained, tmp_path):
         assert [t.decode() for t in row if t] == result["tags"]
 
 
+def test_entity_bias_is_chosen_on_validation_and_kept(trained, tmp_path):
+    app, metrics, root = trained
+    assert metrics["entity_bias"] in ENTITY_BIASES and app.entity_bias == metrics["entity_bias"]
+    assert metrics["val_f1"] >= metrics["val_f1_unbiased"]
+    assert load_run(root / "run").entity_bias == metrics["entity_bias"]
+    validation = app.splits().validation
+    chosen = app.entity_bias
+    try:
+        scores = app.calibrate_entity_bias(validation, biases=(-30.0, chosen))
+        assert set(scores) == {-30.0, chosen} and scores[-30.0] == 0.0  # no entities at all
+        assert app.entity_bias == chosen
+        text = "Yesterday Bob went to Lima ."
+        app.set_entity_bias(40.0)  # every token becomes part of an entity
+        assert "O" not in app.tag([text])[0]["tags"]
+        export = app.export(tmp_path / "export")  # the bias is part of the model
+        served = tf.saved_model.load(str(export)).signatures["serving_default"](
+            sentence=tf.constant([text])
+        )
+        assert b"O" not in served["tags"].numpy()[0]
+        app.set_entity_bias(-40.0)
+        assert set(app.tag([text])[0]["tags"]) == {"O"}
+    finally:
+        app.set_entity_bias(chosen)
+
+
 def test_cli_tag_and_evaluate(trained, tmp_path, capsys):
     _, _, root = trained
     run = str(root / "run")
@@ -141,13 +168,61 @@ def test_cli_tag_and_evaluate(trained, tmp_path, capsys):
 
 def test_softmax_output_and_a_single_file(tmp_path):
     data = write_conll(tmp_path / "all.conll", sentences(60, 3))
-    app = NER(**TINY, output="softmax", epochs=1)
-    app.fit(data=data, run_dir=tmp_path / "run", verbose=0)
+    app = NER(**TINY, output="softmax", epochs=1, entity_bias=0.5)
+    metrics = app.fit(data=data, run_dir=tmp_path / "run", verbose=0)
+    assert "entity_bias" not in metrics and app.entity_bias == 0.5  # given, not chosen
     splits = app.splits()
     assert (len(splits.train), len(splits.validation), len(splits.test)) == (48, 6, 6)
     assert load_run(tmp_path / "run").tag(["Ines went to Lima ."]) == app.tag(
         ["Ines went to Lima ."]
     )
+
+
+def test_rare_words_are_made_unknown_more_often_and_the_rates_are_kept(tmp_path):
+    data = write_conll(tmp_path / "all.conll", sentences(60, 4))
+    app = NER(**TINY, epochs=2, word_dropout=0.1, rare_word_dropout=2.0, schedule="cosine")
+    app.fit(data=data, run_dir=tmp_path / "run", verbose=0)
+    layer = app.model.encoder.get_layer("word_dropout")
+    counts = np.array(app.word_counts, np.float32)
+    expected = [0.0, 0.0, *np.maximum(0.1, 2.0 / (2.0 + counts))]
+    np.testing.assert_allclose(np.asarray(layer.rates), expected, rtol=1e-6)
+    assert (
+        np.asarray(layer.rates)[2 + counts.argmin()] > np.asarray(layer.rates)[2 + counts.argmax()]
+    )
+    reloaded = load_run(tmp_path / "run").model.encoder.get_layer("word_dropout")
+    np.testing.assert_allclose(np.asarray(reloaded.rates), expected, rtol=1e-6)
+    # the cosine schedule: the rate falls from the peak, once per step
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    rates = state["history"]["learning_rate"]
+    assert rates[0] < app.config.learning_rate and rates[1] < rates[0]
+
+
+def test_word_dropout_per_word_rates():
+    layer = WordDropout(0.0, seed=1, rates=[0.0, 0.0, 1.0, 0.0])
+    ids = np.array([[2, 3, 2, 3, 0]] * 50, "int32")
+    out = np.asarray(layer(ids, training=True))
+    assert (out[:, [0, 2]] == 1).all() and (out[:, [1, 3]] == 3).all() and (out[:, 4] == 0).all()
+    np.testing.assert_array_equal(np.asarray(layer(ids, training=False)), ids)
+    uniform = np.asarray(WordDropout(0.5, seed=1)(np.full((100, 100), 3, "int32"), training=True))
+    assert 0.45 < (uniform == 1).mean() < 0.55
+
+
+def test_lowercase_sentences_in_training_only():
+    data = sentences(200, 6)
+    tagged = Tagged([[w for w, _ in s] for s in data], [[t for _, t in s] for s in data])
+    app = NER(**TINY, lowercase_sentences=0.5)
+    app.prepare(Splits(tagged, tagged, tagged))
+
+    def lowercased(training):
+        n = 0
+        for features, _ in app.to_dataset(tagged, training=training):
+            shapes = features["shape_ids"].numpy()
+            cased = [SHAPES.index(k) + 1 for k in ("X", "Xx", "xX")]
+            n += int((~np.isin(shapes, cased)).all(axis=1).sum())
+        return n
+
+    assert 70 <= lowercased(True) <= 130  # about half the sentences
+    assert lowercased(False) == 0
 
 
 def test_config_errors():
