@@ -31,10 +31,10 @@ from recipes.config import RecipeConfig
 from recipes.conll import Tagged, read_conll, split_files, to_iob2
 from recipes.data import TFDS_PREFIX, Splits, split_examples, tfds_builder
 from recipes.errors import UserError
-from recipes.training import CosineBudget
+from recipes.training import CosineBudget, WeightAverage
 
 PAD_TAG = "<pad>"  # tag id 0: padding, never predicted
-#: entity biases tried on the validation split after training (``entity_bias = None``)
+#: entity biases tried on the validation split after every epoch (``entity_bias = None``)
 ENTITY_BIASES = tuple(0.25 * i for i in range(13))  # 0, 0.25, ..., 3
 
 
@@ -54,7 +54,7 @@ class NERConfig(RecipeConfig):
     max_word_length: int = 24  # characters per word for the character features
     output: Literal["crf", "softmax"] = "crf"  # the output layer
     entity_bias: float | None = None  # added to the entity tags' scores when decoding
-    # (None: after training, the value of ENTITY_BIASES with the best validation F1)
+    # (None: after every epoch, the one of ENTITY_BIASES with the best validation F1)
     constrain_iob: bool = True  # CRF: forbid invalid IOB2 transitions (O -> I-X)
     word_dim: int = 100  # word vector size
     char_dim: int = 32  # character vector size
@@ -62,14 +62,16 @@ class NERConfig(RecipeConfig):
     shape_dim: int = 8  # word-shape vector size
     units: int = 128  # per direction, the sentence LSTM
     dropout: float = 0.5  # on the word features and before the output layer
-    word_dropout: float = 0.4  # share of training words replaced by the unknown word
-    rare_word_dropout: float = 0.0  # alpha: a word seen n times is made unknown with
+    word_dropout: float = 0.4  # training words replaced by the unknown word: at least this share
+    rare_word_dropout: float = 2.0  # alpha: a word seen n times is made unknown with
     # probability alpha / (alpha + n) when that is more than word_dropout (0: off)
     lowercase_sentences: float = 0.0  # share of training sentences lower-cased (case noise)
     batch_size: int = 16
     epochs: int = 30  # at most (early stopping may end sooner)
     learning_rate: float = 2e-3  # Adam
     schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 10% over the epochs
+    weight_average: float = 0.0  # momentum of a moving average of the weights, which
+    # validation, checkpoints and the final model use (0: none)
     clipnorm: float = 5.0  # global gradient norm clipping (0: none)
     patience: int = 6  # epochs without validation F1 improvement before stopping (0: never)
     max_minutes: float = 0.0  # stop at the last epoch boundary within this time (0: none)
@@ -89,8 +91,12 @@ class NERConfig(RecipeConfig):
             "batch_size",
             "epochs",
         )
-        self.require_fractions("dropout", "word_dropout", "lowercase_sentences")
+        self.require_fractions("dropout", "word_dropout", "lowercase_sentences", "weight_average")
         self.require_non_negative("rare_word_dropout")
+        if self.entity_bias is not None and not abs(self.entity_bias) <= 100:
+            raise UserError(
+                f"entity_bias must be a number from -100 to 100 (or unset), got {self.entity_bias}."
+            )
         self.require_fractions("validation_split", "test_split", below=0.5)
         self.require_positive("learning_rate")
         self.require_non_negative("patience", "clipnorm", "max_minutes")
@@ -259,7 +265,7 @@ class NER(Recipe):
     def features(self, tokens: tf.RaggedTensor) -> dict[str, tf.Tensor]:
         """Model inputs of a batch of token lists (ragged strings), padded."""
         c = self.config
-        words = self.word_lookup(tf.strings.lower(tokens)).to_tensor()
+        words = self.word_lookup(tf.strings.lower(tokens, encoding="utf-8")).to_tensor()
         shapes = word_shapes(tokens).to_tensor()
         chars = tf.strings.unicode_split(tokens, "UTF-8")  # [B, W, (C)]
         chars = chars[:, :, : c.max_word_length]
@@ -278,7 +284,7 @@ class NER(Recipe):
         if training:
             ds = ds.shuffle(len(examples), seed=c.seed, reshuffle_each_iteration=True)
             if c.lowercase_sentences:
-                coins = tf.data.Dataset.random(seed=c.seed, rerandomize_each_iteration=True)
+                coins = tf.data.Dataset.random(seed=c.seed + 1, rerandomize_each_iteration=True)
                 share = int(round(c.lowercase_sentences * 10000))
 
                 def lowercase(example, coin):
@@ -348,7 +354,8 @@ class NER(Recipe):
     def entity_bias(self) -> float:
         """The entity bias of the model (see :meth:`set_entity_bias`)."""
         self._require_model()
-        return float(keras.ops.max(self.model.decode_bias))
+        entity = next(i for i, t in enumerate(self.tags, start=1) if t != "O")
+        return float(np.asarray(self.model.decode_bias)[entity])
 
     def calibrate_entity_bias(
         self, examples: Tagged, biases: tuple[float, ...] | None = None
@@ -362,6 +369,8 @@ class NER(Recipe):
         from seqeval.metrics import f1_score
 
         biases = [float(b) for b in (ENTITY_BIASES if biases is None else biases)]
+        if not len(examples) or not biases:
+            raise UserError("No sentences to score." if biases else "No entity biases to try.")
         decoded = self._tag_ids_at(examples.tokens, biases)
         scores = {
             bias: float(f1_score(examples.tags, self._names(ids), zero_division=0))
@@ -404,7 +413,9 @@ class NER(Recipe):
         own); the network runs once, only the decoding is repeated."""
         self._require_model()
         encode = self._compiled("encode", self._encoder)
-        best_tags = self._compiled("best_tags", lambda: tf.function(self.model.best_tags))
+        best_tags = self._compiled(
+            "best_tags", lambda: tf.function(self.model.best_tags, reduce_retracing=True)
+        )
         entity = tf.constant([0.0 if n in (PAD_TAG, "O") else 1.0 for n in [PAD_TAG, *self.tags]])
         out: list[list[list[int]]] = [[] for _ in biases]
         for start in range(0, len(tokens), 256):
@@ -466,7 +477,10 @@ class NER(Recipe):
 
     def training_callbacks(self, splits) -> list[keras.callbacks.Callback]:
         c = self.config
-        callbacks: list[keras.callbacks.Callback] = [ValidationF1(self, splits.validation)]
+        callbacks: list[keras.callbacks.Callback] = []
+        if c.weight_average:  # first: the callbacks after it see the averaged weights
+            callbacks.append(WeightAverage(c.weight_average))
+        callbacks.append(ValidationF1(self, splits.validation))
         if c.schedule == "cosine":
             steps = -(-len(splits.train) // c.batch_size)
             callbacks.append(
@@ -492,7 +506,7 @@ class NER(Recipe):
         try:
             assets = json.loads((run_dir / "vocabulary.json").read_text(encoding="utf-8"))
             self.words, self.chars, self.tags = assets["words"], assets["chars"], assets["tags"]
-            self.word_counts = assets.get("word_counts") or [1] * len(self.words)
+            self.word_counts = assets.get("word_counts", [])  # only training reads them
         except (OSError, KeyError, json.JSONDecodeError) as err:
             raise UserError(f"{run_dir}: vocabulary.json unreadable ({err}).") from None
         self._make_lookups()
@@ -553,7 +567,7 @@ class ValidationF1(keras.callbacks.Callback):
     """Adds ``val_f1`` (entity level, seqeval) to the logs after every epoch.
 
     With ``entity_bias = None`` the epoch's model first gets the entity bias with the
-    best validation F1 (logged as ``entity_bias``), so epochs are compared, and the best
+    best validation F1 (logged as ``val_entity_bias``), so epochs are compared, and the best
     one saved, as they will decode.
     """
 
@@ -566,7 +580,7 @@ class ValidationF1(keras.callbacks.Callback):
             return
         if self.recipe.config.entity_bias is None:
             logs["val_f1"] = max(self.recipe.calibrate_entity_bias(self.examples).values())
-            logs["entity_bias"] = self.recipe.entity_bias
+            logs["val_entity_bias"] = self.recipe.entity_bias
         else:
             logs["val_f1"] = self.recipe.metrics(self.examples)["f1"]
 

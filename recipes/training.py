@@ -252,6 +252,51 @@ class CosineBudget(keras.callbacks.Callback):
             logs["learning_rate"] = self._rate
 
 
+class WeightAverage(keras.callbacks.Callback):
+    """An exponential moving average of the trainable weights, updated after every step
+    (``average = momentum * average + (1 - momentum) * weights``).
+
+    At the end of every epoch the model takes the averaged weights, so the callbacks
+    after this one (validation metrics, checkpoints) see them, and at the start of the
+    next epoch it gets its own back to go on training. A resumed run continues from the
+    averaged weights of its last epoch.
+    """
+
+    def __init__(self, momentum: float = 0.99):
+        super().__init__()
+        self.momentum = momentum
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        weights = self.model.trainable_variables
+        self._average = [tf.Variable(v, trainable=False) for v in weights]
+        self._own: list[np.ndarray] | None = None
+        m = self.momentum
+
+        @tf.function
+        def update():
+            for average, v in zip(self._average, weights, strict=True):
+                average.assign(m * average + (1.0 - m) * v)
+
+        self._update = update
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update()
+
+    def on_epoch_end(self, epoch, logs=None):
+        weights = self.model.trainable_variables
+        self._own = [v.numpy() for v in weights]
+        for v, average in zip(weights, self._average, strict=True):
+            v.assign(average)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._own is not None:
+            for v, own in zip(self.model.trainable_variables, self._own, strict=True):
+                v.assign(own)
+            self._own = None
+
+
 def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
     """Lays out ``fig``, writes it to ``path`` (folders made as needed) and closes it."""
     import matplotlib.pyplot as plt

@@ -133,26 +133,58 @@ def test_save_load_and_export(trained, tmp_path):
 def test_entity_bias_is_chosen_on_validation_and_kept(trained, tmp_path):
     app, metrics, root = trained
     assert metrics["entity_bias"] in ENTITY_BIASES and app.entity_bias == metrics["entity_bias"]
-    assert metrics["val_f1"] >= metrics["val_f1_unbiased"]
     assert load_run(root / "run").entity_bias == metrics["entity_bias"]
     validation = app.splits().validation
     chosen = app.entity_bias
     try:
-        scores = app.calibrate_entity_bias(validation, biases=(-30.0, chosen))
-        assert set(scores) == {-30.0, chosen} and scores[-30.0] == 0.0  # no entities at all
-        assert app.entity_bias == chosen
+        # the model's own decoding (metrics) agrees with the calibration's (scores + bias)
+        scores = app.calibrate_entity_bias(validation, biases=(-30.0, 0.0, chosen))
+        assert scores[-30.0] == 0.0  # no entities at all
+        assert app.entity_bias == chosen and scores[chosen] == metrics["val_f1"]
+        assert app.metrics(validation)["f1"] == scores[chosen]
+        app.set_entity_bias(0.0)
+        assert app.metrics(validation)["f1"] == scores[0.0] == metrics["val_f1_unbiased"]
+        app.set_entity_bias(1.25)  # saved with the model
+        assert load_run(app.save(tmp_path / "saved")).entity_bias == 1.25
         text = "Yesterday Bob went to Lima ."
+        app.set_entity_bias(-40.0)
+        assert app.entity_bias == -40.0 and set(app.tag([text])[0]["tags"]) == {"O"}
         app.set_entity_bias(40.0)  # every token becomes part of an entity
         assert "O" not in app.tag([text])[0]["tags"]
-        export = app.export(tmp_path / "export")  # the bias is part of the model
+        export = app.export(tmp_path / "export")  # the bias is part of the exported model
         served = tf.saved_model.load(str(export)).signatures["serving_default"](
             sentence=tf.constant([text])
         )
         assert b"O" not in served["tags"].numpy()[0]
-        app.set_entity_bias(-40.0)
-        assert set(app.tag([text])[0]["tags"]) == {"O"}
+        with pytest.raises(UserError, match="No sentences"):
+            app.calibrate_entity_bias(validation.take([]))
     finally:
         app.set_entity_bias(chosen)
+
+
+def test_a_run_saved_before_the_entity_bias_loads_without_one(trained, tmp_path):
+    import shutil
+    import zipfile
+
+    import h5py
+
+    _, _, root = trained
+    old = tmp_path / "old"
+    shutil.copytree(root / "run", old)
+    with zipfile.ZipFile(root / "run" / "model.keras") as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    (tmp_path / "weights.h5").write_bytes(files["model.weights.h5"])
+    with h5py.File(tmp_path / "weights.h5", "r+") as weights:
+        assert len(weights["vars"]) == 1  # the tagger's own variable: the bias
+        del weights["vars"]
+        weights.create_group("vars")  # as the models saved before it
+    files["model.weights.h5"] = (tmp_path / "weights.h5").read_bytes()
+    with zipfile.ZipFile(old / "model.keras", "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    app = load_run(old)
+    assert app.entity_bias == 0.0
+    assert app.tag(["Hugo went to Lima ."])[0]["entities"]
 
 
 def test_cli_tag_and_evaluate(trained, tmp_path, capsys):
@@ -171,6 +203,7 @@ def test_softmax_output_and_a_single_file(tmp_path):
     app = NER(**TINY, output="softmax", epochs=1, entity_bias=0.5)
     metrics = app.fit(data=data, run_dir=tmp_path / "run", verbose=0)
     assert "entity_bias" not in metrics and app.entity_bias == 0.5  # given, not chosen
+    assert load_run(tmp_path / "run").entity_bias == 0.5
     splits = app.splits()
     assert (len(splits.train), len(splits.validation), len(splits.test)) == (48, 6, 6)
     assert load_run(tmp_path / "run").tag(["Ines went to Lima ."]) == app.tag(
@@ -228,5 +261,9 @@ def test_lowercase_sentences_in_training_only():
 def test_config_errors():
     with pytest.raises(UserError, match="word_dropout"):
         NER(word_dropout=1.5)
+    with pytest.raises(UserError, match="entity_bias"):
+        NER(entity_bias=float("nan"))
+    with pytest.raises(UserError, match="lowercase_sentences"):
+        NER(lowercase_sentences=2.0)
     with pytest.raises(UserError, match="output"):
         NER.from_config({"output": "svm"})
