@@ -258,6 +258,22 @@ def test_lowercase_sentences_in_training_only():
     assert lowercased(False) == 0
 
 
+def test_training_callbacks_follow_the_settings():
+    from recipes.ner import ValidationF1
+    from recipes.training import CosineBudget, WeightAverage
+
+    data = sentences(20, 7)
+    tagged = Tagged([[w for w, _ in s] for s in data], [[t for _, t in s] for s in data])
+    splits = Splits(tagged, tagged, tagged)
+    kinds = [type(c) for c in NER(**TINY).training_callbacks(splits)]
+    assert kinds == [ValidationF1]
+    app = NER(**TINY, weight_average=0.9, schedule="cosine")
+    callbacks = app.training_callbacks(splits)
+    # the average first: the validation F1 and the checkpoints see the averaged weights
+    assert [type(c) for c in callbacks] == [WeightAverage, ValidationF1, CosineBudget]
+    assert callbacks[0].momentum == 0.9 and callbacks[2].steps_per_epoch == 3  # 20 / 8
+
+
 def test_config_errors():
     with pytest.raises(UserError, match="word_dropout"):
         NER(word_dropout=1.5)

@@ -121,13 +121,14 @@ WNUT = DATA / "wnut17"
 @pytest.mark.slow
 @pytest.mark.skipif(not WNUT.exists(), reason=f"{WNUT} not found")
 def test_ner_wnut17(tmp_path):
-    """README "Tagger, quality": WNUT-17 train (dev for early stopping), within 30 minutes."""
+    """README "Tagger, quality": WNUT-17 train (dev for early stopping and the entity
+    bias), within 30 minutes: dev F1 >= 0.33 with the chosen bias, >= 0.28 without."""
     from recipes import NER
 
     metrics, minutes = timed_fit(NER(), WNUT, tmp_path)
     print(metrics, f"{minutes:.1f} minutes")
     assert minutes <= 30
-    assert metrics["val_f1"] >= 0.25
+    assert metrics["val_f1"] >= 0.33 and metrics["val_f1_unbiased"] >= 0.28
 
 
 SPEECH = DATA / "speech_commands_subset"
