@@ -4,11 +4,13 @@ and a CRF.
 Reads top to bottom: settings, tokens and features, data, model, tagging, evaluation,
 export.
 
-    words  -> Embedding (lower-cased vocabulary; word dropout to the unknown word)
+    words  -> Embedding (lower-cased vocabulary; word dropout to the unknown word,
+              rare words most often)
     chars  -> Embedding -> Bidirectional(custom_layers LSTM) per word   (unseen names)
     shapes -> Embedding (Xxxx, xxxx, XXXX, dd, @mention, #tag, URL, ...)
       -> concatenate -> Dropout -> Bidirectional(custom_layers LSTM) over the sentence
-      -> Dense tag scores -> linear-chain CRF (or softmax)
+      -> Dense tag scores (+ the entity bias when decoding, chosen on validation)
+      -> linear-chain CRF (or softmax)
 
 Tokens, characters and shapes are looked up in ``tf.data`` and in the exported model
 (which tokenizes raw sentences in the graph), so the numeric model stays XLA-compilable.
