@@ -230,6 +230,20 @@ def test_rare_words_are_made_unknown_more_often_and_the_rates_are_kept(tmp_path)
     assert rates[0] < app.config.learning_rate and rates[1] < rates[0]
 
 
+def test_resume_keeps_the_rates_and_chooses_the_bias(tmp_path):
+    data = write_conll(tmp_path / "all.conll", sentences(60, 8))
+    first = NER(**TINY, epochs=1, word_dropout=0.1)
+    first.fit(data=data, run_dir=tmp_path / "run", verbose=0)
+    rates = np.asarray(first.model.encoder.get_layer("word_dropout").rates)
+    resumed = NER()
+    metrics = resumed.fit(run_dir=tmp_path / "run", resume=True, epochs=2, verbose=0)
+    assert metrics["epochs_done"] == 2 and metrics["entity_bias"] in ENTITY_BIASES
+    layer = resumed.model.encoder.get_layer("word_dropout")
+    np.testing.assert_array_equal(np.asarray(layer.rates), rates)
+    assert resumed.word_counts == first.word_counts
+    assert load_run(tmp_path / "run").entity_bias == metrics["entity_bias"]
+
+
 def test_word_dropout_per_word_rates():
     layer = WordDropout(0.0, seed=1, rates=[0.0, 0.0, 1.0, 0.0])
     ids = np.array([[2, 3, 2, 3, 0]] * 50, "int32")
