@@ -347,17 +347,18 @@ class NER(Recipe):
         """Adds ``bias`` to the scores of every entity tag (``B-*``, ``I-*``) when decoding:
         above 0, more entities (recall up, precision down)."""
         self._require_model()
+        self.model.decode_bias.assign(float(bias) * self._entity_tags())
+
+    def _entity_tags(self) -> np.ndarray:
+        """1 for each entity tag (``B-*``, ``I-*``), 0 for padding and ``O``, by tag id."""
         names = [PAD_TAG, *self.tags]
-        self.model.decode_bias.assign(
-            [0.0 if name in (PAD_TAG, "O") else float(bias) for name in names]
-        )
+        return np.array([0.0 if n in (PAD_TAG, "O") else 1.0 for n in names], np.float32)
 
     @property
     def entity_bias(self) -> float:
         """The entity bias of the model (see :meth:`set_entity_bias`)."""
         self._require_model()
-        entity = next(i for i, t in enumerate(self.tags, start=1) if t != "O")
-        return float(np.asarray(self.model.decode_bias)[entity])
+        return float(np.asarray(self.model.decode_bias)[self._entity_tags().argmax()])
 
     def calibrate_entity_bias(
         self, examples: Tagged, biases: tuple[float, ...] | None = None
@@ -418,7 +419,7 @@ class NER(Recipe):
         best_tags = self._compiled(
             "best_tags", lambda: tf.function(self.model.best_tags, reduce_retracing=True)
         )
-        entity = tf.constant([0.0 if n in (PAD_TAG, "O") else 1.0 for n in [PAD_TAG, *self.tags]])
+        entity = tf.constant(self._entity_tags())
         out: list[list[list[int]]] = [[] for _ in biases]
         for start in range(0, len(tokens), 256):
             part = tokens[start : start + 256]
