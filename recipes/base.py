@@ -53,6 +53,14 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     raise UserError(f"Unknown distribution {name!r}; expected one of {list(DISTRIBUTIONS)}.")
 
 
+def string_lookup(vocabulary: list[str], **options: Any) -> keras.layers.StringLookup:
+    """A ``StringLookup`` over a fixed vocabulary, built, so that a run loaded from its
+    folder exports like a freshly trained one (Keras's export refuses unbuilt layers)."""
+    lookup = keras.layers.StringLookup(vocabulary=vocabulary, **options)
+    lookup.build(None)  # as Keras's own build_from_config does: the table needs no shape
+    return lookup
+
+
 class Recipe:
     """Base of the applications. Subclasses set the class attributes and the hooks.
 

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.base import Recipe
+from recipes.base import Recipe, string_lookup
 from recipes.config import RecipeConfig
 from recipes.data import Splits
 from recipes.errors import UserError
@@ -149,7 +149,7 @@ class CharLM(Recipe):
     @staticmethod
     def _make_lookup(chars: list[str]) -> keras.layers.StringLookup:
         # id 0 is the out-of-vocabulary token, characters are 1..len(chars)
-        return keras.layers.StringLookup(vocabulary=chars, num_oov_indices=1, oov_token=OOV)
+        return string_lookup(chars, num_oov_indices=1, oov_token=OOV)
 
     @property
     def vocabulary_size(self) -> int:

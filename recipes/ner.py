@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.base import Recipe
+from recipes.base import Recipe, string_lookup
 from recipes.config import RecipeConfig
 from recipes.conll import Tagged, read_conll, split_files, to_iob2
 from recipes.data import TFDS_PREFIX, Splits, split_examples, tfds_builder
@@ -254,15 +254,9 @@ class NER(Recipe):
 
     def _make_lookups(self) -> None:
         # words: 0 padding, 1 unknown; chars likewise; tags: 0 padding
-        self.word_lookup = keras.layers.StringLookup(
-            vocabulary=self.words, mask_token="", num_oov_indices=1
-        )
-        self.char_lookup = keras.layers.StringLookup(
-            vocabulary=self.chars, mask_token="", num_oov_indices=1
-        )
-        self.tag_lookup = keras.layers.StringLookup(
-            vocabulary=self.tags, mask_token=PAD_TAG, num_oov_indices=0
-        )
+        self.word_lookup = string_lookup(self.words, mask_token="", num_oov_indices=1)
+        self.char_lookup = string_lookup(self.chars, mask_token="", num_oov_indices=1)
+        self.tag_lookup = string_lookup(self.tags, mask_token=PAD_TAG, num_oov_indices=0)
 
     def features(self, tokens: tf.RaggedTensor) -> dict[str, tf.Tensor]:
         """Model inputs of a batch of token lists (ragged strings), padded."""

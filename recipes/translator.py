@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.base import Recipe
+from recipes.base import Recipe, string_lookup
 from recipes.config import RecipeConfig
 from recipes.data import TFDS_PREFIX, Examples, Splits, read_delimited, split_examples, tfds_builder
 from recipes.errors import UserError
@@ -260,11 +260,11 @@ class Translator(Recipe):
 
     def _make_lookups(self) -> None:
         # ids: 0 padding, 1 out of vocabulary, 2 start, 3 end, then the vocabulary
-        self.source_lookup = keras.layers.StringLookup(
-            vocabulary=[*SPECIALS, *self.source_vocabulary], mask_token="", num_oov_indices=1
+        self.source_lookup = string_lookup(
+            [*SPECIALS, *self.source_vocabulary], mask_token="", num_oov_indices=1
         )
-        self.target_lookup = keras.layers.StringLookup(
-            vocabulary=[*SPECIALS, *self.target_vocabulary], mask_token="", num_oov_indices=1
+        self.target_lookup = string_lookup(
+            [*SPECIALS, *self.target_vocabulary], mask_token="", num_oov_indices=1
         )
         self.split_tokens, self.join_tokens = TOKENIZERS[self.token_kind]
 
