@@ -8,7 +8,10 @@ early stopping, NaN handling, TensorBoard, plots, ``tf.distribute`` strategies.
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,20 +19,53 @@ import keras
 import tensorflow as tf
 
 from recipes.config import RecipeConfig, read_toml
-from recipes.data import Splits
+from recipes.data import TFDS_PREFIX, Splits
 from recipes.errors import UserError
 from recipes.training import (
     LAST_CHECKPOINT,
     RunState,
     TimeLimit,
+    load_model_file,
     load_state,
+    output_folder,
     package_version,
     plot_history,
     save_model_atomically,
     write_json,
+    write_text_atomically,
 )
 
 DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker")
+#: settings that ``fit --resume`` may change: they steer training, not the model's shape
+RESUMABLE = ("epochs", "patience", "learning_rate", "max_minutes")
+#: files that mark a folder as a run of this package
+RUN_FILE = "run.json"
+
+
+def local_source(data: str) -> str:
+    """A data source as stored in a run's config: a local path resolved (absolute), so
+    that the run finds its data from any working folder; ``tfds:NAME`` as given."""
+    data = str(data)
+    if data.startswith(TFDS_PREFIX):
+        return data
+    return str(Path(data).expanduser().resolve())
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """Refuses a run folder that a new run must not write into: a file, a folder with a
+    trained run (continue it with --resume), or a folder of files that are not a run of
+    this package (the user's own files are never overwritten)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {run_dir} is a file, not a folder; choose a new folder.")
+    if (run_dir / "model.keras").exists() or (run_dir / "state.json").exists():
+        raise UserError(
+            f"{run_dir} already holds a run; continue it with --resume or choose another --out."
+        )
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / RUN_FILE).is_file():
+        raise UserError(
+            f"--out {run_dir} is a folder of other files (not an rnn-apps run); "
+            "choose a new or empty folder."
+        )
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -152,6 +188,8 @@ class Recipe:
         """
         raise NotImplementedError
 
+    #: the name of the task verb, an alias of ``rnn-apps predict`` for this recipe's runs
+    task_verb: ClassVar[str] = "predict"
     #: options of ``rnn-apps predict`` that this recipe takes
     predict_options: ClassVar[tuple[str, ...]] = ()
     #: whether ``rnn-apps predict`` without inputs reads them from stdin
@@ -201,22 +239,30 @@ class Recipe:
         run_dir: str | Path | None = None,
         resume: bool = False,
         verbose: int | str = "auto",
+        settings: dict[str, Any] | None = None,
     ) -> dict[str, float]:
         """Trains, checkpointing every epoch into the run folder.
 
         Args:
             data: a local path or ``tfds:NAME`` (``None``: ``config.data``, else the
-                embedded default).
+                embedded default). A local path is stored resolved (absolute), so the
+                run can be evaluated or resumed from any folder, and moved.
             epochs: total number of epochs (``None``: ``config.epochs``).
-            run_dir: the run folder (``None``: ``runs/<recipe>-<time>``).
-            resume: continue the run in ``run_dir`` from its last complete epoch.
+            run_dir: the run folder (``None``: ``runs/<recipe>-<time>``). A new run
+                needs a new or empty folder, or a run folder of this package that holds
+                no trained model yet: a folder of other files is refused, never written.
+            resume: continue the run in ``run_dir`` from its last complete epoch, with
+                the run's own configuration.
             verbose: Keras's progress bar setting.
+            settings: with ``resume``, settings to change for the rest of the run; only
+                :data:`RESUMABLE` ones may change (the others built the model).
 
         Returns:
             The final train and validation metrics (also in ``metrics.json``).
         """
         run_dir = Path(run_dir) if run_dir is not None else self.default_run_dir()
         state = None
+        changed: dict[str, tuple[Any, Any]] = {}
         if resume:
             state = load_state(run_dir)
             if state is None or not (run_dir / LAST_CHECKPOINT).exists():
@@ -225,7 +271,8 @@ class Recipe:
                     "start a new run without --resume."
                 )
             self.config = self.config_class.from_dict(read_toml(run_dir / "config.toml"))
-            if data is not None and str(data) != str(self.config.data):
+            self.config, changed = self._resumed_config(run_dir, settings or {})
+            if data is not None and local_source(data) != self.config.data:
                 raise UserError(
                     f"--resume continues {run_dir} on its own data ({self.config.data}); "
                     f"leave out --data {data}."
@@ -236,26 +283,37 @@ class Recipe:
                     f"{run_dir} has already trained {state['epochs_done']} epochs; "
                     "ask for more with --epochs."
                 )
-        elif (run_dir / "model.keras").exists() or (run_dir / "state.json").exists():
-            raise UserError(
-                f"{run_dir} already holds a run; continue it with --resume or choose another --out."
-            )
-        if data is not None and not resume:
-            self.config = self.config.replace(data=str(data))
+        else:
+            if settings:
+                self.config = self.config.replace(**settings)
+            check_new_run_dir(run_dir)
+            if data is not None:
+                self.config = self.config.replace(data=str(data))
+            if self.config.data is not None:
+                self.config = self.config.replace(data=local_source(self.config.data))
         epochs = self.planned_epochs() if epochs is None else epochs
         if epochs < 1:
             raise UserError(f"Expected a positive number of epochs, got {epochs}.")
         splits = self.splits()
-        run_dir.mkdir(parents=True, exist_ok=True)
+        output_folder(run_dir, "--out")
         self.run_dir = run_dir
         if verbose:
             print(f"run folder: {run_dir}", file=sys.stderr, flush=True)
+        for key, (old, new) in changed.items():  # said even when quiet: the run changes
+            print(f"resume: {key} = {new!r} (was {old!r})", file=sys.stderr, flush=True)
 
         strategy = make_strategy(self.config.distribution)
         if resume:
             self.load_assets(run_dir)
             with strategy.scope():
-                self.model = keras.saving.load_model(run_dir / LAST_CHECKPOINT)
+                self.model = load_model_file(
+                    run_dir / LAST_CHECKPOINT,
+                    "the run cannot be resumed; start a new run with another --out.",
+                )
+            if "learning_rate" in changed:
+                self._set_learning_rate(self.config.learning_rate)
+            if changed:
+                write_text_atomically(run_dir / "config.toml", self.config.to_toml())
         else:
             self.prepare(splits)
             self._write_run_files(run_dir)
@@ -300,7 +358,7 @@ class Recipe:
                 f"(--set learning_rate=...) and run again."
             )
         # the best epoch's model, as saved by RunState
-        self.model = keras.saving.load_model(run_dir / "model.keras")
+        self.model = load_model_file(run_dir / "model.keras", "train the run again.")
         chosen = self.finish_training(splits)
         if chosen:
             save_model_atomically(self.model, run_dir / "model.keras")
@@ -362,28 +420,93 @@ class Recipe:
             )
         recipe = cls.from_config(read_toml(run_dir / "config.toml"))
         recipe.load_assets(run_dir)
-        recipe.model = keras.saving.load_model(run_dir / "model.keras")
+        recipe.model = load_model_file(
+            run_dir / "model.keras",
+            f"train the run again, or copy {run_dir / LAST_CHECKPOINT} (the last epoch's "
+            "model) over it.",
+        )
         recipe.run_dir = run_dir
         return recipe
 
     def export(self, export_dir: str | Path) -> Path:
-        """A SavedModel whose ``serving_default`` signature takes raw inputs."""
+        """A SavedModel whose ``serving_default`` signature takes raw inputs.
+
+        ``export_dir`` must be new or empty. The export is written into a temporary
+        folder beside it and renamed into place when complete, so a failed or killed
+        export leaves nothing half-written.
+        """
         self._require_model()
         export_dir = Path(export_dir)
-        if export_dir.exists() and any(export_dir.iterdir()):
+        if export_dir.exists() and not export_dir.is_dir():
+            raise UserError(f"--out {export_dir} is a file; choose a new folder for the export.")
+        if export_dir.is_dir() and any(export_dir.iterdir()):
             raise UserError(f"{export_dir} exists and is not empty; choose another --out.")
+        parent = output_folder(export_dir.parent, "--out", given=export_dir)
+        staging = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # as a folder made by mkdir (mkdtemp's is private)
+        try:
+            self.write_export(staging)
+            os.replace(staging, export_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return export_dir
+
+    def write_export(self, export_dir: Path) -> None:
+        """Writes the SavedModel (and any files beside it) into the new ``export_dir``."""
         archive = keras.export.ExportArchive()
         for resource in self.serving_resources():
             archive.track(resource)
         for endpoint in self.serving_endpoints():
             archive.add_endpoint(endpoint, self.serving_function(), self.serving_signature())
         archive.write_out(str(export_dir), verbose=False)
-        return export_dir
 
     def _write_run_files(self, run_dir: Path) -> None:
-        (run_dir / "config.toml").write_text(self.config.to_toml())
-        write_json(run_dir / "run.json", {"recipe": self.name, "version": package_version()})
-        self.save_assets(run_dir)
+        """Config, ``run.json`` and the recipe's assets, each file written atomically: the
+        recipe writes its assets into a temporary folder, then each is renamed into place."""
+        write_text_atomically(run_dir / "config.toml", self.config.to_toml())
+        write_json(run_dir / RUN_FILE, {"recipe": self.name, "version": package_version()})
+        staging = Path(tempfile.mkdtemp(prefix=".assets-", dir=run_dir))
+        try:
+            self.save_assets(staging)
+            for path in staging.iterdir():
+                os.replace(path, run_dir / path.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _resumed_config(
+        self, run_dir: Path, settings: dict[str, Any]
+    ) -> tuple[RecipeConfig, dict[str, tuple[Any, Any]]]:
+        """The run's config with ``settings`` applied, and what changed (old, new).
+
+        Settings outside :data:`RESUMABLE` built the model or its data, so changing them
+        is refused (a setting given with the value the run already has is fine)."""
+        new = self.config.replace(**settings)
+        changed = {
+            k: (getattr(self.config, k), getattr(new, k))
+            for k in settings
+            if getattr(new, k) != getattr(self.config, k)
+        }
+        for key in changed:
+            if key not in RESUMABLE:
+                can = ", ".join(k for k in RESUMABLE if k in self.config_class.keys())
+                raise UserError(
+                    f"Config key '{key}' cannot change when resuming {run_dir} (it was "
+                    f"{changed[key][0]!r} when the model was built); only {can} can, or start "
+                    "a new run."
+                )
+        return new, changed
+
+    def _set_learning_rate(self, rate: float) -> None:
+        """Gives the resumed model's optimizer the rate of ``learning_rate``."""
+        optimizer = self.model.optimizer
+        if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            raise UserError(
+                f"The {self.name} recipe's learning rate follows a schedule saved with the "
+                "model; it cannot change when resuming. Start a new run to change it."
+            )
+        optimizer.learning_rate = rate
 
     def _compiled(self, name: str, make):
         """``make()``, built once per model (a new model gets new functions).

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from recipes.base import Recipe
+from recipes.base import RUN_FILE, Recipe
 from recipes.errors import UserError
-
-RUN_FILE = "run.json"
 
 
 def load_run(run_dir: str | Path) -> Recipe:

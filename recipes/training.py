@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,18 @@ def package_version() -> str:
         return "unknown"
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` (UTF-8) to a temporary file beside ``path``, then renames it over
+    ``path``: a crash or a kill never leaves a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Writes JSON atomically (a crash never leaves a half-written file)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def save_model_atomically(model: keras.Model, path: Path) -> None:
@@ -55,6 +63,54 @@ def save_model_atomically(model: keras.Model, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.keras")
     model.save(tmp)
     os.replace(tmp, path)
+
+
+def load_model_file(path: Path, remedy: str) -> keras.Model:
+    """``keras.saving.load_model(path)``; a missing, empty, truncated or foreign file is a
+    :class:`UserError` naming it, with ``remedy`` (what the user can do)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; {remedy}")
+    try:
+        return keras.saving.load_model(path)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        kind = "is empty" if path.stat().st_size == 0 else "is damaged or not a Keras model file"
+        raise UserError(f"{path} {kind} ({type(err).__name__}); {remedy}") from None
+
+
+def output_folder(path: str | Path, flag: str, given: str | Path | None = None) -> Path:
+    """``path`` as a folder that exists and can be written (made when missing), or a
+    :class:`UserError` naming ``flag`` and the path given (``given``, default ``path``):
+    it is a file, it sits under a file, or it cannot be made or written."""
+    path = Path(path)
+    given = path if given is None else given
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is a file" if existing == Path(given) else f"sits under a file ({existing})"
+        raise UserError(f"{flag} {given} {where}, not a folder; choose another path.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(
+            f"{flag} {given}: cannot make the folder {path} ({err.strerror}); choose another path."
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {given}: {path} is not writable; choose another path.")
+    return path
+
+
+def output_file(path: str | Path, flag: str, suffix: str) -> Path:
+    """``path`` as a file to write, named ``*suffix`` (e.g. ``.png``), whose folder
+    exists or can be made and is writable; otherwise a :class:`UserError` naming ``flag``."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give a file name ending in {suffix}.")
+    if path.suffix.lower() != suffix:
+        raise UserError(f"{flag} {path}: give a file name ending in {suffix}.")
+    output_folder(path.parent, flag, given=path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{flag} {path} is not writable; choose another path.")
+    return path
 
 
 class RunState(keras.callbacks.Callback):

@@ -30,6 +30,17 @@ from pathlib import Path
 
 from rnn_apps import __version__
 
+#: the predict aliases and the recipes each one names (``task_verb`` of the recipe classes)
+ALIASES = {
+    "generate": ("char_text", "char_music"),
+    "translate": ("translator",),
+    "tag": ("ner",),
+    "detect": ("trigger_word",),
+}
+#: settings that fit --resume may change (recipes.base.RESUMABLE; kept here so that
+#: --help needs no TensorFlow; a test holds the two equal)
+RESUMABLE = ("epochs", "patience", "learning_rate", "max_minutes")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -38,11 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rnn-apps {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    # --debug after the verb too (SUPPRESS: a sub-command leaves the value given before it)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
 
-    verbs.add_parser("recipes", help="list the recipes with their default data")
+    verbs.add_parser("recipes", parents=[common], help="list the recipes with their default data")
 
-    fit = verbs.add_parser("fit", help="train a recipe into a run folder")
+    fit = verbs.add_parser("fit", parents=[common], help="train a recipe into a run folder")
     fit.add_argument("recipe", help="recipe name (see rnn-apps recipes)")
     fit.add_argument("--data", help="file, folder or tfds:NAME[/CONFIG] (default: the recipe's)")
     fit.add_argument("--config", help="TOML file of settings")
@@ -52,11 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--epochs", type=int, help="total epochs (default: the config's)")
     fit.add_argument("--out", help="run folder (default: runs/RECIPE-TIME)")
     fit.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its last epoch"
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last epoch (with --set/--config: only "
+        + ", ".join(RESUMABLE)
+        + " may change)",
     )
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    evaluate = verbs.add_parser("evaluate", help="metrics of a trained run")
+    evaluate = verbs.add_parser("evaluate", parents=[common], help="metrics of a trained run")
     evaluate.add_argument("run", help="run folder")
     evaluate.add_argument("--data", help="score this source instead of the run's test split")
     evaluate.add_argument(
@@ -68,14 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = verbs.add_parser(
         "predict",
-        aliases=["generate", "translate", "tag", "detect"],
-        help="the recipe's task verb on raw inputs",
+        parents=[common],
+        aliases=list(ALIASES),
+        help="the recipe's task verb on raw inputs (the aliases name their recipes: "
+        + "; ".join(f"{verb}: {', '.join(names)}" for verb, names in ALIASES.items())
+        + ")",
     )
     predict.add_argument("run", help="run folder")
     predict.add_argument(
         "inputs",
         nargs="*",
-        help="inputs (one per line on stdin when none; generators: primes)",
+        help="inputs, UTF-8 (one per line on stdin when none; generators: primes)",
     )
     sampling = predict.add_argument_group("generators (char_text, char_music)")
     sampling.add_argument("--samples", type=int, help="samples per prime (default 1)")
@@ -97,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     detection = predict.add_argument_group("trigger_word (inputs: WAV files)")
     detection.add_argument("--chime", help="WAV of the first input with a chime at each detection")
 
-    export = verbs.add_parser("export", help="a SavedModel that takes raw inputs")
+    export = verbs.add_parser("export", parents=[common], help="a SavedModel that takes raw inputs")
     export.add_argument("run", help="run folder")
     export.add_argument("--out", help="export folder (default: RUN/saved_model)")
     export.add_argument("--format", default="saved_model", choices=["saved_model"])
@@ -127,6 +150,49 @@ def _print_json(value) -> None:
     print(json.dumps(value, ensure_ascii=False), flush=True)
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Sends everything written to stdout, by Python or by native code (Keras's progress
+    bars, a synthesizer's messages), to stderr while active: a verb's stdout holds only
+    its results."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _utf8(raw: bytes, where: str) -> str:
+    """``raw`` decoded as UTF-8, or a one-line error naming ``where`` and the bad byte."""
+    from recipes import UserError
+
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(
+            f"{where} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
+            "give UTF-8 text (e.g. convert it with iconv -t UTF-8)."
+        ) from None
+
+
+def _inputs(args) -> list[str]:
+    """The raw inputs of predict: the arguments, or stdin's non-empty lines, as UTF-8.
+
+    Text that is not UTF-8 is refused with the argument or line that holds it (nothing
+    is replaced silently)."""
+    if args.inputs:
+        # arguments arrive decoded with surrogate escapes; os.fsencode gives the bytes back
+        return [_utf8(os.fsencode(a), f"Input {i}") for i, a in enumerate(args.inputs, 1)]
+    lines = sys.stdin.buffer.read().split(b"\n")
+    texts = [_utf8(line, f"Line {i} of stdin") for i, line in enumerate(lines, 1)]
+    return [t.rstrip("\r") for t in texts if t.strip()]
+
+
 def cmd_recipes(args) -> int:
     from recipes import RECIPES
 
@@ -136,25 +202,29 @@ def cmd_recipes(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from recipes import get_recipe
+    from recipes import UserError, get_recipe
     from recipes.config import parse_overrides, read_toml
 
     recipe_class = get_recipe(args.recipe)
     values = read_toml(args.config) if args.config else {}
-    values.update(parse_overrides(args.set))
-    recipe = recipe_class.from_config(values)
-    run_dir = Path(args.out) if args.out else recipe.default_run_dir()
+    # settings and the data path go into config.toml, a UTF-8 file
+    values.update(parse_overrides([_utf8(os.fsencode(a), f"--set {a!r}") for a in args.set]))
+    if args.data is not None:
+        _utf8(os.fsencode(args.data), f"--data {args.data!r}")
     if args.resume and not args.out:
-        from recipes import UserError
-
         raise UserError("--resume needs --out RUN_DIR, the run folder to continue.")
-    metrics = recipe.fit(
-        data=args.data,
-        epochs=args.epochs,
-        run_dir=run_dir,
-        resume=args.resume,
-        verbose=0 if args.quiet else "auto",
-    )
+    # on --resume the run's own config is the base; the settings given change it
+    recipe = recipe_class() if args.resume else recipe_class.from_config(values)
+    run_dir = Path(args.out) if args.out else recipe.default_run_dir()
+    with _stdout_to_stderr():
+        metrics = recipe.fit(
+            data=args.data,
+            epochs=args.epochs,
+            run_dir=run_dir,
+            resume=args.resume,
+            verbose=0 if args.quiet else "auto",
+            settings=values if args.resume else None,
+        )
     _print_json({"run": str(run_dir), **metrics})
     return 0
 
@@ -162,8 +232,9 @@ def cmd_fit(args) -> int:
 def cmd_evaluate(args) -> int:
     from recipes.runs import load_run
 
-    recipe = load_run(args.run)
-    metrics = recipe.evaluate(data=args.data, split=args.split)
+    with _stdout_to_stderr():
+        recipe = load_run(args.run)
+        metrics = recipe.evaluate(data=args.data, split=args.split)
     if args.json:
         _print_json(metrics)
     else:
@@ -184,22 +255,37 @@ PREDICT_OPTIONS = (
     "plot",
     "chime",
 )
+#: output paths among the predict options: a folder, or a file with its suffix
+OUTPUT_PATHS = {"out": None, "plot": ".png", "chime": ".wav"}
 
 
 def cmd_predict(args) -> int:
     from recipes import UserError
     from recipes.runs import load_run
+    from recipes.training import output_file, output_folder
 
-    recipe = load_run(args.run)
     options = {k: getattr(args, k) for k in PREDICT_OPTIONS if getattr(args, k) is not None}
+    for key, suffix in OUTPUT_PATHS.items():  # checked before any work
+        if key in options and suffix is None:
+            output_folder(options[key], f"--{key}")
+        elif key in options:
+            output_file(options[key], f"--{key}", suffix)
+    with _stdout_to_stderr():
+        recipe = load_run(args.run)
+    if args.verb != "predict" and recipe.name not in ALIASES[args.verb]:
+        raise UserError(
+            f"rnn-apps {args.verb} is for {' and '.join(ALIASES[args.verb])} runs; {args.run} "
+            f"is a {recipe.name} run: use rnn-apps {recipe.task_verb}"
+            + (" (or predict)." if recipe.task_verb != "predict" else ".")
+        )
     for key in options:
         if key not in recipe.predict_options:
             flag = "--" + key.replace("_", "-")
             raise UserError(f"{flag} does not apply to the {recipe.name} recipe of {args.run}.")
-    inputs = args.inputs
-    if not inputs and recipe.predict_reads_stdin:
-        inputs = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for result in recipe.predict(inputs, **options):
+    inputs = _inputs(args) if args.inputs or recipe.predict_reads_stdin else []
+    with _stdout_to_stderr():
+        results = recipe.predict(inputs, **options)
+    for result in results:
         _print_json(result)
     return 0
 
@@ -207,9 +293,10 @@ def cmd_predict(args) -> int:
 def cmd_export(args) -> int:
     from recipes.runs import load_run
 
-    recipe = load_run(args.run)
     out = Path(args.out) if args.out else Path(args.run) / "saved_model"
-    recipe.export(out)
+    with _stdout_to_stderr():
+        recipe = load_run(args.run)
+        recipe.export(out)
     print(f"exported: {out}")
     return 0
 
@@ -230,7 +317,15 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rnn-apps`` console script."""
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    if (
+        extra
+        and getattr(args, "inputs", None) is not None
+        and not any(e.startswith("-") for e in extra)
+    ):
+        args.inputs += extra  # inputs after options: predict RUN --seed 4 "a prime"
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.verb is None:
         parser.print_help()
         return 0

@@ -1,5 +1,6 @@
 """The rnn-apps command line: verbs, JSON output, one-line errors with exit status 2."""
 
+import io
 import json
 import subprocess
 import sys
@@ -74,7 +75,8 @@ def test_life_cycle(tmp_path, capsys, monkeypatch):
     assert [line["text"] for line in lines] == ["great superb", "awful poor"]
     assert all(set(line) == {"text", "label", "probabilities"} for line in lines)
 
-    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("fine film\n\nbad plot\n"))
+    stdin = io.TextIOWrapper(io.BytesIO("fine film\n\nbad plot\r\n".encode()))
+    monkeypatch.setattr("sys.stdin", stdin)
     assert main(["predict", str(run)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
 
