@@ -30,6 +30,7 @@ from recipes.training import (
     output_folder,
     package_version,
     plot_history,
+    refuse_file_in_the_way,
     save_model_atomically,
     write_json,
     write_text_atomically,
@@ -55,8 +56,7 @@ def check_new_run_dir(run_dir: Path) -> None:
     """Refuses a run folder that a new run must not write into: a file, a folder with a
     trained run (continue it with --resume), or a folder of files that are not a run of
     this package (the user's own files are never overwritten)."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {run_dir} is a file, not a folder; choose a new folder.")
+    refuse_file_in_the_way(run_dir, "--out")
     if (run_dir / "model.keras").exists() or (run_dir / "state.json").exists():
         raise UserError(
             f"{run_dir} already holds a run; continue it with --resume or choose another --out."
@@ -297,10 +297,6 @@ class Recipe:
         splits = self.splits()
         output_folder(run_dir, "--out")
         self.run_dir = run_dir
-        if verbose:
-            print(f"run folder: {run_dir}", file=sys.stderr, flush=True)
-        for key, (old, new) in changed.items():  # said even when quiet: the run changes
-            print(f"resume: {key} = {new!r} (was {old!r})", file=sys.stderr, flush=True)
 
         strategy = make_strategy(self.config.distribution)
         if resume:
@@ -319,6 +315,10 @@ class Recipe:
             self._write_run_files(run_dir)
             with strategy.scope():
                 self.model = self.build_model()
+        if verbose:
+            print(f"run folder: {run_dir}", file=sys.stderr, flush=True)
+        for key, (old, new) in changed.items():  # said even when quiet: the run changes
+            print(f"resume: {key} = {new!r} (was {old!r})", file=sys.stderr, flush=True)
 
         monitor, mode = self.monitored()
         #: training seconds of earlier calls of a resumed run (time budgets count them)

@@ -24,4 +24,9 @@ def load_run(run_dir: str | Path) -> Recipe:
         ) from None
     except (json.JSONDecodeError, OSError) as err:
         raise UserError(f"{run_dir / RUN_FILE} is unreadable ({err}).") from None
-    return get_recipe(info.get("recipe", "?")).load(run_dir)
+    if not isinstance(info, dict) or not isinstance(info.get("recipe"), str):
+        raise UserError(
+            f"{run_dir} is not a run folder ({RUN_FILE} names no recipe); "
+            "give the --out of rnn-apps fit."
+        )
+    return get_recipe(info["recipe"]).load(run_dir)

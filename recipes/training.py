@@ -78,16 +78,23 @@ def load_model_file(path: Path, remedy: str) -> keras.Model:
         raise UserError(f"{path} {kind} ({type(err).__name__}); {remedy}") from None
 
 
+def refuse_file_in_the_way(path: Path, flag: str, given: str | Path | None = None) -> None:
+    """A :class:`UserError` when ``path``, or the nearest of its folders that exists, is
+    a file: no folder can be made there."""
+    given = path if given is None else given
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is a file" if existing == Path(given) else f"sits under a file ({existing})"
+        raise UserError(f"{flag} {given} {where}, not a folder; choose another path.")
+
+
 def output_folder(path: str | Path, flag: str, given: str | Path | None = None) -> Path:
     """``path`` as a folder that exists and can be written (made when missing), or a
     :class:`UserError` naming ``flag`` and the path given (``given``, default ``path``):
     it is a file, it sits under a file, or it cannot be made or written."""
     path = Path(path)
     given = path if given is None else given
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        where = "is a file" if existing == Path(given) else f"sits under a file ({existing})"
-        raise UserError(f"{flag} {given} {where}, not a folder; choose another path.")
+    refuse_file_in_the_way(path, flag, given)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -42,15 +42,26 @@ ALIASES = {
 RESUMABLE = ("epochs", "patience", "learning_rate", "max_minutes")
 
 
+def _printable(text: str) -> str:
+    """``text`` with undecodable bytes of the command line (surrogate escapes) shown as
+    ``\\udcxx``, so a message about them can be written to any stream."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class _Parser(argparse.ArgumentParser):
+    def _print_message(self, message, file=None):
+        super()._print_message(_printable(message) if message else message, file)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rnn-apps",
         description="Recurrent-network applications for Keras 3: fit, evaluate, predict, export.",
     )
     parser.add_argument("--version", action="version", version=f"rnn-apps {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     # --debug after the verb too (SUPPRESS: a sub-command leaves the value given before it)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
     )
@@ -345,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         if args.debug:
             raise
-        print(f"rnn-apps: error: {err}", file=sys.stderr)
+        print(_printable(f"rnn-apps: error: {err}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -75,7 +75,7 @@ def test_life_cycle(tmp_path, capsys, monkeypatch):
     assert [line["text"] for line in lines] == ["great superb", "awful poor"]
     assert all(set(line) == {"text", "label", "probabilities"} for line in lines)
 
-    stdin = io.TextIOWrapper(io.BytesIO("fine film\n\nbad plot\r\n".encode()))
+    stdin = io.TextIOWrapper(io.BytesIO(b"fine film\n\nbad plot\r\n"))
     monkeypatch.setattr("sys.stdin", stdin)
     assert main(["predict", str(run)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
