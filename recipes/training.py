@@ -6,7 +6,6 @@ A run folder holds::
     model.keras        the trained model (best validation epoch)
     checkpoints/       last.keras (model + optimizer after the last complete epoch)
     state.json         epochs done, early-stopping state, history (for --resume)
-    history.csv        one row of metrics per epoch
     logs/              TensorBoard
     training.png       training curves
     metrics.json       final train/validation metrics
@@ -361,14 +360,21 @@ class WeightAverage(keras.callbacks.Callback):
 
 
 def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
-    """Lays out ``fig``, writes it to ``path`` (folders made as needed) and closes it."""
+    """Lays out ``fig``, writes it to ``path`` (folders made as needed, atomically) and
+    closes it."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        # the format named, or matplotlib would add a suffix of its own to the temporary name
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)  # atomically: a kill never leaves half an image
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import recipes
 from recipes.base import RESUMABLE, Recipe
 from recipes.errors import UserError
-from recipes.training import output_file, output_folder, write_text_atomically
+from recipes.training import output_file, output_folder, save_figure, write_text_atomically
 from rnn_apps import cli
 from rnn_apps.cli import main
 from tests.sentiment_data import write_tsv
@@ -163,6 +163,30 @@ def test_run_files_are_written_atomically(tmp_path, monkeypatch):
     assert path.read_text() == "units = 64\n" and [p.name for p in tmp_path.iterdir()] == [
         "config.toml"
     ]
+
+
+def test_plots_are_written_atomically(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = tmp_path / "training.png"
+    path.write_bytes(b"old image")
+    fig = plt.figure()
+
+    def dies_half_way(target, **kwargs):
+        Path(target).write_bytes(b"\x89PNG half")
+        raise KeyboardInterrupt
+
+    fig.savefig = dies_half_way
+    with pytest.raises(KeyboardInterrupt):
+        save_figure(fig, path)
+    assert path.read_bytes() == b"old image" and [p.name for p in tmp_path.iterdir()] == [
+        "training.png"
+    ]
+    save_figure(plt.figure(), path)
+    assert path.read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_failed_export_leaves_no_folder(run, tmp_path, monkeypatch):
