@@ -9,10 +9,17 @@ learned transitions ``A[y', y]`` and start/end scores ``s[y]``, ``f[y]``, a tag 
 
 Training maximizes ``log p(gold tags | x)`` (the forward algorithm computes ``log Z``);
 decoding finds ``argmax_y score(y)`` (the Viterbi algorithm). Both are ``tf.scan`` loops
-over time, so they compile with XLA. Masked steps (padding at the end of a sequence) are
-skipped. Transitions can be forbidden (e.g. ``O -> I-PER`` in IOB2): a forbidden
-transition, start or end gets a fixed score of -10000, so neither training nor decoding
-ever uses it.
+over time, so they compile with XLA.
+
+Any mask works, as in the recurrent layers of this package: a masked step is skipped
+(the scores so far are kept), so the CRF of a masked sequence is the CRF of the sequence
+with its masked steps removed, whether the padding is on the right, on the left or
+anywhere. The decoded tag of a masked step is 0 (the padding id). A sequence with no kept
+step has one (empty) tag sequence: its score, ``log Z`` and log-likelihood are 0 and its
+decoded tags are all 0.
+
+Transitions can be forbidden (e.g. ``O -> I-PER`` in IOB2): a forbidden transition, start
+or end gets a fixed score of -10000, so neither training nor decoding ever uses it.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ class CRF(keras.layers.Layer):
     """Linear-chain CRF over ``num_tags`` tags.
 
     ``call(emissions, mask)`` returns the Viterbi tags ``[batch, steps]`` (int32, 0 where
-    masked); :meth:`log_likelihood` is the training objective.
+    masked); :meth:`log_likelihood` is the training objective. The mask may hold any
+    pattern (left, right or inner padding): masked steps are skipped.
 
     Args:
         num_tags: number of tags.
@@ -90,77 +98,102 @@ class CRF(keras.layers.Layer):
         Args:
             emissions: ``[batch, steps, num_tags]`` float scores.
             tags: ``[batch, steps]`` integer gold tags (any value where masked).
-            mask: ``[batch, steps]`` booleans, True for real steps, which come first.
+            mask: ``[batch, steps]`` booleans, True for real steps, anywhere in the row;
+                a row with no real step has log-likelihood 0.
         """
         return self.sequence_score(emissions, tags, mask) - self.log_partition(emissions, mask)
 
     def sequence_score(self, emissions, tags, mask=None):
-        """``score(tags)`` per sequence, ``[batch]``."""
+        """``score(tags)`` of the kept steps per sequence, ``[batch]`` (0 if none is kept)."""
         transitions, start, end = self._potentials()
         emissions = tf.convert_to_tensor(emissions)
         if mask is None:
             mask = tf.ones(tf.shape(emissions)[:2], tf.bool)
-        maskf = tf.cast(mask, emissions.dtype)
-        tags = tf.cast(tags, tf.int32)
+        mask = tf.cast(mask, tf.bool)
+        tags = tf.where(mask, tf.cast(tags, tf.int32), 0)  # any value where masked
         unary = tf.gather(emissions, tags, batch_dims=2)  # [B, L]
-        score = tf.reduce_sum(unary * maskf, axis=1)
-        pairs = tf.gather_nd(transitions, tf.stack([tags[:, :-1], tags[:, 1:]], axis=-1))
-        score += tf.reduce_sum(pairs * maskf[:, 1:], axis=1)
+        score = tf.reduce_sum(tf.where(mask, unary, 0.0), axis=1)
+        # the kept tags moved to the front, in order: kept[b, k] is the tag of the k-th
+        # kept step (masked steps are scattered into a spare last column, dropped)
+        batch, steps = tf.shape(tags)[0], tf.shape(tags)[1]
+        rank = tf.cumsum(tf.cast(mask, tf.int32), axis=1) - 1
         lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-        last = tf.gather(tags, tf.maximum(lengths - 1, 0), batch_dims=1)
-        return score + tf.gather(start, tags[:, 0]) + tf.gather(end, last)
+        slot = tf.where(mask, rank, steps)
+        rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(tags))
+        kept = tf.scatter_nd(tf.stack([rows, slot], axis=-1), tags, [batch, steps + 1])
+        kept = kept[:, :steps]
+        pairs = tf.gather_nd(transitions, tf.stack([kept[:, :-1], kept[:, 1:]], axis=-1))
+        real_pair = tf.range(1, steps)[None, :] < lengths[:, None]
+        score += tf.reduce_sum(tf.where(real_pair, pairs, 0.0), axis=1)
+        first = kept[:, 0]
+        last = tf.gather(kept, tf.maximum(lengths - 1, 0), batch_dims=1)
+        ends = tf.gather(start, first) + tf.gather(end, last)
+        return score + tf.where(lengths > 0, ends, 0.0)
 
     def log_partition(self, emissions, mask=None):
-        """``log Z`` per sequence, ``[batch]`` (the forward algorithm)."""
+        """``log Z`` per sequence, ``[batch]`` (the forward algorithm; 0 if no step is kept)."""
         transitions, start, end = self._potentials()
         steps, masks = self._prepare(emissions, mask)
-        alpha0 = start[None, :] + steps[0]
+        batch = tf.shape(steps)[1]
 
-        def forward(alpha, inputs):
+        def forward(carry, inputs):
+            alpha, started = carry
             emission, keep = inputs
+            first = start[None, :] + emission
             nxt = tf.reduce_logsumexp(alpha[:, :, None] + transitions[None], axis=1) + emission
-            return tf.where(keep[:, None], nxt, alpha)
+            nxt = tf.where(started[:, None], nxt, first)
+            # a masked step keeps alpha; the first kept step starts the sequence
+            return tf.where(keep[:, None], nxt, alpha), started | keep
 
-        alphas = tf.scan(forward, (steps[1:], masks[1:]), initializer=alpha0)
-        alpha = tf.concat([alpha0[None], alphas], axis=0)[-1]
-        return tf.reduce_logsumexp(alpha + end[None, :], axis=1)
+        initial = (tf.zeros([batch, self.num_tags], steps.dtype), tf.zeros([batch], tf.bool))
+        alphas, started = tf.scan(forward, (steps, masks), initializer=initial)
+        log_z = tf.reduce_logsumexp(alphas[-1] + end[None, :], axis=1)
+        return tf.where(started[-1], log_z, 0.0)
 
     def viterbi(self, emissions, mask=None):
-        """The best tag sequences ``[batch, steps]`` (0 where masked) and their scores."""
+        """The best tag sequences ``[batch, steps]`` (0 where masked) and their scores.
+
+        The score of a row with no kept step is 0.
+        """
         transitions, start, end = self._potentials()
         steps, masks = self._prepare(emissions, mask)
         n = self.num_tags
-        delta0 = start[None, :] + steps[0]
+        batch = tf.shape(steps)[1]
         identity = tf.range(n, dtype=tf.int32)
 
         def forward(carry, inputs):
-            delta, _ = carry
+            delta, started, _ = carry
             emission, keep = inputs
             scores = delta[:, :, None] + transitions[None]  # [B, from, to]
             best = tf.argmax(scores, axis=1, output_type=tf.int32)
             nxt = tf.reduce_max(scores, axis=1) + emission
-            # a masked step keeps the scores and points each tag at itself
+            nxt = tf.where(started[:, None], nxt, start[None, :] + emission)
+            # a masked step keeps the scores and points each tag at itself, and so does
+            # the first kept step (nothing precedes it)
+            follows = (keep & started)[:, None]
             return (
                 tf.where(keep[:, None], nxt, delta),
-                tf.where(keep[:, None], best, identity[None, :]),
+                started | keep,
+                tf.where(follows, best, identity[None, :]),
             )
 
-        batch = tf.shape(delta0)[0]
-        deltas, pointers = tf.scan(
-            forward,
-            (steps[1:], masks[1:]),
-            initializer=(delta0, tf.zeros([batch, n], tf.int32)),
+        initial = (
+            tf.zeros([batch, n], steps.dtype),
+            tf.zeros([batch], tf.bool),
+            tf.zeros([batch, n], tf.int32),
         )
-        delta = tf.concat([delta0[None], deltas], axis=0)[-1] + end[None, :]
+        deltas, started, pointers = tf.scan(forward, (steps, masks), initializer=initial)
+        delta = deltas[-1] + end[None, :]
         last = tf.argmax(delta, axis=1, output_type=tf.int32)
 
         def backward(tag, pointer):
             return tf.gather(pointer, tag, batch_dims=1)
 
-        earlier = tf.scan(backward, pointers, initializer=last, reverse=True)  # [L-1, B]
+        # the tag of step t is the pointer of step t+1 at the tag of step t+1
+        earlier = tf.scan(backward, pointers[1:], initializer=last, reverse=True)  # [L-1, B]
         tags = tf.concat([earlier, last[None]], axis=0)
         tags = tf.transpose(tags) * tf.cast(tf.transpose(masks), tf.int32)
-        return tags, tf.reduce_max(delta, axis=1)
+        return tags, tf.where(started[-1], tf.reduce_max(delta, axis=1), 0.0)
 
     def call(self, emissions, mask=None):
         return self.viterbi(emissions, mask)[0]
