@@ -154,7 +154,13 @@ def test_wrong_mask_rank_is_a_value_error():
         cl.GRU(4)(np.zeros((2, 5, 3), "float32"), mask=np.ones((2, 5, 1), bool))
 
 
-def test_auto_formulation_follows_device_and_compiler():
+# physical devices, as tests/conftest.py reads them: listing logical ones here would fix
+# the devices before other test modules configure them
+GPU_VISIBLE = bool(tf.config.list_physical_devices("GPU"))
+
+
+def auto_choices():
+    """The formulation ``implementation="auto"`` picks: (units, how it runs) -> choice."""
     seen = {}
 
     class Spy(cl.LSTM):
@@ -164,11 +170,31 @@ def test_auto_formulation_follows_device_and_compiler():
 
     small, large = Spy(8), Spy(256)
     x = tf.zeros((2, 3, 4))
+    choices = {}
     small(x)
-    assert seen[True] == cl.fastest_formulation(small.cell) == "per_gate"  # CPU, no XLA
+    choices[8, "eager"] = seen[True]
+    assert seen[True] == cl.fastest_formulation(small.cell)
     tf.function(small, jit_compile=True)(x)
-    assert seen[False] == "concat"
+    choices[8, "xla"] = seen[False]
     tf.function(large, jit_compile=True)(x)
-    assert seen[False] == "per_gate"
+    choices[256, "xla"] = seen[False]
     tf.function(small, jit_compile=False)(x)
-    assert seen[False] == "per_gate"
+    choices[8, "graph"] = seen[False]
+    return choices
+
+
+@pytest.mark.skipif(
+    GPU_VISIBLE, reason="asserts the CPU choices; on a GPU the gpu-marked twin runs"
+)
+def test_auto_formulation_on_cpu_follows_compiler_and_size():
+    assert auto_choices() == {
+        (8, "eager"): "per_gate",  # CPU, no XLA
+        (8, "xla"): "concat",  # CPU, XLA, up to CONCAT_MAX_UNITS units
+        (256, "xla"): "per_gate",
+        (8, "graph"): "per_gate",
+    }
+
+
+@pytest.mark.gpu
+def test_auto_formulation_on_gpu_is_fused():
+    assert set(auto_choices().values()) == {"fused"}
