@@ -1,5 +1,10 @@
-"""MinimalGRU against a NumPy transcription of its equations (values and gradients)."""
+"""MinimalGRU against a NumPy transcription of its equations (values and gradients).
 
+Every ``implementation`` the layer takes is checked: each exact formulation, Keras's
+integers (1 = per gate, 2 = fused) and ``"auto"`` (the device's and compiler's choice).
+"""
+
+import functools
 import itertools
 
 import numpy as np
@@ -9,6 +14,8 @@ import tensorflow as tf
 import custom_layers as cl
 
 B, T, D, H = 2, 5, 3, 3
+IMPLEMENTATIONS = ["auto", 1, 2, *cl.FORMULATIONS]
+MASK = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool)
 
 
 def sigmoid(v):
@@ -54,16 +61,24 @@ def make_case(seed):
     )
 
 
+def make_layer(case, implementation, **kwargs):
+    layer = cl.MinimalGRU(
+        H, return_sequences=True, return_state=True, implementation=implementation, **kwargs
+    )
+    layer.build((None, None, D))
+    layer.set_weights([case["kernel"], case["recurrent_kernel"], case["bias"]])
+    return layer
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize(
     "go_backwards,with_mask", list(itertools.product([False, True], [False, True]))
 )
-def test_values_match_numpy(go_backwards, with_mask):
+def test_values_match_numpy(implementation, go_backwards, with_mask):
     case = make_case(0)
-    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool) if with_mask else None
+    mask = MASK if with_mask else None
     ref_seq, ref_c = numpy_minimal_gru(**case, mask=mask, go_backwards=go_backwards)
-    layer = cl.MinimalGRU(H, return_sequences=True, return_state=True, go_backwards=go_backwards)
-    layer.build((None, None, D))
-    layer.set_weights([case["kernel"], case["recurrent_kernel"], case["bias"]])
+    layer = make_layer(case, implementation, go_backwards=go_backwards)
     seq, c = layer(
         case["x"].astype("float32"),
         initial_state=[case["c0"].astype("float32")],
@@ -73,38 +88,62 @@ def test_values_match_numpy(go_backwards, with_mask):
     np.testing.assert_allclose(c, ref_c, atol=1e-5, rtol=0)
 
 
-def test_gradients_match_numpy_finite_differences():
-    """Gradients of our float64 layer against central differences of the NumPy equations."""
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_values_match_numpy_under_xla(implementation):
+    """Compiled with XLA ("auto" picks another formulation there than eagerly)."""
+    case = make_case(3)
+    ref_seq, ref_c = numpy_minimal_gru(**case, mask=MASK, go_backwards=True)
+    layer = make_layer(case, implementation, go_backwards=True)
+    compiled = tf.function(lambda x, c0, m: layer(x, initial_state=[c0], mask=m), jit_compile=True)
+    seq, c = compiled(
+        tf.constant(case["x"], "float32"), tf.constant(case["c0"], "float32"), tf.constant(MASK)
+    )
+    np.testing.assert_allclose(seq, ref_seq, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(c, ref_c, atol=1e-5, rtol=0)
+
+
+GRADIENT_NAMES = ["x", "c0", "kernel", "recurrent_kernel", "bias"]
+
+
+def numpy_loss(read_out, **params):
+    seq, c = numpy_minimal_gru(**params, mask=MASK)
+    return np.sum(seq * read_out) + np.sum(c)
+
+
+@functools.cache
+def numpy_gradients():
+    """The case, its read-out, the NumPy loss and its central differences, once."""
     case = make_case(1)
-    rng = np.random.default_rng(2)
-    read_out = rng.standard_normal((B, T, H))
-
-    def numpy_loss(**params):
-        seq, c = numpy_minimal_gru(**params)
-        return np.sum(seq * read_out) + np.sum(c)
-
-    layer = cl.MinimalGRU(H, return_sequences=True, return_state=True, dtype="float64")
-    layer.build((None, None, D))
-    layer.set_weights([case["kernel"], case["recurrent_kernel"], case["bias"]])
-    x, c0 = tf.constant(case["x"]), tf.constant(case["c0"])
-    with tf.GradientTape() as tape:
-        tape.watch([x, c0])
-        seq, c = layer(x, initial_state=[c0])
-        loss = tf.reduce_sum(seq * read_out) + tf.reduce_sum(c)
-    grads = tape.gradient(loss, [x, c0, *layer.trainable_weights])
-    np.testing.assert_allclose(float(loss), numpy_loss(**case), atol=1e-10)
-
+    read_out = np.random.default_rng(2).standard_normal((B, T, H))
     eps = 1e-6
-    for name, grad in zip(["x", "c0", "kernel", "recurrent_kernel", "bias"], grads, strict=True):
-        numeric = np.zeros_like(case[name])
+    numeric = {}
+    for name in GRADIENT_NAMES:
+        numeric[name] = np.zeros_like(case[name])
         for index in np.ndindex(case[name].shape):
             plus, minus = dict(case), dict(case)
             plus[name] = case[name].copy()
             minus[name] = case[name].copy()
             plus[name][index] += eps
             minus[name][index] -= eps
-            numeric[index] = (numpy_loss(**plus) - numpy_loss(**minus)) / (2 * eps)
-        np.testing.assert_allclose(np.asarray(grad), numeric, atol=1e-6, err_msg=name)
+            difference = numpy_loss(read_out, **plus) - numpy_loss(read_out, **minus)
+            numeric[name][index] = difference / (2 * eps)
+    return case, read_out, numpy_loss(read_out, **case), numeric
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_gradients_match_numpy_finite_differences(implementation):
+    """Gradients of our float64 layer against central differences of the NumPy equations."""
+    case, read_out, loss_ref, numeric = numpy_gradients()
+    layer = make_layer(case, implementation, dtype="float64")
+    x, c0 = tf.constant(case["x"]), tf.constant(case["c0"])
+    with tf.GradientTape() as tape:
+        tape.watch([x, c0])
+        seq, c = layer(x, initial_state=[c0], mask=tf.constant(MASK))
+        loss = tf.reduce_sum(seq * read_out) + tf.reduce_sum(c)
+    grads = tape.gradient(loss, [x, c0, *layer.trainable_weights])
+    np.testing.assert_allclose(float(loss), loss_ref, atol=1e-10)
+    for name, grad in zip(GRADIENT_NAMES, grads, strict=True):
+        np.testing.assert_allclose(np.asarray(grad), numeric[name], atol=1e-6, err_msg=name)
 
 
 def test_memory_is_kept_when_update_gate_is_closed():
