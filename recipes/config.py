@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import numbers
+import re
 import tomllib
 import types
 import typing
@@ -16,6 +19,108 @@ from typing import Any, TypeVar
 from recipes.errors import UserError
 
 C = TypeVar("C", bound="RecipeConfig")
+
+_BOUND = r"\s*(-?\d[\d_]*(?:\.\d*)?(?:e[-+]?\d+)?)\s*"
+_INTERVAL = re.compile(rf"([\[(]){_BOUND},{_BOUND}([\])])")
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """Numbers from ``low`` to ``high``, written as in mathematics: ``"[1, 16384]"``
+    (both ends included), ``"(0, 1]"``, ``"[0, 1)"`` (a parenthesis leaves its end out).
+    NaN and infinities are never inside."""
+
+    low: float
+    high: float
+    low_open: bool
+    high_open: bool
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Interval:
+        match = _INTERVAL.fullmatch(text.strip())
+        if not match:
+            raise ValueError(f"Expected an interval such as '[1, 16384]', got {text!r}.")
+        left, low, high, right = match.groups()
+
+        def number(bound: str) -> float:
+            return float(bound) if any(c in bound for c in ".e") else int(bound)
+
+        interval = cls(number(low), number(high), left == "(", right == ")", text.strip())
+        if not interval.low <= interval.high:
+            raise ValueError(f"Interval {text!r} is empty.")
+        return interval
+
+    def __contains__(self, value: float) -> bool:
+        if not isinstance(value, numbers.Integral) and not math.isfinite(value):
+            return False  # (ints of any size compare exactly; math.isfinite would overflow)
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def setting(default: Any, interval: str) -> Any:
+    """A numeric config field with its allowed range: ``units: int = setting(32, SIZE)``.
+
+    ``RecipeConfig`` refuses values outside the interval (and NaN, infinities) when a
+    config is made. A subclass that declares the field again with a plain default
+    (``units: int = 256``) keeps the range of the class it extends.
+    """
+    return dataclasses.field(default=default, metadata={"range": Interval.parse(interval)})
+
+
+def field_range(config_class: type, name: str) -> Interval | None:
+    """The declared range of a field of ``config_class`` (or of a class it extends)."""
+    for cls in config_class.__mro__:
+        field = getattr(cls, "__dataclass_fields__", {}).get(name)
+        if field is not None and "range" in field.metadata:
+            return field.metadata["range"]
+    return None
+
+
+def check_range(name: str, value: Any, interval: str | Interval, integer: bool) -> Any:
+    """``value`` when it is an integer (or, with ``integer`` False, a number) inside
+    ``interval``; otherwise a one-line :class:`UserError` naming ``name``, the range and
+    the value. ``name`` is how the error calls the value ("Config key 'units'")."""
+    if isinstance(interval, str):
+        interval = Interval.parse(interval)
+    kind = "an integer" if integer else "a number"
+    allowed = numbers.Integral if integer else numbers.Real
+    if not isinstance(value, allowed) or isinstance(value, bool) or value not in interval:
+        raise UserError(f"{name} must be {kind} in {interval}, got {shown(value)}.")
+    return int(value) if integer else float(value)
+
+
+# -- ranges that many recipes share ------------------------------------------------------
+SEED = "[0, 4294967295]"  # NumPy's seeds are 32-bit (keras.utils.set_random_seed)
+SIZE = "[1, 16384]"  # units, vector and attention sizes
+BATCH_SIZE = "[1, 65536]"
+EPOCHS = "[1, 100000]"
+PATIENCE = "[0, 100000]"  # epochs without improvement (0: never stop early)
+LEARNING_RATE = "(0, 10]"
+CLIPNORM = "[0, 1000000]"  # 0: no clipping
+MINUTES = "[0, 525600]"  # a time budget of up to a year (0: none)
+SHARE = "[0, 1)"  # dropout rates and other shares of a whole
+HELD_OUT = "[0, 0.5)"  # validation and test shares
+COLUMN = "[-100000, 100000]"  # a column index (negative: from the last)
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: long integers by their number of digits,
+    other long values cut short; never an error itself (Python refuses to write ints of
+    more than 4300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        digits = int(abs(value).bit_length() * math.log10(2))  # one short at most
+        digits += abs(value) >= 10**digits
+        return f"an integer of {digits} digits"
+    try:
+        text = repr(value)
+    except ValueError:  # a container of such ints
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def nearest(key: str, valid: list[str]) -> str:
@@ -30,8 +135,9 @@ def _allowed_types(annotation: Any) -> tuple[Any, ...]:
     return (annotation,)
 
 
-def _coerce(name: str, value: Any, annotation: Any) -> Any:
-    """``value`` converted to the field's type, or a :class:`UserError` naming the key."""
+def _coerce(name: str, value: Any, annotation: Any, interval: Interval | None = None) -> Any:
+    """``value`` converted to the field's type, or a :class:`UserError` naming the key
+    (and ``interval``, the field's range, for an int too large for a float)."""
     allowed = _allowed_types(annotation)
     literal = [a for a in allowed if typing.get_origin(a) is typing.Literal]
     choices = [c for lit in literal for c in typing.get_args(lit)]
@@ -54,7 +160,13 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
             except ValueError:
                 pass
         if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an int beyond any float: out of every range
+                raise UserError(
+                    f"Config key '{name}' must be a number in {interval or 'its range'}, "
+                    f"got {shown(value)}."
+                ) from None
         if kind is float and isinstance(value, str):
             try:
                 return float(value)
@@ -66,25 +178,47 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         [repr(c) for c in choices]
         + [getattr(a, "__name__", str(a)) for a in allowed if a not in literal]
     )
-    raise UserError(f"Config key '{name}' expects {expected}, got {value!r}.")
+    raise UserError(f"Config key '{name}' expects {expected}, got {shown(value)}.")
+
+
+def numeric_fields(config_class: type) -> list[str]:
+    """The fields of a config that can hold an int or a float (bools are not numbers)."""
+    hints = typing.get_type_hints(config_class)
+    return [
+        f.name
+        for f in dataclasses.fields(config_class)
+        if {int, float} & set(_allowed_types(hints[f.name]))
+    ]
 
 
 @dataclasses.dataclass
 class RecipeConfig:
-    """Base of every recipe's configuration; subclasses add documented fields."""
+    """Base of every recipe's configuration; subclasses add documented fields.
+
+    Every numeric field declares its range (:func:`setting`); values outside it are
+    refused here, before any data is read or model built. Checks that involve more
+    than one field go in :meth:`validate`.
+    """
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+        cls = type(self)
+        hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(self):
-            setattr(
-                self, field.name, _coerce(field.name, getattr(self, field.name), hints[field.name])
-            )
+            value = getattr(self, field.name)
+            interval = field_range(cls, field.name)
+            setattr(self, field.name, _coerce(field.name, value, hints[field.name], interval))
+        for name in numeric_fields(cls):
+            value, interval = getattr(self, name), field_range(cls, name)
+            if interval is None or value is None or isinstance(value, (str, bool)):
+                continue  # a field without a range: tests/test_config.py finds it
+            integer = isinstance(value, int)
+            setattr(self, name, check_range(f"Config key '{name}'", value, interval, integer))
         self.validate()
 
     def validate(self) -> None:
         """Checks across fields; raise :class:`UserError` naming the key."""
 
-    # -- range checks for validate(), one message form for every recipe ---------------
+    # -- range checks for validate() of configs that declare no ranges ----------------
     def require_positive_integers(self, *keys: str) -> None:
         for key in keys:
             if getattr(self, key) < 1:
@@ -168,8 +302,16 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise UserError(f"Expected KEY=VALUE after --set, got {pair!r}.")
-        try:
-            values[key] = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            values[key] = raw.strip()
+        values[key] = _toml_value(raw.strip())
     return values
+
+
+def _toml_value(raw: str) -> Any:
+    """``raw`` read as one TOML value, or ``raw`` itself when it is not exactly one."""
+    try:
+        parsed = tomllib.loads(f"v = {raw}")
+    # (RecursionError: arrays nested thousands deep; ValueError: ints of over 4300 digits)
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        return raw
+    # a line break in raw can add keys of its own ("4\nother = 1"): then it is not a value
+    return parsed["v"] if list(parsed) == ["v"] else raw
