@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from recipes.charlm import CharLM, CharLMConfig
 from recipes.data import read_text
@@ -121,6 +121,7 @@ class CharMusic(CharLM):
     description = "ABC tunes -> new tunes (one-to-many): character LSTM/GRU, MIDI out"
     default_data = f"music21 corpus: {MUSIC21_COLLECTION}"
     config_class = CharMusicConfig
+    task_verb: ClassVar[str] = "generate"
     default_prime = "X:"
     separator = "\n\n"  # a blank line ends a tune
     lead_in = "\n\n"  # tunes begin after a blank line

@@ -13,6 +13,7 @@ import dataclasses
 import glob
 import sysconfig
 from pathlib import Path
+from typing import ClassVar
 
 from recipes.charlm import CharLM, CharLMConfig, tail_split
 from recipes.data import TFDS_PREFIX, load_tfds_documents, read_text
@@ -100,6 +101,7 @@ class CharText(CharLM):
     description = "text -> more text like it (one-to-many): character LSTM/GRU generator"
     default_data = "python standard library"
     config_class = CharTextConfig
+    task_verb: ClassVar[str] = "generate"
     default_prime = "\n"
 
     def load_documents(self, source: str | None) -> tuple[list[str], list[str], list[str]]:

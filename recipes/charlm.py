@@ -27,7 +27,21 @@ import tensorflow as tf
 
 import custom_layers as cl
 from recipes.base import Recipe, string_lookup
-from recipes.config import RecipeConfig
+from recipes.config import (
+    BATCH_SIZE,
+    CLIPNORM,
+    EPOCHS,
+    LEARNING_RATE,
+    MINUTES,
+    PATIENCE,
+    SEED,
+    SHARE,
+    SIZE,
+    RecipeConfig,
+    check_range,
+    field_range,
+    setting,
+)
 from recipes.data import Splits
 from recipes.errors import UserError
 from recipes.training import CosineBudget
@@ -42,54 +56,51 @@ class CharLMConfig(RecipeConfig):
 
     data: str | None = None  # file(s), folder or tfds:NAME; None = the embedded default
     data_dir: str | None = None  # where tensorflow-datasets keeps its data
-    validation_split: float = 0.1  # last share of each text held out (sources without one)
-    seed: int = 1337  # initialization, window order, dropout
-    window: int = 128  # characters per training window
+    # last share of each text held out (sources without one)
+    validation_split: float = setting(0.1, "(0, 0.5)")
+    seed: int = setting(1337, SEED)  # initialization, window order, dropout
+    window: int = setting(128, "[1, 65536]")  # characters per training window
     cell: Literal["lstm", "gru"] = "lstm"  # the recurrent layers
-    units: int = 512  # units per layer
-    layers: int = 2  # stacked recurrent layers
-    embedding_dim: int = 64  # character vector size
-    dropout: float = 0.2  # between recurrent layers and before the output layer
-    batch_size: int = 32  # windows per training step
-    epochs: int = 20  # at most (early stopping or max_minutes may end sooner)
-    learning_rate: float = 4e-3  # Adam peak, decayed along a cosine to 10% (see max_minutes)
-    clipnorm: float = 1.0  # global gradient norm clipping (0: none)
-    patience: int = 3  # epochs without validation improvement before stopping (0: never)
+    units: int = setting(512, SIZE)  # units per layer
+    layers: int = setting(2, "[1, 64]")  # stacked recurrent layers
+    embedding_dim: int = setting(64, SIZE)  # character vector size
+    dropout: float = setting(0.2, SHARE)  # between recurrent layers and before the output layer
+    batch_size: int = setting(32, BATCH_SIZE)  # windows per training step
+    epochs: int = setting(20, EPOCHS)  # at most (early stopping or max_minutes may end sooner)
+    # Adam peak, decayed along a cosine to 10% (see max_minutes)
+    learning_rate: float = setting(4e-3, LEARNING_RATE)
+    clipnorm: float = setting(1.0, CLIPNORM)  # global gradient norm clipping (0: none)
+    # epochs without validation improvement before stopping (0: never)
+    patience: int = setting(3, PATIENCE)
     # time budget: stop before an epoch that would end past it, and let the learning-rate
     # cosine run over this time when it ends before `epochs` do (0: no limit)
-    max_minutes: float = 0.0
-    eval_chars: int = 200_000  # characters of train scored for metrics.json (0: all)
-    length: int = 500  # characters generated per sample (predict)
-    temperature: float = 0.8  # sampling temperature (0: always the likeliest character)
-    top_k: int = 0  # sample among the k likeliest characters (0: all)
-    top_p: float = 1.0  # sample among the likeliest characters holding this mass (1: all)
+    max_minutes: float = setting(0.0, MINUTES)
+    # characters of train scored for metrics.json (0: all)
+    eval_chars: int = setting(200_000, "[0, 1000000000000]")
+    length: int = setting(500, "[1, 1000000]")  # characters generated per sample (predict)
+    # sampling temperature (0: always the likeliest character)
+    temperature: float = setting(0.8, "[0, 1000]")
+    top_k: int = setting(0, "[0, 1000000]")  # sample among the k likeliest characters (0: all)
+    # sample among the likeliest characters holding this mass (1: all)
+    top_p: float = setting(1.0, "(0, 1]")
     # training under XLA: off, since a 2 x 512 LSTM trains 1.5x faster without it on CPU
     # (README); generation and scoring are always compiled with XLA
     jit_compile: bool = False
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
 
-    def validate(self) -> None:
-        self.require_positive_integers(
-            "window", "units", "layers", "embedding_dim", "batch_size", "epochs", "length"
-        )
-        check_sampling(self.temperature, self.top_k, self.top_p)
-        self.require_fractions("dropout")
-        if not 0 < self.validation_split < 0.5:
-            raise UserError(
-                f"Config key 'validation_split' must be in (0, 0.5), got {self.validation_split}."
-            )
-        self.require_positive("learning_rate")
-        self.require_non_negative("clipnorm", "max_minutes", "patience", "eval_chars")
+
+#: samples drawn at once for one prime (``generate``, ``predict``)
+SAMPLES = "[1, 100000]"
 
 
-def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
-    """One-line errors for sampling settings out of range."""
-    if not temperature >= 0:
-        raise UserError(f"temperature must be 0 or more, got {temperature}.")
-    if top_k < 0:
-        raise UserError(f"top_k must be 0 (all) or more, got {top_k}.")
-    if not 0 < top_p <= 1:
-        raise UserError(f"top_p must be in (0, 1], got {top_p}.")
+def check_option(name: str, value: Any) -> Any:
+    """A generation option (``length``, ``temperature``, ``top_k``, ``top_p``, ``seed``)
+    checked against the range of the config key of its name; ``samples`` against
+    :data:`SAMPLES`. One-line :class:`UserError` naming the option otherwise."""
+    if name == "samples":
+        return check_range(name, value, SAMPLES, integer=True)
+    interval = field_range(CharLMConfig, name)
+    return check_range(name, value, interval, integer=name not in ("temperature", "top_p"))
 
 
 def tail_split(text: str, share: float) -> tuple[str, str]:
@@ -402,23 +413,25 @@ class CharLM(Recipe):
                 ``config.seed``).
         """
         c = self.config
+        # every option checked before any work (the config's values already are)
+        samples = check_option("samples", samples)
+        length = c.length if length is None else check_option("length", length)
+        temperature = (
+            c.temperature if temperature is None else check_option("temperature", temperature)
+        )
+        top_k = c.top_k if top_k is None else check_option("top_k", top_k)
+        top_p = c.top_p if top_p is None else check_option("top_p", top_p)
+        seed = c.seed if seed is None else check_option("seed", seed)
         primes = [prime] * samples if isinstance(prime, str) else list(prime)
         if not primes:
             return []
-        temperature = c.temperature if temperature is None else temperature
-        top_k = c.top_k if top_k is None else top_k
-        top_p = c.top_p if top_p is None else top_p
-        check_sampling(temperature, top_k, top_p)
-        length = c.length if length is None else length
-        if length < 0:
-            raise UserError(f"length must be 0 or more, got {length}.")
         texts = self.generator()(
             tf.constant(primes, tf.string),
             tf.constant(length, tf.int32),
             tf.constant(temperature, tf.float32),
             tf.constant(top_k, tf.int32),
             tf.constant(top_p, tf.float32),
-            tf.constant(c.seed if seed is None else seed, tf.int64),
+            tf.constant(seed, tf.int64),
         )
         return [t.decode("utf-8", errors="replace") for t in texts.numpy()]
 
@@ -437,10 +450,16 @@ class CharLM(Recipe):
             One dict per sample: ``{"prime", "seed", "text"}`` (and ``"file"``).
         """
         out = options.pop("out", None)
+        for name, value in options.items():  # before any sample is drawn
+            if name not in self.predict_options:
+                raise UserError(f"Unknown option '{name}' of {self.name} predict.")
+            if value is not None:
+                options[name] = check_option(name, value)
         seed = options.pop("seed", None)
         if seed is None:
             seed = int(np.random.default_rng().integers(2**31))
-        samples = options.pop("samples", None) or 1
+        samples = options.pop("samples", None)
+        samples = 1 if samples is None else samples
         results = []
         for prime in inputs or [""]:
             texts = self.generate(prime, samples=samples, seed=seed, **options)
