@@ -21,7 +21,7 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import keras
 import numpy as np
@@ -29,7 +29,21 @@ import tensorflow as tf
 
 import custom_layers as cl
 from recipes.base import Recipe, string_lookup
-from recipes.config import RecipeConfig
+from recipes.config import (
+    BATCH_SIZE,
+    CLIPNORM,
+    HELD_OUT,
+    LEARNING_RATE,
+    MINUTES,
+    PATIENCE,
+    SEED,
+    SHARE,
+    SIZE,
+    RecipeConfig,
+    check_range,
+    field_range,
+    setting,
+)
 from recipes.data import TFDS_PREFIX, Examples, Splits, read_delimited, split_examples, tfds_builder
 from recipes.errors import UserError
 from recipes.training import save_figure
@@ -47,62 +61,49 @@ class TranslatorConfig(RecipeConfig):
 
     data: str | None = None  # TSV of pairs or tfds:NAME/CONFIG; None = generated dates
     data_dir: str | None = None  # where tensorflow-datasets keeps its data
-    source_column: int = 0  # TSV column of the source text
-    target_column: int = 1  # TSV column of the target text
+    source_column: int = setting(0, "[0, 100000]")  # TSV column of the source text
+    target_column: int = setting(1, "[0, 100000]")  # TSV column of the target text
     reverse: bool = False  # translate the target column into the source column
-    dates: int = 30000  # date pairs generated for the embedded default
-    validation_split: float = 0.05  # share held out for validation (sources without one)
-    test_split: float = 0.05  # share held out for test (sources without one)
-    seed: int = 1337  # splits, date generation, initialization, dropout
+    dates: int = setting(30000, "[1, 10000000]")  # date pairs generated for the embedded default
+    # share held out for validation (sources without one)
+    validation_split: float = setting(0.05, HELD_OUT)
+    test_split: float = setting(0.05, HELD_OUT)  # share held out for test (sources without one)
+    seed: int = setting(1337, SEED)  # splits, date generation, initialization, dropout
     tokens: Literal["auto", "chars", "words"] = "auto"  # auto: chars for dates, else words
-    min_count: int = 2  # words seen fewer times in training are out of vocabulary
-    max_vocabulary: int = 16000  # tokens per side at most (the most frequent)
-    max_train_length: int = 48  # tokens; longer training pairs are left out
+    # words seen fewer times in training are out of vocabulary
+    min_count: int = setting(2, "[1, 1000000]")
+    # tokens per side at most (the most frequent)
+    max_vocabulary: int = setting(16000, "[1, 10000000]")
+    max_train_length: int = setting(48, "[1, 100000]")  # tokens; longer training pairs are left out
     cell: Literal["gru", "lstm"] = "gru"  # encoder and decoder
-    embedding_dim: int = 128
-    units: int = 256  # per encoder direction, and the decoder's
+    embedding_dim: int = setting(128, SIZE)
+    units: int = setting(256, SIZE)  # per encoder direction, and the decoder's
     attention: Literal["bahdanau", "luong"] = "bahdanau"  # additive or multiplicative
-    attention_units: int = 256
-    dropout: float = 0.2  # on embeddings and before the output layer
-    batch_size: int = 64
-    epochs: int = 0  # at most (early stopping may end sooner); 0: 3 for dates, else 20
-    learning_rate: float = 2e-3  # Adam
-    clipnorm: float = 1.0  # global gradient norm clipping (0: none)
-    patience: int = 3  # epochs without validation improvement before stopping (0: never)
-    max_minutes: float = 0.0  # stop after the epoch that passes this (0: no limit)
-    beam_width: int = 4  # 1: greedy decoding
-    length_penalty: float = 0.6  # alpha of ((5 + length) / 6) ** alpha; 0: none
-    max_length: int = 0  # output tokens at most; 0: twice the source's, plus 10
-    eval_examples: int = 2000  # training pairs decoded for the train metrics (0: all)
+    attention_units: int = setting(256, SIZE)
+    dropout: float = setting(0.2, SHARE)  # on embeddings and before the output layer
+    batch_size: int = setting(64, BATCH_SIZE)
+    # at most (early stopping may end sooner); 0: 3 for dates, else 20
+    epochs: int = setting(0, "[0, 100000]")
+    learning_rate: float = setting(2e-3, LEARNING_RATE)  # Adam
+    clipnorm: float = setting(1.0, CLIPNORM)  # global gradient norm clipping (0: none)
+    # epochs without validation improvement before stopping (0: never)
+    patience: int = setting(3, PATIENCE)
+    # stop after the epoch that passes this (0: no limit)
+    max_minutes: float = setting(0.0, MINUTES)
+    beam_width: int = setting(4, "[1, 512]")  # 1: greedy decoding
+    length_penalty: float = setting(0.6, "[0, 10]")  # alpha of ((5 + length) / 6) ** alpha; 0: none
+    # output tokens at most; 0: twice the source's, plus 10
+    max_length: int = setting(0, "[0, 10000]")
+    # training pairs decoded for the train metrics (0: all)
+    eval_examples: int = setting(2000, "[0, 1000000000]")
     jit_compile: bool = False  # training under XLA (3x slower on CPUs; decoding always is)
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
 
-    def validate(self) -> None:
-        self.require_positive_integers(
-            "dates",
-            "max_vocabulary",
-            "max_train_length",
-            "embedding_dim",
-            "units",
-            "attention_units",
-            "batch_size",
-            "beam_width",
-            "min_count",
-        )
-        self.require_non_negative(
-            "epochs",
-            "max_length",
-            "eval_examples",
-            "patience",
-            "source_column",
-            "target_column",
-            "length_penalty",
-            "clipnorm",
-            "max_minutes",
-        )
-        self.require_fractions("dropout")
-        self.require_fractions("validation_split", "test_split", below=0.5)
-        self.require_positive("learning_rate")
+
+def _checked(name: str, value):
+    """A decoding option checked against the range of the config key of its name."""
+    integer = name != "length_penalty"
+    return check_range(name, value, field_range(TranslatorConfig, name), integer=integer)
 
 
 # -- tokens -----------------------------------------------------------------------------
@@ -175,6 +176,7 @@ class Translator(Recipe):
     description = "text -> text (seq2seq): BiGRU/LSTM encoder, attention decoder, beam search"
     default_data = "dates (generated: 'saturday march 3 2001' -> '2001-03-03')"
     config_class = TranslatorConfig
+    task_verb: ClassVar[str] = "translate"
     predict_options = ("beam_width", "plot")
 
     def __init__(self, config: TranslatorConfig | None = None, **overrides):
@@ -432,15 +434,16 @@ class Translator(Recipe):
             max_length: output tokens at most (0: twice the source's, plus 10);
                 default the config's.
         """
-        self._require_model()
         c = self.config
-        width = c.beam_width if beam_width is None else int(beam_width)
-        if width < 1:
-            raise UserError(f"beam_width must be 1 or more, got {width}.")
-        alpha = c.length_penalty if length_penalty is None else float(length_penalty)
-        max_length = c.max_length if max_length is None else int(max_length)
-        if max_length < 0:
-            raise UserError(f"max_length must be 0 or more, got {max_length}.")
+        # the options checked against their config keys' ranges, before any work
+        width = c.beam_width if beam_width is None else _checked("beam_width", beam_width)
+        alpha = (
+            c.length_penalty
+            if length_penalty is None
+            else _checked("length_penalty", length_penalty)
+        )
+        max_length = c.max_length if max_length is None else _checked("max_length", max_length)
+        self._require_model()
         texts = [str(t) for t in texts]
         decode = self._compiled("decode", self._decoder_function)
         translate = self._compiled(
