@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import keras
 import numpy as np
@@ -29,7 +29,20 @@ import tensorflow as tf
 
 import custom_layers as cl
 from recipes.base import Recipe, string_lookup
-from recipes.config import RecipeConfig
+from recipes.config import (
+    BATCH_SIZE,
+    CLIPNORM,
+    EPOCHS,
+    HELD_OUT,
+    LEARNING_RATE,
+    MINUTES,
+    PATIENCE,
+    SEED,
+    SHARE,
+    SIZE,
+    RecipeConfig,
+    setting,
+)
 from recipes.conll import Tagged, read_conll, split_files, to_iob2
 from recipes.data import TFDS_PREFIX, Splits, split_examples, tfds_builder
 from recipes.errors import UserError
@@ -48,60 +61,47 @@ class NERConfig(RecipeConfig):
     data: str | None = None  # CoNLL file, folder of split files, or tfds:NAME
     data_dir: str | None = None  # where tensorflow-datasets keeps its data
     tag_feature: str = "ner"  # tfds: the feature holding the tags
-    validation_split: float = 0.1  # share held out for validation (sources without one)
-    test_split: float = 0.1  # share held out for test (sources without one)
-    seed: int = 1337  # splits, initialization, dropout
-    min_count: int = 1  # training words seen fewer times are unknown
-    max_vocabulary: int = 30000  # most frequent lower-cased training words kept
-    max_word_length: int = 24  # characters per word for the character features
+    # share held out for validation (sources without one)
+    validation_split: float = setting(0.1, HELD_OUT)
+    test_split: float = setting(0.1, HELD_OUT)  # share held out for test (sources without one)
+    seed: int = setting(1337, SEED)  # splits, initialization, dropout
+    min_count: int = setting(1, "[1, 1000000]")  # training words seen fewer times are unknown
+    # most frequent lower-cased training words kept
+    max_vocabulary: int = setting(30000, "[1, 10000000]")
+    # characters per word for the character features
+    max_word_length: int = setting(24, "[1, 4096]")
     output: Literal["crf", "softmax"] = "crf"  # the output layer
-    entity_bias: float | None = None  # added to the entity tags' scores when decoding
-    # (None: after every epoch, the one of ENTITY_BIASES with the best validation F1)
+    # added to the entity tags' scores when decoding (None: after every epoch, the one of
+    # ENTITY_BIASES with the best validation F1)
+    entity_bias: float | None = setting(None, "[-100, 100]")
     constrain_iob: bool = True  # CRF: forbid invalid IOB2 transitions (O -> I-X)
-    word_dim: int = 100  # word vector size
-    char_dim: int = 32  # character vector size
-    char_units: int = 32  # per direction, the character LSTM
-    shape_dim: int = 8  # word-shape vector size
-    units: int = 128  # per direction, the sentence LSTM
-    dropout: float = 0.5  # on the word features and before the output layer
-    word_dropout: float = 0.4  # training words replaced by the unknown word: at least this share
-    rare_word_dropout: float = 2.0  # alpha: a word seen n times is made unknown with
-    # probability alpha / (alpha + n) when that is more than word_dropout (0: off)
-    lowercase_sentences: float = 0.0  # share of training sentences lower-cased (case noise)
-    batch_size: int = 16
-    epochs: int = 30  # at most (early stopping may end sooner)
-    learning_rate: float = 2e-3  # Adam
+    word_dim: int = setting(100, SIZE)  # word vector size
+    char_dim: int = setting(32, SIZE)  # character vector size
+    char_units: int = setting(32, SIZE)  # per direction, the character LSTM
+    shape_dim: int = setting(8, SIZE)  # word-shape vector size
+    units: int = setting(128, SIZE)  # per direction, the sentence LSTM
+    dropout: float = setting(0.5, SHARE)  # on the word features and before the output layer
+    # training words replaced by the unknown word: at least this share
+    word_dropout: float = setting(0.4, SHARE)
+    # alpha: a word seen n times is made unknown with probability alpha / (alpha + n) when
+    # that is more than word_dropout (0: off)
+    rare_word_dropout: float = setting(2.0, "[0, 1000]")
+    # share of training sentences lower-cased (case noise)
+    lowercase_sentences: float = setting(0.0, SHARE)
+    batch_size: int = setting(16, BATCH_SIZE)
+    epochs: int = setting(30, EPOCHS)  # at most (early stopping may end sooner)
+    learning_rate: float = setting(2e-3, LEARNING_RATE)  # Adam
     schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 10% over the epochs
-    weight_average: float = 0.0  # momentum of a moving average of the weights, which
-    # validation, checkpoints and the final model use (0: none)
-    clipnorm: float = 5.0  # global gradient norm clipping (0: none)
-    patience: int = 6  # epochs without validation F1 improvement before stopping (0: never)
-    max_minutes: float = 0.0  # stop at the last epoch boundary within this time (0: none)
+    # momentum of a moving average of the weights, which validation, checkpoints and the
+    # final model use (0: none)
+    weight_average: float = setting(0.0, SHARE)
+    clipnorm: float = setting(5.0, CLIPNORM)  # global gradient norm clipping (0: none)
+    # epochs without validation F1 improvement before stopping (0: never)
+    patience: int = setting(6, PATIENCE)
+    # stop at the last epoch boundary within this time (0: none)
+    max_minutes: float = setting(0.0, MINUTES)
     jit_compile: bool = False  # train under XLA
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
-
-    def validate(self) -> None:
-        self.require_positive_integers(
-            "min_count",
-            "max_vocabulary",
-            "max_word_length",
-            "word_dim",
-            "char_dim",
-            "char_units",
-            "shape_dim",
-            "units",
-            "batch_size",
-            "epochs",
-        )
-        self.require_fractions("dropout", "word_dropout", "lowercase_sentences", "weight_average")
-        self.require_non_negative("rare_word_dropout")
-        if self.entity_bias is not None and not abs(self.entity_bias) <= 100:
-            raise UserError(
-                f"entity_bias must be a number from -100 to 100 (or unset), got {self.entity_bias}."
-            )
-        self.require_fractions("validation_split", "test_split", below=0.5)
-        self.require_positive("learning_rate")
-        self.require_non_negative("patience", "clipnorm", "max_minutes")
 
 
 # -- tokens and features ----------------------------------------------------------------
@@ -175,6 +175,7 @@ class NER(Recipe):
     description = "sentence -> entity tags (many-to-many): char+word BiLSTM with a CRF"
     default_data = "tfds:conll2003"
     config_class = NERConfig
+    task_verb: ClassVar[str] = "tag"
     monitor = ("val_f1", "max")
 
     def __init__(self, config: NERConfig | None = None, **overrides):
