@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import recipes
 from recipes.base import RESUMABLE, Recipe
 from recipes.errors import UserError
+from recipes.runs import load_run
 from recipes.training import output_file, output_folder, save_figure, write_text_atomically
 from rnn_apps import cli
 from rnn_apps.cli import main
@@ -190,7 +191,7 @@ def test_plots_are_written_atomically(tmp_path):
 
 
 def test_a_failed_export_leaves_no_folder(run, tmp_path, monkeypatch):
-    app = recipes.runs.load_run(run)
+    app = load_run(run)
 
     def fails_midway(self, export_dir):
         (export_dir / "saved_model.pb").write_bytes(b"half")
@@ -224,7 +225,7 @@ def test_resume_applies_training_settings_and_refuses_the_others(run, tmp_path, 
 
 def test_resume_of_a_schedule_refuses_a_new_rate(run):
     """A learning rate that follows a saved schedule cannot be set: one line, no change."""
-    app = recipes.runs.load_run(run)
+    app = load_run(run)
     app.model.optimizer._learning_rate = keras.optimizers.schedules.CosineDecay(1e-3, 10)
     with pytest.raises(UserError, match="follows a schedule saved with the model"):
         app._set_learning_rate(0.1)
