@@ -26,3 +26,24 @@ def pytest_collection_modifyitems(config, items):
 def _seed():
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(request, tmp_path_factory):
+    """Each recipe's journey through the command line, run once per session in separate
+    processes, two recipes at a time (tests/journey.py): ``{recipe: Journey}`` with the
+    tiny data, the one-epoch run folder (left as fit wrote it), its export, a resumed copy
+    and its export, and every command's exit status, stdout and stderr.
+
+    Only the recipes that the collected tests ask for run (a test without a ``recipe``
+    parameter gets all of them)."""
+    from tests import journey
+
+    wanted: set[str] = set()
+    for item in request.session.items:
+        if "tiny_runs" not in getattr(item, "fixturenames", ()):
+            continue
+        callspec = getattr(item, "callspec", None)
+        recipe = callspec.params.get("recipe") if callspec else None
+        wanted |= {recipe} if recipe in journey.RECIPES else set(journey.RECIPES)
+    return journey.run_journeys(tmp_path_factory.mktemp("journeys"), sorted(wanted))
