@@ -63,6 +63,24 @@ def test_download_failure_is_one_line_naming_data(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()  # nothing half-made
 
 
+def test_offline_setting_skips_the_probe(monkeypatch):
+    import socket
+
+    from recipes import data
+
+    def no_connections(*args, **kwargs):
+        raise AssertionError("the network was probed")
+
+    monkeypatch.setattr(socket, "create_connection", no_connections)
+    for key in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("RNN_APPS_OFFLINE", "1")
+    assert not data.network_reachable()
+    monkeypatch.setenv("RNN_APPS_OFFLINE", "0")
+    with pytest.raises(AssertionError, match="probed"):
+        data.network_reachable()
+
+
 def test_unknown_tfds_name(tmp_path):
     with pytest.raises(UserError, match="tfds:no_such_set_xyz"):
         load_tfds_text("tfds:no_such_set_xyz", str(tmp_path))
@@ -83,9 +101,9 @@ def test_offline_download_fails_at_once_without_retries(tmp_path, monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
-    for key in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+    for key in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "RNN_APPS_OFFLINE"):
         monkeypatch.delenv(key, raising=False)
-    assert not data.network_reachable()
+    assert not data.network_reachable()  # the probe itself, its name resolution cut
     with pytest.raises(UserError, match=r"tfds:imdb_reviews: no network access.*--data PATH"):
         load_tfds_text("tfds:imdb_reviews", str(tmp_path))
     download_lookups = [h for h in lookups if h != data.PROBE_HOST[0]]
