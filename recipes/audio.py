@@ -20,6 +20,7 @@ from scipy.io import wavfile
 from recipes.errors import UserError
 
 SAMPLE_RATE = 16000  # what every model of this package hears
+MIN_RATE, MAX_RATE = 1000, 768000  # sample rates that read_wav accepts (Hz)
 NOISES = ("white", "pink", "brown")
 
 
@@ -40,7 +41,9 @@ def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     float), mono or multi-channel (channels are averaged).
 
     Raises:
-        UserError: the file is missing or is not a WAV file this can read.
+        UserError: the file is missing, is not a WAV file this can read, or its header
+            gives a sample rate outside :data:`MIN_RATE` to :data:`MAX_RATE` (0 in a
+            damaged one).
     """
     path = Path(path)
     if not path.is_file():
@@ -54,6 +57,11 @@ def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             f"{path} is not a readable WAV file ({error}); convert it to PCM WAV "
             "(e.g. ffmpeg -i IN -ar 16000 -ac 1 OUT.wav)."
         ) from None
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise UserError(
+            f"{path} says its sample rate is {rate} Hz (expected {MIN_RATE} to {MAX_RATE}); "
+            "its header may be damaged: convert it (e.g. ffmpeg -i IN -ar 16000 -ac 1 OUT.wav)."
+        )
     if data.dtype == np.uint8:
         data = (data.astype(np.float32) - 128.0) / 128.0
     elif data.dtype == np.int16:

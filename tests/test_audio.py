@@ -109,3 +109,21 @@ def test_trim_and_levels():
     y = audio.trim(x)
     assert 8000 <= len(y) <= 8000 + 2 * 160 + 160
     assert abs(audio.rms(audio.with_level(y, -26.0)) - 10 ** (-26 / 20)) < 1e-4
+
+
+@pytest.mark.parametrize("rate", [0, 999, 768001])
+def test_read_wav_refuses_a_header_sample_rate_out_of_range(tmp_path, rate):
+    """A damaged header (sample rate 0, and its byte rate 0 so that SciPy reads it) is
+    one line naming the file, not a ZeroDivisionError in resampling."""
+    path = tmp_path / "damaged.wav"
+    pcm = np.random.default_rng(rate).integers(-3000, 3000, 1600).astype(np.int16)
+    wavfile.write(path, 16000, pcm)
+    header = bytearray(path.read_bytes())
+    header[24:28] = rate.to_bytes(4, "little")  # nSamplesPerSec
+    header[28:32] = (2 * rate).to_bytes(4, "little")  # nAvgBytesPerSec, consistent with it
+    path.write_bytes(bytes(header))
+    with pytest.raises(UserError) as error:
+        audio.read_wav(path)
+    message = str(error.value)
+    assert message.startswith(f"{path} says its sample rate is {rate} Hz (expected 1000 to")
+    assert "\n" not in message
