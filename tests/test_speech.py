@@ -1,16 +1,16 @@
 """eSpeak NG text-to-speech: waveform shape, voices, settings and errors."""
 
 import builtins
+import ctypes
 import re
 import threading
 
+import espeakng_loader  # noqa: F401  (a dependency: missing, the tests fail, never skip)
 import numpy as np
 import pytest
 
-pytest.importorskip("espeakng_loader")
-
-from recipes import speech  # noqa: E402
-from recipes.errors import UserError  # noqa: E402
+from recipes import speech
+from recipes.errors import UserError
 
 RATE = 16000
 
@@ -152,3 +152,17 @@ def test_missing_package_is_one_line(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_espeak)
     with pytest.raises(UserError, match="pip install espeakng-loader"):
         speech._Engine()
+
+
+def test_native_writes_to_stdout_go_to_stderr(capfd):
+    """What C code writes to stdout while the library runs (printf, C's buffered stdout)
+    reaches stderr, and stdout works as before after it."""
+    libc = ctypes.CDLL(None)
+    token = f"espeak-native-{np.random.default_rng().integers(10**9)}"
+    print("before", flush=True)
+    with speech._stdout_to_stderr():
+        libc.printf(f"{token}\n".encode())  # left in C's buffer: flushed on the way out
+    libc.fflush(None)
+    print("after", flush=True)
+    out, err = capfd.readouterr()
+    assert out == "before\nafter\n" and token in err
