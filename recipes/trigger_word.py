@@ -32,10 +32,23 @@ from keras import ops
 import custom_layers as cl
 from recipes import audio, wake_data
 from recipes.base import Recipe
-from recipes.config import RecipeConfig
+from recipes.config import (
+    BATCH_SIZE,
+    CLIPNORM,
+    EPOCHS,
+    HELD_OUT,
+    LEARNING_RATE,
+    MINUTES,
+    PATIENCE,
+    SEED,
+    SHARE,
+    SIZE,
+    RecipeConfig,
+    setting,
+)
 from recipes.data import Splits
 from recipes.errors import UserError
-from recipes.training import EPOCHS_TRAINED, EpochCounter, save_figure, write_json
+from recipes.training import EPOCHS_TRAINED, EpochCounter, load_state, save_figure, write_json
 from recipes.wake_data import Clips, Mixing
 
 THRESHOLD_FILE = "threshold.json"
@@ -43,6 +56,7 @@ FRAME_LENGTH = 400  # 25 ms analysis window
 FRAME_STEP = 160  # 10 ms between spectrogram frames
 FFT_LENGTH = 512
 SPECTRUM_STEP_MS = 1000 * FRAME_STEP // audio.SAMPLE_RATE
+CLIPS = "[0, 100000]"  # synthesized clips
 
 
 @dataclasses.dataclass
@@ -51,83 +65,61 @@ class TriggerWordConfig(RecipeConfig):
 
     data: str | None = None  # Speech Commands style folder; none: synthesized speech and noise
     word: str = "activate"  # the trigger word (a folder name in the data, or what to synthesize)
-    synthesized_positives: int = 200  # eSpeak NG renditions of the word added to the positives
-    synthesized_negatives: int = 200  # eSpeak NG renditions of other words added to negatives
-    synthetic_share: float = 0.5  # with recorded clips: share of inserted positives synthesized
-    test_share: float = 0.3  # held-out share of the word's clips (whole speakers) and backgrounds
-    validation_share: float = 0.1  # the same for validation
-    seed: int = 1337  # splits, synthesis, example composition, initialization
-    example_seconds: float = 10.0  # length of a training example
-    train_examples: int = 1024  # composed afresh for every epoch
-    validation_examples: int = 256  # composed once
-    max_positives: int = 2  # per example (0 to this many)
-    max_negatives: int = 6  # per example (0 to this many)
-    label_frames: int = 50  # output frames labelled 1 after each positive ends (20 ms each)
-    speed: float = 0.1  # augmentation: speed within 1 +- speed
-    pitch: float = 2.0  # augmentation: pitch within +- this many semitones
-    noise: float = 0.3  # augmentation: probability of added generated noise
-    mels: int = 40  # log-mel bands
-    conv_filters: int = 128
-    conv_kernel: int = 8  # spectrogram frames (10 ms each) the convolution sees
-    conv_stride: int = 2  # one output frame per conv_stride spectrogram frames
-    units: int = 96  # each GRU layer
-    dropout: float = 0.2
-    batch_size: int = 16
-    epochs: int = 30  # the cosine schedule's length (early stopping may end sooner)
-    learning_rate: float = 2e-3  # Adam
+    # eSpeak NG renditions of the word added to the positives
+    synthesized_positives: int = setting(200, CLIPS)
+    # eSpeak NG renditions of other words added to negatives
+    synthesized_negatives: int = setting(200, CLIPS)
+    # with recorded clips: share of inserted positives synthesized
+    synthetic_share: float = setting(0.5, "[0, 1]")
+    # held-out share of the word's clips (whole speakers) and backgrounds
+    test_share: float = setting(0.3, HELD_OUT)
+    validation_share: float = setting(0.1, HELD_OUT)  # the same for validation
+    seed: int = setting(1337, SEED)  # splits, synthesis, example composition, initialization
+    example_seconds: float = setting(10.0, "[0.5, 300]")  # length of a training example
+    train_examples: int = setting(1024, "[1, 10000000]")  # composed afresh for every epoch
+    validation_examples: int = setting(256, "[1, 1000000]")  # composed once
+    max_positives: int = setting(2, "[0, 100]")  # per example (0 to this many)
+    max_negatives: int = setting(6, "[0, 100]")  # per example (0 to this many)
+    # output frames labelled 1 after each positive ends (20 ms each)
+    label_frames: int = setting(50, "[1, 1000]")
+    speed: float = setting(0.1, "[0, 0.5)")  # augmentation: speed within 1 +- speed
+    pitch: float = setting(2.0, "[0, 24]")  # augmentation: pitch within +- this many semitones
+    noise: float = setting(0.3, "[0, 1]")  # augmentation: probability of added generated noise
+    mels: int = setting(40, "[1, 128]")  # log-mel bands
+    conv_filters: int = setting(128, SIZE)
+    conv_kernel: int = setting(8, "[1, 100]")  # spectrogram frames (10 ms each) the conv sees
+    conv_stride: int = setting(2, "[1, 10]")  # one output frame per conv_stride spectrogram frames
+    units: int = setting(96, SIZE)  # each GRU layer
+    dropout: float = setting(0.2, SHARE)
+    batch_size: int = setting(16, BATCH_SIZE)
+    # the cosine schedule's length (early stopping may end sooner)
+    epochs: int = setting(30, EPOCHS)
+    learning_rate: float = setting(2e-3, LEARNING_RATE)  # Adam
     lr_schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decays to 5% over epochs
     keep: Literal["last", "best"] = "last"  # the model kept: last epoch, or best val_loss
-    clipnorm: float = 1.0  # global gradient norm clipping (0: none)
-    patience: int = 0  # keep = best: epochs without val_loss improvement before stopping
-    max_minutes: float = 0.0  # stop at the last epoch boundary within this time (0: none)
-    threshold: float = 0.0  # detection probability; 0: calibrated on the validation split
-    target_false_accepts_per_hour: float = 2.0  # calibration: false accepts allowed
-    target_miss_rate: float = 0.05  # calibration: misses allowed
-    calibration_minutes: float = 60.0  # validation audio the threshold is calibrated on
-    refractory_seconds: float = 1.0  # no second detection within this time of one
-    chunk_ms: int = 100  # streaming: audio per step (a multiple of the 20 ms frame)
-    eval_trials: int = 20  # evaluation: insertions of each held-out positive
-    eval_passes: int = 45  # evaluation: passes over the held-out backgrounds for false accepts
+    clipnorm: float = setting(1.0, CLIPNORM)  # global gradient norm clipping (0: none)
+    # keep = best: epochs without val_loss improvement before stopping
+    patience: int = setting(0, PATIENCE)
+    # stop at the last epoch boundary within this time (0: none)
+    max_minutes: float = setting(0.0, MINUTES)
+    # detection probability; 0: calibrated on the validation split
+    threshold: float = setting(0.0, "[0, 1)")
+    # calibration: false accepts allowed per hour
+    target_false_accepts_per_hour: float = setting(2.0, "[0, 3600]")
+    target_miss_rate: float = setting(0.05, SHARE)  # calibration: misses allowed
+    # validation audio the threshold is calibrated on (at least one pass over it)
+    calibration_minutes: float = setting(60.0, "[0, 10080]")
+    # no second detection within this time of one
+    refractory_seconds: float = setting(1.0, "[0, 60]")
+    # streaming: audio per step (a multiple of the output frame, conv_stride x 10 ms)
+    chunk_ms: int = setting(100, "[1, 60000]")
+    eval_trials: int = setting(20, "[1, 10000]")  # evaluation: insertions of each held-out positive
+    # evaluation: passes over the held-out backgrounds for false accepts
+    eval_passes: int = setting(45, "[1, 10000]")
     jit_compile: bool = False  # train under XLA (2.9x slower on a 2-core CPU)
-    distribution: str = "auto"  # tf.distribute: auto, none, mirrored, multi_worker
+    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
 
     def validate(self) -> None:
-        self.require_positive_integers(
-            "train_examples",
-            "validation_examples",
-            "label_frames",
-            "mels",
-            "conv_filters",
-            "conv_kernel",
-            "conv_stride",
-            "units",
-            "batch_size",
-            "epochs",
-            "chunk_ms",
-            "eval_trials",
-            "eval_passes",
-        )
-        self.require_fractions("dropout", "noise", "synthetic_share", "target_miss_rate")
-        self.require_fractions("test_share", "validation_share", below=0.5)
-        self.require_positive("learning_rate", "example_seconds")
-        self.require_non_negative(
-            "synthesized_positives",
-            "synthesized_negatives",
-            "max_positives",
-            "max_negatives",
-            "speed",
-            "pitch",
-            "clipnorm",
-            "patience",
-            "max_minutes",
-            "refractory_seconds",
-            "target_false_accepts_per_hour",
-            "calibration_minutes",
-        )
-        if not 0.0 <= self.threshold < 1.0:
-            raise UserError(
-                f"threshold={self.threshold} must be in [0, 1) (0: calibrated on validation)."
-            )
         if not self.word.strip():
             raise UserError("word is empty; set the trigger word with --set word=...")
         if self.conv_kernel < self.conv_stride:
@@ -140,8 +132,6 @@ class TriggerWordConfig(RecipeConfig):
                 f"chunk_ms={self.chunk_ms} is not a multiple of the {self.frame_ms()} ms "
                 "output frame (conv_stride x 10 ms)."
             )
-        if self.speed >= 0.5:
-            raise UserError(f"speed={self.speed} must be below 0.5.")
 
     def frame_ms(self) -> int:
         return SPECTRUM_STEP_MS * self.conv_stride
@@ -256,6 +246,44 @@ class Detector:
         return detections
 
 
+#: thresholds that calibration chooses from: 0.05 to 0.99 in steps of 0.01
+CALIBRATION_GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(95))
+
+
+def choose_threshold(grid, quiet, hearing) -> float:
+    """The calibrated threshold, from the ascending ``grid`` and, per threshold, whether it
+    meets the false-accept budget (``quiet``) and the miss budget (``hearing``).
+
+    Counts of detections (rising edges) are not monotonic in the threshold: a threshold
+    below a model's resting probability sees one edge per stream where a higher one sees
+    an edge at every dip, and a threshold below the probability before a word hears no
+    edge in the word's window. So the rule looks for safe ranges, not first and last
+    points:
+
+    - ``low``: the lowest threshold from which every higher one is quiet too (the
+      highest of the grid when even that one is not);
+    - from ``low`` up, the first range of consecutive hearing thresholds, from ``a`` to
+      ``b``: the threshold is their midpoint, rounded to 0.01 (inside the range: a margin
+      on both sides, since validation and test audio differ);
+    - ``low`` when no threshold from ``low`` up is hearing (false accepts come first).
+
+    When the counts are monotonic this is the midpoint of the lowest quiet and the
+    highest hearing threshold when the first is the lower, else the lowest quiet one
+    (the highest of the grid when none is quiet).
+    """
+    grid = [float(t) for t in grid]
+    low = len(grid) - 1
+    while low > 0 and quiet[low - 1] and quiet[low]:
+        low -= 1
+    first = next((i for i in range(low, len(grid)) if hearing[i]), None)
+    if first is None:
+        return grid[low]
+    last = first
+    while last + 1 < len(grid) and hearing[last + 1]:
+        last += 1
+    return round((grid[first] + grid[last]) / 2, 2)
+
+
 class Streamer:
     """Streaming detection: audio pushed in pieces of any size, detections as they happen.
 
@@ -312,6 +340,19 @@ class Streamer:
         return self.detector.update(probs)
 
 
+class _StaleThreshold(keras.callbacks.Callback):
+    """Removes the run's ``threshold.json`` when training starts: it was calibrated for
+    the model that training replaces (fit writes the new one when it ends)."""
+
+    def __init__(self, run_dir: Path | None):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_train_begin(self, logs=None):
+        if self.run_dir is not None:
+            (Path(self.run_dir) / THRESHOLD_FILE).unlink(missing_ok=True)
+
+
 # -- the recipe ------------------------------------------------------------------------
 class TriggerWord(Recipe):
     """Hears a chosen word in a stream of sound: ``detect(waveform)`` -> times."""
@@ -326,6 +367,7 @@ class TriggerWord(Recipe):
     def __init__(self, config: TriggerWordConfig | None = None, **overrides: Any):
         super().__init__(config, **overrides)
         self._calibrated: tuple[Any, float] | None = None  # (model or "loaded", threshold)
+        self._fitting: dict[str, Any] | None = None  # while fit runs: resume, verbose
 
     def monitored(self) -> tuple[str, str]:
         """``keep = "last"``: the last epoch (the end of the schedule); ``"best"``: the
@@ -333,12 +375,38 @@ class TriggerWord(Recipe):
         return (EPOCHS_TRAINED, "max") if self.config.keep == "last" else ("val_loss", "min")
 
     def training_callbacks(self, splits: Splits) -> list[keras.callbacks.Callback]:
-        return [EpochCounter()]
+        return [EpochCounter(), _StaleThreshold(self.run_dir)]
 
-    def fit(self, *args: Any, **kwargs: Any) -> dict[str, float]:
-        """:meth:`Recipe.fit`, then the calibrated threshold is written to the run folder."""
+    def fit(
+        self,
+        data: str | None = None,
+        epochs: int | None = None,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        verbose: int | str = "auto",
+        settings: dict[str, Any] | None = None,
+    ) -> dict[str, float]:
+        """:meth:`Recipe.fit`, then the threshold calibrated for the model it trained is
+        written to the run folder (``threshold.json``, when ``threshold = 0``).
+
+        A resumed run calibrates anew too: the ``threshold.json`` it finds belongs to the
+        model it goes on from, so it is not loaded, and it is removed when training
+        starts (a run interrupted again is calibrated when loaded). With ``verbose = 0``
+        nothing is said about the synthesis of clips either.
+        """
         self._calibrated = None
-        metrics = super().fit(*args, **kwargs)
+        self._fitting = {"resume": resume, "verbose": verbose}
+        try:
+            metrics = super().fit(
+                data=data,
+                epochs=epochs,
+                run_dir=run_dir,
+                resume=resume,
+                verbose=verbose,
+                settings=settings,
+            )
+        finally:
+            self._fitting = None
         self.save_assets(self.run_dir)
         return metrics
 
@@ -393,24 +461,38 @@ class TriggerWord(Recipe):
             splits = wake_data.read_speech_commands(
                 data, c.word, c.test_share, c.validation_share, shares, c.seed
             )
+            for name, clips in splits.items():
+                heard = any(len(b) for b in clips.backgrounds)
+                placeable = any(map(self.fits_in_example, clips.positives))
+                if clips.positives and not heard and not placeable:
+                    # nothing to measure the split on: no false accepts and no misses
+                    raise UserError(
+                        f"{data} has no background recordings ({wake_data.BACKGROUND_FOLDER}/ is "
+                        f"missing or empty) and no clip of {c.word!r} in its {name} split fits in "
+                        f"an example of {c.example_seconds:g} s with its {c.label_frames} label "
+                        f"frames; add WAV files of background sound to "
+                        f"{Path(data) / wake_data.BACKGROUND_FOLDER}, or raise example_seconds or "
+                        "lower label_frames."
+                    )
         rng = np.random.default_rng(c.seed)
         voices = (
             speech.english_voices() if (c.synthesized_positives or c.synthesized_negatives) else []
         )
         negative_words = [w for w in wake_data.NEGATIVE_WORDS if w != c.word.lower()]
+        quiet = self._fitting is not None and not self._fitting["verbose"]
         positives, positive_names = wake_data.synthesized(
             [c.word],
             c.synthesized_positives,
             rng,
             voices,
-            f"{c.synthesized_positives} x {c.word!r}",
+            "" if quiet else f"{c.synthesized_positives} x {c.word!r}",
         )
         negatives, negative_names = wake_data.synthesized(
             negative_words,
             c.synthesized_negatives,
             rng,
             voices,
-            f"{c.synthesized_negatives} other words",
+            "" if quiet else f"{c.synthesized_negatives} other words",
         )
         if data is None:
             # voices are the speakers: a held-out voice is never heard in training
@@ -445,6 +527,11 @@ class TriggerWord(Recipe):
                 )
         return Splits(splits["train"], splits["validation"], splits["test"])
 
+    def fits_in_example(self, clip: np.ndarray) -> bool:
+        """Whether ``clip`` and its label span fit in an example (``example_seconds``)."""
+        mixing = self.mixing()
+        return len(clip) + mixing.label_frames * mixing.frame_samples < mixing.samples
+
     def load_examples(self, data: str) -> Clips:
         """Held-out (test) clips of another source, for ``evaluate --data``."""
         return self.load_splits(data).test
@@ -457,7 +544,16 @@ class TriggerWord(Recipe):
         for _ in range(count):
             yield wake_data.compose(clips, mixing, rng)
 
+    def _first_epoch(self) -> int:
+        """The epoch that training starts from: the epochs done when resuming, else 0."""
+        if self._fitting and self._fitting["resume"] and self.run_dir is not None:
+            state = load_state(self.run_dir)
+            return int(state["epochs_done"]) if state else 0
+        return 0
+
     def to_dataset(self, clips: Clips, training: bool) -> tf.data.Dataset:
+        """Batches of composed examples. Training: ``train_examples`` new ones every epoch,
+        from a generator seeded with ``(seed, epoch)``; validation: composed once."""
         c = self.config
         mixing = self.mixing()
         frames = mixing.samples // mixing.frame_samples
@@ -466,7 +562,8 @@ class TriggerWord(Recipe):
             tf.TensorSpec((frames, 1), tf.float32),
         )
         if training:
-            epochs = itertools.count()
+            # epoch k of a resumed run composes what epoch k of an uninterrupted run does
+            epochs = itertools.count(self._first_epoch())
 
             def generate():
                 rng = np.random.default_rng([c.seed, next(epochs)])
@@ -500,7 +597,7 @@ class TriggerWord(Recipe):
         if c.lr_schedule == "cosine":
             steps = c.epochs * (c.train_examples // c.batch_size)
             learning_rate = keras.optimizers.schedules.CosineDecay(c.learning_rate, steps, 0.05)
-        optimizer = keras.optimizers.Adam(learning_rate, clipnorm=c.clipnorm or None)
+        optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=c.clipnorm or None)
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.BinaryCrossentropy(),
@@ -639,12 +736,18 @@ class TriggerWord(Recipe):
     def predict(
         self, inputs: list[str], plot: str | None = None, chime: str | None = None
     ) -> list[dict]:
-        """Detections in each WAV file; ``plot``/``chime`` are made for the first one."""
+        """Detections in each WAV file; ``plot``/``chime`` are made for the first one.
+
+        Audio shorter than one output frame (``frame_seconds``, 20 ms), even empty, has
+        no frame to detect in: no detections. It has nothing to plot either: ``plot``
+        for such a first file is a :class:`UserError` naming it."""
         if not inputs:
             raise UserError("Give one or more WAV files to listen to.")
         results = []
         for i, path in enumerate(inputs):
             waveform = audio.read_wav(path)
+            if i == 0 and plot:
+                self._require_frames(waveform, path)
             probs = self.probabilities(waveform)
             found = self.detector().update(probs)
             results.append(
@@ -660,15 +763,32 @@ class TriggerWord(Recipe):
                 audio.write_wav(chime, with_chimes(waveform, [d["time"] for d in found]))
         return results
 
+    def _require_frames(self, waveform: np.ndarray, source) -> None:
+        """A :class:`UserError` naming ``source`` when ``waveform`` holds no output frame."""
+        if len(waveform) < self.frame_samples():
+            count = f"{len(waveform)} sample{'' if len(waveform) == 1 else 's'}"
+            raise UserError(
+                f"{source} holds {count} at 16 kHz, less than one "
+                f"{round(1000 * self.frame_seconds())} ms output frame: nothing to plot "
+                "(leave out --plot, or give longer audio)."
+            )
+
     def plot(self, waveform, probs, detections, path: str | Path, title: str = "") -> Path:
-        """Log-mel spectrogram over the detection probability, detections marked."""
+        """Log-mel spectrogram over the detection probability, detections marked.
+
+        The spectrogram's frame ``i`` ends at ``(i + 1) * 10`` ms (the audio is padded
+        on the left as the model pads it). Audio shorter than one output frame is a
+        :class:`UserError`: there is nothing to plot."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        spectrogram = np.asarray(self._layers()["logmel"](waveform[None, :]))[0]
-        seconds = len(waveform) / audio.SAMPLE_RATE
+        waveform = np.asarray(waveform, np.float32)
+        self._require_frames(waveform, title or "the audio")
+        padded = np.pad(waveform, (FRAME_LENGTH - FRAME_STEP, 0))
+        spectrogram = np.asarray(self._layers()["logmel"](padded[None, :]))[0]
+        seconds = len(spectrogram) * FRAME_STEP / audio.SAMPLE_RATE
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
         top.imshow(
             spectrogram.T, origin="lower", aspect="auto", extent=(0, seconds, 0, self.config.mels)
@@ -772,8 +892,8 @@ class TriggerWord(Recipe):
         false_accepts = self.false_accepts(streams, threshold)
         minutes = sum(len(p) for p, _ in streams) * self.frame_seconds() / 60.0
         frames = [(p, label[: len(p)]) for p, label, _ in trials] + streams
-        predicted = np.concatenate([p for p, _ in frames]) >= threshold
-        truth = np.concatenate([label for _, label in frames]) > 0.5
+        predicted = np.concatenate([p for p, _ in frames] or [np.zeros(0)]) >= threshold
+        truth = np.concatenate([label for _, label in frames] or [np.zeros(0)]) > 0.5
         true_positive = float(np.sum(predicted & truth))
         return {
             "miss_rate": round(missed / len(trials), 4) if trials else float("nan"),
@@ -790,42 +910,48 @@ class TriggerWord(Recipe):
         }
 
     def threshold(self) -> float:
-        """``config.threshold``, or when it is 0 the threshold calibrated on validation.
-
-        Calibration, on a grid of steps of 0.01: the lowest threshold at which the
-        validation backgrounds with validation negatives (:meth:`_negative_streams`),
-        passed over until they last ``calibration_minutes``, give at most
-        ``target_false_accepts_per_hour`` (0.99 when none does), and the highest at which
-        the validation positives (:meth:`_positive_trials`) are missed at most
-        ``target_miss_rate`` of the time; the midpoint of the two when the first is the
-        lower (a margin on both sides), else the first.
-        """
+        """``config.threshold``, or when it is 0 the threshold calibrated on validation:
+        :meth:`calibrate` on :meth:`calibration_data`, once per model."""
         if self.config.threshold > 0:
             return self.config.threshold
         if self._calibrated is None or self._calibrated[0] not in (self.model, "loaded"):
             self._require_model()
-            c = self.config
-            rng = np.random.default_rng([c.seed, 11])
-            clips = self.splits().validation
-            seconds = sum(len(b) for b in clips.backgrounds) / audio.SAMPLE_RATE
-            passes = int(np.ceil(c.calibration_minutes * 60 / max(seconds, 1.0)))
-            streams = self._negative_streams(clips, rng, passes)
-            trials = self._positive_trials(clips, rng)
-            hours = sum(len(p) for p, _ in streams) * self.frame_seconds() / 3600.0
-            grid = [round(float(t), 2) for t in np.arange(0.05, 0.995, 0.01)]
-            quiet = [
-                t
-                for t in grid
-                if self.false_accepts(streams, t) <= c.target_false_accepts_per_hour * hours
-            ]
-            hearing = [
-                t for t in grid if self.misses(trials, t) <= c.target_miss_rate * len(trials)
-            ]
-            low = quiet[0] if quiet else grid[-1]
-            high = hearing[-1] if hearing else grid[0]
-            chosen = round((low + high) / 2, 2) if low < high else low
+            chosen = self.calibrate(*self.calibration_data())
             self._calibrated = (self.model, chosen)
         return self._calibrated[1]
+
+    def calibration_data(self) -> tuple[list, list]:
+        """What the threshold is calibrated on: the model's probabilities on the validation
+        backgrounds with validation negatives (:meth:`_negative_streams`), passed over
+        until they last ``calibration_minutes`` (at least once), and on the validation
+        positives (:meth:`_positive_trials`). Returns ``(streams, trials)``."""
+        c = self.config
+        rng = np.random.default_rng([c.seed, 11])
+        clips = self.splits().validation
+        # the audio of one pass, in whole output frames (what the streams' probabilities cover)
+        frames = sum(len(b) // self.frame_samples() for b in clips.backgrounds)
+        seconds = frames * self.frame_seconds()
+        passes = max(1, int(np.ceil(c.calibration_minutes * 60 / seconds))) if seconds else 1
+        streams = self._negative_streams(clips, rng, passes)
+        trials = self._positive_trials(clips, rng)
+        return streams, trials
+
+    def calibrate(self, streams, trials) -> float:
+        """The threshold for negative ``streams`` and positive ``trials`` (see
+        :meth:`calibration_data`): :func:`choose_threshold` on :data:`CALIBRATION_GRID`,
+        where a threshold is quiet when the streams give at most
+        ``target_false_accepts_per_hour`` false accepts per hour of their audio, and
+        hearing when at most ``target_miss_rate`` of the trials are missed."""
+        c = self.config
+        hours = sum(len(p) for p, _ in streams) * self.frame_seconds() / 3600.0
+        quiet = [
+            self.false_accepts(streams, t) <= c.target_false_accepts_per_hour * hours
+            for t in CALIBRATION_GRID
+        ]
+        hearing = [
+            self.misses(trials, t) <= c.target_miss_rate * len(trials) for t in CALIBRATION_GRID
+        ]
+        return choose_threshold(CALIBRATION_GRID, quiet, hearing)
 
     # -- run folder and export -------------------------------------------------------------
     def save_assets(self, run_dir: Path) -> None:
@@ -840,8 +966,10 @@ class TriggerWord(Recipe):
             )
 
     def load_assets(self, run_dir: Path) -> None:
+        """The calibrated threshold of ``threshold.json``; not while :meth:`fit` resumes
+        the run (it calibrates one for the model it trains)."""
         path = run_dir / THRESHOLD_FILE
-        if path.exists():
+        if self._fitting is None and path.exists():
             self._calibrated = ("loaded", float(json.loads(path.read_text())["threshold"]))
 
     def serving_resources(self) -> list:

@@ -9,6 +9,7 @@ generated noise. :func:`compose` mixes them into labelled training examples.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,16 +189,18 @@ def synthesized(
 ) -> tuple[list[np.ndarray], list[str]]:
     """``count`` renditions of ``words`` in random voices, rates and pitches (eSpeak NG).
 
+    With a ``label``, progress is written to stderr (a line naming what is synthesized,
+    then a counter when stderr is a terminal); stdout is left to the results.
+
     Returns the clips and their voice names (``voice@rate/pitch``, the speaker ids).
     """
-    import keras
-
     from recipes import speech
 
     clips, names = [], []
-    bar = keras.utils.Progbar(count, unit_name="clip") if count and label else None
-    if bar is not None:
-        print(f"synthesizing {label} with eSpeak NG", flush=True)
+    progress = bool(count and label)
+    counter = progress and sys.stderr.isatty()
+    if progress:
+        print(f"synthesizing {label} with eSpeak NG", file=sys.stderr, flush=True)
     for i in range(count):
         voice = voices[rng.integers(len(voices))]
         rate, pitch = int(rng.choice(RATES)), int(rng.choice(PITCHES))
@@ -205,8 +208,9 @@ def synthesized(
         clip = speech.synthesize(text, voice=voice, rate=rate, pitch=pitch)
         clips.append(audio.with_level(audio.trim(clip), -20.0))
         names.append(f"{voice}@{rate}/{pitch}:{text}")
-        if bar is not None:
-            bar.update(i + 1)
+        if counter:
+            end = "\n" if i + 1 == count else ""
+            print(f"\r{i + 1}/{count} clips", end=end, file=sys.stderr, flush=True)
     return clips, names
 
 

@@ -1,15 +1,24 @@
 """The trigger-word recipe: data layout and splits, example composition, the model's
-front end, offline and streaming detection, save/load, SavedModel and TFLite export, CLI."""
+front end, offline and streaming detection, calibration, resume, save/load, SavedModel and
+TFLite export, CLI."""
 
+import copy
 import json
+import shutil
+import subprocess
+import sys
 
+import espeakng_loader  # noqa: F401  (a dependency: missing, the tests fail, never skip)
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from recipes import audio, wake_data
+from recipes import audio, speech, wake_data
 from recipes.errors import UserError
+from recipes.training import write_json
 from recipes.trigger_word import (
+    CALIBRATION_GRID,
     FRAME_LENGTH,
     FRAME_STEP,
     Detector,
@@ -18,13 +27,11 @@ from recipes.trigger_word import (
     TFLiteStep,
     TriggerWord,
     TriggerWordConfig,
+    choose_threshold,
     history_samples,
     with_chimes,
 )
 from rnn_apps.cli import main
-
-pytest.importorskip("espeakng_loader")
-from recipes import speech  # noqa: E402
 
 TINY = dict(
     word="marvin",
@@ -69,10 +76,32 @@ def layout(tmp_path_factory):
     return write_layout(tmp_path_factory.mktemp("speech_commands"))
 
 
+#: the state of the generator that each training epoch of the ``trained`` run composed
+#: its examples from (filled by the fixture)
+TRAINED_EPOCH_STATES: list[dict] = []
+
+
+def record_composition(recipe, states: list, also=None) -> None:
+    """Makes ``recipe`` append to ``states`` the state of the generator each training
+    epoch composes its examples from (before anything is drawn from it), and call
+    ``also()`` then."""
+    examples = recipe.examples
+
+    def recording(clips, count, rng):
+        if clips is recipe.splits().train:
+            states.append(copy.deepcopy(rng.bit_generator.state))
+            if also is not None:
+                also()
+        return examples(clips, count, rng)
+
+    recipe.examples = recording
+
+
 @pytest.fixture(scope="module")
 def trained(layout, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "tw"
     recipe = TriggerWord(**TINY)
+    record_composition(recipe, TRAINED_EPOCH_STATES)
     metrics = recipe.fit(data=str(layout), run_dir=run, verbose=0)
     return recipe, run, metrics
 
@@ -186,6 +215,164 @@ def test_config_errors():
     assert history_samples(8, 2) == 1200
 
 
+@pytest.mark.parametrize(
+    "values, line",
+    [
+        (
+            {"distribution": "mirroredd"},
+            "Config key 'distribution' expects 'auto' or 'none' or 'mirrored' or "
+            "'multi_worker', got 'mirroredd'.",
+        ),
+        (
+            {"units": 10**30},
+            "Config key 'units' must be an integer in [1, 16384], "
+            "got 1000000000000000000000000000000.",
+        ),
+        ({"mels": 129}, "Config key 'mels' must be an integer in [1, 128], got 129."),
+        (
+            {"example_seconds": float("inf")},
+            "Config key 'example_seconds' must be a number in [0.5, 300], got inf.",
+        ),
+        (
+            {"example_seconds": float("nan")},
+            "Config key 'example_seconds' must be a number in [0.5, 300], got nan.",
+        ),
+        ({"eval_passes": 0}, "Config key 'eval_passes' must be an integer in [1, 10000], got 0."),
+        ({"pitch": 25.0}, "Config key 'pitch' must be a number in [0, 24], got 25.0."),
+        ({"threshold": 1.0}, "Config key 'threshold' must be a number in [0, 1), got 1.0."),
+        (
+            {"target_false_accepts_per_hour": -0.5},
+            "Config key 'target_false_accepts_per_hour' must be a number in [0, 3600], got -0.5.",
+        ),
+        (
+            {"train_examples": 10**8},
+            "Config key 'train_examples' must be an integer in [1, 10000000], got 100000000.",
+        ),
+    ],
+)
+def test_settings_out_of_range_are_one_line_naming_the_key(values, line):
+    """Refused when the config is made (not at fit time), as one line naming the key."""
+    with pytest.raises(UserError) as error:
+        TriggerWordConfig.from_dict(values)
+    assert str(error.value) == line
+
+
+def test_optimizer_clips_the_global_norm():
+    """``clipnorm`` is the global gradient norm (Keras's ``global_clipnorm``), as in the
+    other recipes, not a norm per variable."""
+    clipnorm = float(np.random.default_rng().uniform(0.5, 5.0))
+    optimizer = TriggerWord(**TINY, clipnorm=clipnorm).build_model().optimizer
+    assert optimizer.global_clipnorm == pytest.approx(clipnorm) and optimizer.clipnorm is None
+    assert TriggerWord(**TINY, clipnorm=0.0).build_model().optimizer.global_clipnorm is None
+
+
+# -- calibration, counted by hand ----------------------------------------------------------
+def detection_frames(probs, threshold: float, refractory: int) -> list[int]:
+    """Frames where ``probs`` reaches ``threshold`` from below (frame 0 counts: nothing
+    is above before the audio starts), at least ``refractory`` frames after the last."""
+    above = np.asarray(probs, np.float64) >= threshold  # as the detector compares
+    rising = np.flatnonzero(above & ~np.concatenate([[False], above[:-1]]))
+    kept: list[int] = []
+    for frame in rising:
+        if not kept or frame - kept[-1] >= refractory:
+            kept.append(int(frame))
+    return kept
+
+
+def threshold_by_hand(streams, trials, per_hour: float, miss_rate: float, refractory: int):
+    """The documented rule on counts made here: the lowest grid threshold from which every
+    higher one gives at most ``per_hour`` false accepts per hour of the streams; from it
+    up, the midpoint of the first run of thresholds that miss at most ``miss_rate`` of the
+    trials (that lowest threshold when none does). Also returns the per-threshold
+    verdicts ``(quiet, hearing)``."""
+    hours = sum(len(p) for p, _ in streams) * 0.02 / 3600
+    quiet, hearing = {}, {}
+    for t in CALIBRATION_GRID:
+        accepts = sum(len(detection_frames(p, t, refractory)) for p, _ in streams)
+        missed = sum(
+            not any(first <= (f + 1) * 0.02 <= last for f in detection_frames(p, t, refractory))
+            for p, _, (first, last) in trials
+        )
+        quiet[t] = accepts <= per_hour * hours
+        hearing[t] = missed <= miss_rate * len(trials)
+    grid = list(CALIBRATION_GRID)
+    low = next((t for i, t in enumerate(grid) if all(quiet[u] for u in grid[i:])), grid[-1])
+    above = [t for t in grid if t >= low]
+    start = next((i for i, t in enumerate(above) if hearing[t]), None)
+    if start is None:
+        return low, quiet, hearing
+    end = start
+    while end + 1 < len(above) and hearing[above[end + 1]]:
+        end += 1
+    return round((above[start] + above[end]) / 2, 2), quiet, hearing
+
+
+def resting_probabilities(rng, frames: int) -> np.ndarray:
+    """A model's probability at rest: 0.35 to 0.45, now and then dipping to 0.1-0.2 for a
+    few frames (a threshold between dip and rest sees an edge after every dip)."""
+    p = rng.uniform(0.35, 0.45, frames)
+    for start in rng.integers(1, frames - 5, frames // 100):
+        p[start : start + 5] = rng.uniform(0.1, 0.2, 5)
+    return p
+
+
+def test_choose_threshold_on_counts_that_are_not_monotonic():
+    """The lowest thresholds are quiet (the probability never falls below them: one edge
+    per stream), the middle ones are not (an edge after every dip): the old rule (first
+    quiet, last hearing) took the isolated quiet 0.05 as the low end and chose a threshold
+    in the middle, over the false-accept budget."""
+    rng = np.random.default_rng()
+    grid = list(CALIBRATION_GRID)
+    up = int(rng.integers(45, 55))  # quiet from grid[up] (0.50-0.59) up; below, only 0.05
+    top = int(rng.integers(up + 5, up + 30))  # hearing up to grid[top]
+    quiet = [i == 0 or i >= up for i in range(len(grid))]
+    hearing = [i <= top for i in range(len(grid))]
+    chosen = choose_threshold(grid, quiet, hearing)
+    assert chosen == round((grid[up] + grid[top]) / 2, 2)
+    assert all(quiet[i] for i, t in enumerate(grid) if t >= chosen) and grid[up] <= chosen
+    old = round((grid[0] + grid[top]) / 2, 2)  # quiet[0] and hearing[-1] of the old rule
+    assert not quiet[grid.index(old)]
+    # misses not monotonic either: below the resting probability no edge falls in a
+    # word's window, so the low thresholds miss; the first hearing run from low is used
+    hearing = [up + 2 <= i <= top for i in range(len(grid))]
+    assert choose_threshold(grid, quiet, hearing) == round((grid[up + 2] + grid[top]) / 2, 2)
+    # nothing hearing from low up: low (the false-accept budget first); nothing quiet: 0.99
+    assert choose_threshold(grid, quiet, [i < up for i in range(len(grid))]) == grid[up]
+    assert choose_threshold(grid, [False] * len(grid), hearing) == 0.99
+
+
+def test_calibration_on_known_probabilities():
+    """calibrate() on constructed probabilities: negative streams resting near 0.4 with
+    dips and a few spikes, positive trials resting likewise with a peak in their window;
+    the threshold is the one the documented rule gives on counts made here, and it is
+    one where the old rule's is not: every threshold from it up within the false-accept
+    budget, itself within the miss budget."""
+    rng = np.random.default_rng()
+    recipe = TriggerWord(
+        target_false_accepts_per_hour=100.0, target_miss_rate=0.05, refractory_seconds=1.0
+    )
+    streams = []
+    for _ in range(3):  # 3 minutes: 100 per hour allows 5 false accepts
+        p = resting_probabilities(rng, 3000)
+        for start in rng.choice(np.arange(100, 2900, 200), 2, replace=False):
+            p[start : start + 3] = rng.uniform(0.6, 0.75)  # two spikes per stream
+        streams.append((p.astype(np.float32), np.zeros(3000, np.float32)))
+    trials = []
+    for _ in range(12):
+        p = resting_probabilities(rng, 200)
+        p[95:100] = rng.uniform(0.35, 0.45, 5)  # no dip right before the word
+        p[100:110] = rng.uniform(0.8, 0.95, 10)
+        trials.append((p.astype(np.float32), np.zeros(200, np.float32), (1.9, 2.6)))
+    chosen = recipe.calibrate(streams, trials)
+    expected, quiet, hearing = threshold_by_hand(streams, trials, 100.0, 0.05, 50)
+    assert chosen == expected
+    assert all(quiet[t] for t in CALIBRATION_GRID if t >= chosen) and hearing[chosen]
+    first_quiet = min(t for t in CALIBRATION_GRID if quiet[t])
+    last_hearing = max(t for t in CALIBRATION_GRID if hearing[t])
+    old = round((first_quiet + last_hearing) / 2, 2) if first_quiet < last_hearing else first_quiet
+    assert not quiet[old]  # the case is one that the old rule gets wrong
+
+
 # -- the trained recipe -------------------------------------------------------------------
 def test_fit_writes_a_run_with_metrics(trained):
     recipe, run, metrics = trained
@@ -198,20 +385,43 @@ def test_fit_writes_a_run_with_metrics(trained):
     assert result["positive_trials"] == 2 * result["positive_clips"]
 
 
-def test_threshold_is_calibrated_on_validation(trained):
+def test_threshold_follows_the_rule_on_validation(trained):
+    """The calibrated threshold (threshold.json, metrics, the recipe, a loaded run) is the
+    one the documented rule gives on the validation probabilities, counted here."""
     recipe, run, metrics = trained
     threshold = json.loads((run / "threshold.json").read_text())["threshold"]
     assert recipe.threshold() == threshold == metrics["val_threshold"]
-    clips, rng = recipe.splits().validation, np.random.default_rng([1337, 11])
-    passes = int(np.ceil(5 * 60 / (sum(len(b) for b in clips.backgrounds) / 16000)))
-    streams = recipe._negative_streams(clips, rng, passes)
-    trials = recipe._positive_trials(clips, rng)
-    hours = sum(len(p) for p, _ in streams) * recipe.frame_seconds() / 3600
-    grid = [round(t, 2) for t in np.arange(0.05, 0.995, 0.01)]
-    quiet = [t for t in grid if recipe.false_accepts(streams, t) <= 2.0 * hours]
-    hearing = [t for t in grid if recipe.misses(trials, t) <= 0.05 * len(trials)]
-    low, high = (quiet or [0.99])[0], (hearing or [0.05])[-1]
-    assert threshold == (round((low + high) / 2, 2) if low < high else low)
+    assert TriggerWord.load(run).threshold() == threshold
+    streams, trials = recipe.calibration_data()
+    assert sum(len(p) for p, _ in streams) * 20 >= 5 * 60 * 1000  # calibration_minutes (ms)
+    assert len(trials) == 2 * len(recipe.splits().validation.positives)  # eval_trials
+    assert threshold == threshold_by_hand(streams, trials, 2.0, 0.05, 50)[0]
+
+
+def test_resume_composes_on_and_calibrates_its_own_model(trained, layout, tmp_path):
+    """fit --resume of a run stopped after epoch 1: epoch 2 composes its examples from
+    the generator state that epoch 2 of the uninterrupted run did, and the threshold
+    (metrics, threshold.json) is calibrated for the model it trained, not the one the run
+    had (made off the grid here, so that no calibration can give it)."""
+    run = tmp_path / "run"
+    TriggerWord(**TINY).fit(data=str(layout), run_dir=run, epochs=1, verbose=0)
+    stale = 0.123456
+    write_json(run / "threshold.json", {"threshold": stale, "target_false_accepts_per_hour": 2})
+    resumed = TriggerWord()
+    states, threshold_file_there = [], []
+    record_composition(
+        resumed, states, lambda: threshold_file_there.append((run / "threshold.json").exists())
+    )
+    metrics = resumed.fit(run_dir=run, resume=True, epochs=2, verbose=0)
+    assert len(TRAINED_EPOCH_STATES) == 2 and TRAINED_EPOCH_STATES[0] != TRAINED_EPOCH_STATES[1]
+    assert states == [TRAINED_EPOCH_STATES[1]]
+    assert threshold_file_there == [False]  # the old model's threshold went when training began
+    threshold = json.loads((run / "threshold.json").read_text())["threshold"]
+    assert threshold != stale and metrics["val_threshold"] == threshold
+    fresh = TriggerWord(resumed.config)  # calibrated from scratch on the model saved
+    fresh._splits = resumed._splits
+    fresh.model = keras.saving.load_model(run / "model.keras")
+    assert fresh.threshold() == threshold
     assert TriggerWord.load(run).threshold() == threshold
 
 
@@ -299,6 +509,82 @@ def test_cli_detect_plot_chime_and_evaluate(trained, tmp_path, capsys):
         loaded.detect(tmp_path / "nothing.wav")
     with pytest.raises(UserError, match="1-D waveform"):
         loaded.detect(np.zeros((2, 100)))
+
+
+@pytest.mark.parametrize("samples", [0, 1])
+def test_detect_audio_shorter_than_a_frame(trained, tmp_path, capsys, samples):
+    """Too short for one 20 ms frame (even empty): no detections; --plot, with nothing to
+    plot, is one line naming the file, and no plot is written."""
+    _, run, _ = trained
+    wav = audio.write_wav(tmp_path / "short.wav", np.random.default_rng().uniform(-1, 1, samples))
+    capsys.readouterr()
+    assert main(["detect", str(run), str(wav)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result == {"file": str(wav), "seconds": 0.0, "detections": []}
+    plot = tmp_path / "short.png"
+    assert main(["detect", str(run), str(wav), "--plot", str(plot)]) == 2
+    count = f"{samples} sample{'' if samples == 1 else 's'}"
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"rnn-apps: error: {wav} holds {count} at 16 kHz, less than one 20 ms output frame: "
+        "nothing to plot (leave out --plot, or give longer audio)."
+    ]
+    assert not plot.exists()
+
+
+def test_plot_of_audio_shorter_than_the_analysis_window(trained, tmp_path):
+    """A whole output frame (320 samples) but less than the 400 of one spectrogram
+    window: plotted (the audio is padded on the left as the model pads it)."""
+    recipe, _, _ = trained
+    waveform = np.random.default_rng().uniform(-0.5, 0.5, 350).astype(np.float32)
+    probs = recipe.probabilities(waveform)
+    assert probs.shape == (1,)
+    path = recipe.plot(waveform, probs, [], tmp_path / "p.png", title="x")
+    assert path.stat().st_size > 1000
+
+
+def test_no_backgrounds_and_no_placeable_trial_is_refused_before_training(layout, tmp_path):
+    """Without background recordings and with label spans too long for any clip to fit in
+    an example, nothing could be measured: one line naming the folder, before training."""
+    data = tmp_path / "no_backgrounds"
+    shutil.copytree(layout, data, ignore=shutil.ignore_patterns(wake_data.BACKGROUND_FOLDER))
+    label_frames = int(np.random.default_rng().integers(100, 200))  # 2 s or more
+    recipe = TriggerWord(
+        **TINY | dict(label_frames=label_frames, synthesized_positives=0, synthesized_negatives=0)
+    )
+    run = tmp_path / "run"
+    with pytest.raises(UserError) as error:
+        recipe.fit(data=str(data), run_dir=run, verbose=0)
+    assert str(error.value) == (
+        f"{data} has no background recordings (_background_noise_/ is missing or empty) and "
+        f"no clip of 'marvin' in its train split fits in an example of 2 s with its "
+        f"{label_frames} label frames; add WAV files of background sound to "
+        f"{data / '_background_noise_'}, or raise example_seconds or lower label_frames."
+    )
+    assert not (run / "model.keras").exists() and not (run / "checkpoints").exists()
+
+
+def test_synthesis_progress_goes_to_stderr(capsys):
+    rng = np.random.default_rng()
+    voices = speech.english_voices()
+    clips, names = wake_data.synthesized(["yes", "house"], 2, rng, voices, "2 other words")
+    assert len(clips) == len(names) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "synthesizing 2 other words with eSpeak NG" in err
+    wake_data.synthesized(["yes"], 1, rng, voices)  # no label: nothing said
+    assert capsys.readouterr() == ("", "")
+
+
+def test_cli_fit_quiet_prints_one_json_object(layout, tmp_path):
+    """rnn-apps fit --quiet in a fresh process: stdout is the metrics' JSON object and
+    nothing else; the synthesis says nothing (quiet)."""
+    settings = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    command = [sys.executable, "-m", "rnn_apps", "fit", "trigger_word", "--data", str(layout)]
+    command += [*settings, "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["run"] == str(tmp_path / "run") and result["epochs_done"] == 1
+    assert "val_miss_rate" in result and "synthesizing" not in done.stderr
 
 
 def test_chimes_land_at_the_times():
