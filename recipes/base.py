@@ -453,13 +453,21 @@ class Recipe:
             shutil.rmtree(staging, ignore_errors=True)
         return export_dir
 
+    def export_endpoints(self) -> dict[str, tuple[Any, list[tf.TensorSpec]]]:
+        """The SavedModel's signatures: name -> (function, input signature). By default
+        :meth:`serving_function` under each of :meth:`serving_endpoints`."""
+        return {
+            name: (self.serving_function(), self.serving_signature())
+            for name in self.serving_endpoints()
+        }
+
     def write_export(self, export_dir: Path) -> None:
         """Writes the SavedModel (and any files beside it) into the new ``export_dir``."""
         archive = keras.export.ExportArchive()
         for resource in self.serving_resources():
             archive.track(resource)
-        for endpoint in self.serving_endpoints():
-            archive.add_endpoint(endpoint, self.serving_function(), self.serving_signature())
+        for name, (function, signature) in self.export_endpoints().items():
+            archive.add_endpoint(name, function, signature)
         archive.write_out(str(export_dir), verbose=False)
 
     def _write_run_files(self, run_dir: Path) -> None:

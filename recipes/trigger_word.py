@@ -363,6 +363,7 @@ class TriggerWord(Recipe):
     config_class = TriggerWordConfig
     predict_options: ClassVar[tuple[str, ...]] = ("plot", "chime")
     predict_reads_stdin = True
+    task_verb = "detect"
 
     def __init__(self, config: TriggerWordConfig | None = None, **overrides: Any):
         super().__init__(config, **overrides)
@@ -988,21 +989,19 @@ class TriggerWord(Recipe):
 
         return serve
 
-    def export(self, export_dir: str | Path) -> Path:
-        """A SavedModel (``serving_default``: waveform batch -> per-frame probabilities,
-        ``stream_step``: one chunk and the states -> probabilities and new states) and,
-        beside its files, ``stream_step.tflite`` (the streaming step for TFLite)."""
-        self._require_model()
-        export_dir = Path(export_dir)
-        if export_dir.exists() and any(export_dir.iterdir()):
-            raise UserError(f"{export_dir} exists and is not empty; choose another --out.")
-        archive = keras.export.ExportArchive()
-        archive.track(self.model)
-        archive.add_endpoint("serving_default", self.serving_function(), self.serving_signature())
-        archive.add_endpoint("stream_step", self._named_step, self.stream_signature(batch=None))
-        archive.write_out(str(export_dir), verbose=False)
+    def export_endpoints(self) -> dict[str, tuple[Any, list[tf.TensorSpec]]]:
+        """``serving_default`` (waveform batch -> per-frame probabilities) and
+        ``stream_step`` (one chunk and the states -> probabilities and new states)."""
+        return {
+            **super().export_endpoints(),
+            "stream_step": (self._named_step, self.stream_signature(batch=None)),
+        }
+
+    def write_export(self, export_dir: Path) -> None:
+        """The SavedModel and, beside its files, ``stream_step.tflite`` (the streaming
+        step for TFLite)."""
+        super().write_export(export_dir)
         self.export_tflite(export_dir / "stream_step.tflite")
-        return export_dir
 
     def _named_step(self, chunk, history, state1, state2):
         probs, history, state1, state2 = self.stream_step(chunk, history, state1, state2)
