@@ -252,10 +252,11 @@ def tfds_builder(source: str, data_dir: str | None):
                 builder.download_and_prepare()
     except Exception as err:  # tfds raises many kinds: no network, unknown name, ...
         if not online:
+            why = "RNN_APPS_OFFLINE is set" if _offline_set() else f"{PROBE_HOST[0]} is unreachable"
             raise UserError(
-                f"Could not download {source}: no network access ({PROBE_HOST[0]} is "
-                f"unreachable); pass a local file or folder with --data PATH, or set data_dir "
-                f"to a folder where the data set is already prepared."
+                f"Could not download {source}: no network access ({why}); pass a local file "
+                f"or folder with --data PATH, or set data_dir to a folder where the data set "
+                f"is already prepared."
             ) from None
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError(
@@ -328,6 +329,10 @@ PROBE_HOST = ("storage.googleapis.com", 443)
 """Where tensorflow-datasets keeps its data set metadata: reachable whenever tfds can work."""
 
 
+def _offline_set() -> bool:
+    return os.environ.get("RNN_APPS_OFFLINE", "") not in ("", "0")
+
+
 def network_reachable(timeout: float = 3.0) -> bool:
     """Whether this machine can open a connection to :data:`PROBE_HOST`.
 
@@ -335,7 +340,7 @@ def network_reachable(timeout: float = 3.0) -> bool:
     With ``RNN_APPS_OFFLINE=1`` in the environment it is False and nothing is probed
     (for machines known to be offline, and for test runs).
     """
-    if os.environ.get("RNN_APPS_OFFLINE", "") not in ("", "0"):
+    if _offline_set():
         return False
     if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
         return True
