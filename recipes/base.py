@@ -39,7 +39,7 @@ from recipes.training import (
 DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker")
 #: settings that ``fit --resume`` may change: they steer training, not the model's shape
 RESUMABLE = ("epochs", "patience", "learning_rate", "max_minutes")
-#: files that mark a folder as a run of this package
+#: the file that marks a folder as a run of this package (it names the recipe)
 RUN_FILE = "run.json"
 
 
