@@ -17,17 +17,15 @@ slightly different pitch jitter (the same voice, words and timing).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import functools
 import os
-import sys
 import threading
 
 import numpy as np
 
 from recipes.audio import resample
 from recipes.errors import UserError
+from recipes.training import stdout_to_stderr
 
 # values from espeak-ng's src/include/espeak-ng/speak_lib.h
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -151,50 +149,10 @@ class _Engine:
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
 
 
-@functools.cache
-def _libc():
-    try:
-        return ctypes.CDLL(None)  # the process's C library, the one libespeak-ng writes with
-    except (OSError, TypeError):  # (TypeError: a platform without dlopen(NULL))
-        return None
-
-
-def _flush_c_streams() -> None:
-    libc = _libc()
-    if libc is not None:
-        libc.fflush(None)
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr():
-    """File descriptor 1 pointed at stderr while active, for the library's calls: it has
-    messages that it writes with ``printf`` (to C's stdout), and a process's stdout holds
-    its results (``rnn-apps fit --quiet`` prints one JSON object there). C's buffers are
-    flushed on both sides, so nothing written inside comes out after."""
-    with contextlib.suppress(AttributeError, ValueError, OSError):
-        sys.stdout.flush()  # Python's pending output goes where it was meant to
-    _flush_c_streams()
-    saved: int | None = None
-    try:
-        saved = os.dup(1)
-        os.dup2(2, 1)
-    except OSError:  # no stdout or no stderr: leave the descriptors as they are
-        if saved is not None:
-            os.close(saved)
-            saved = None
-    try:
-        yield
-    finally:
-        if saved is not None:
-            _flush_c_streams()
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
 def _engine() -> _Engine:
     global _ENGINE
     if _ENGINE is None:
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             _ENGINE = _Engine()
     return _ENGINE
 
@@ -237,7 +195,7 @@ def synthesize(
     settings = {_RATE: rate, _VOLUME: 100, _PITCH: pitch, _RANGE: pitch_range}
     with _LOCK:
         engine = _engine()
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             samples = engine.synth(voice, text, settings).astype(np.float32) / 32768.0
     loud = np.flatnonzero(np.abs(samples) >= _SILENCE)
     if loud.size == 0:

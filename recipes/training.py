@@ -13,12 +13,16 @@ A run folder holds::
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import json
 import math
 import os
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,51 @@ def package_version() -> str:
         return version("rnn-apps")
     except PackageNotFoundError:
         return "unknown"
+
+
+@functools.cache
+def _libc():
+    try:
+        return ctypes.CDLL(None)  # the process's C library, the one native code writes with
+    except (OSError, TypeError):  # (TypeError: a platform without dlopen(NULL))
+        return None
+
+
+def _flush_c_streams() -> None:
+    libc = _libc()
+    if libc is not None:
+        libc.fflush(None)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Everything written to stdout while active, by Python (``sys.stdout``: Keras's
+    progress bars) or by native code (file descriptor 1: a library's ``printf``), goes to
+    stderr, so that a process's stdout holds only its results (``rnn-apps fit`` prints
+    one JSON object there). C's buffers are flushed on both sides, so nothing written
+    inside comes out after; without a stdout or a stderr the descriptors are left as
+    they are."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        sys.stdout.flush()  # Python's pending output goes where it was meant to
+    _flush_c_streams()
+    saved: int | None = None
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:
+        if saved is not None:
+            os.close(saved)
+            saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            sys.stderr.flush()
+        if saved is not None:
+            _flush_c_streams()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def write_text_atomically(path: Path, text: str) -> None:

@@ -161,21 +161,12 @@ def _print_json(value) -> None:
     print(json.dumps(value, ensure_ascii=False), flush=True)
 
 
-@contextlib.contextmanager
 def _stdout_to_stderr():
-    """Sends everything written to stdout, by Python or by native code (Keras's progress
-    bars, a synthesizer's messages), to stderr while active: a verb's stdout holds only
-    its results."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+    """:func:`recipes.training.stdout_to_stderr`, imported when a verb runs (``--help``
+    needs no TensorFlow): while a verb works, its stdout goes to stderr."""
+    from recipes.training import stdout_to_stderr
+
+    return stdout_to_stderr()
 
 
 def _utf8(raw: bytes, where: str) -> str:
@@ -191,14 +182,19 @@ def _utf8(raw: bytes, where: str) -> str:
         ) from None
 
 
+def _argument(text: str, where: str) -> str:
+    """A command-line argument as UTF-8 text: arguments arrive decoded with surrogate
+    escapes, and ``os.fsencode`` gives their bytes back."""
+    return _utf8(os.fsencode(text), where)
+
+
 def _inputs(args) -> list[str]:
     """The raw inputs of predict: the arguments, or stdin's non-empty lines, as UTF-8.
 
     Text that is not UTF-8 is refused with the argument or line that holds it (nothing
     is replaced silently)."""
     if args.inputs:
-        # arguments arrive decoded with surrogate escapes; os.fsencode gives the bytes back
-        return [_utf8(os.fsencode(a), f"Input {i}") for i, a in enumerate(args.inputs, 1)]
+        return [_argument(a, f"Input {i}") for i, a in enumerate(args.inputs, 1)]
     lines = sys.stdin.buffer.read().split(b"\n")
     texts = [_utf8(line, f"Line {i} of stdin") for i, line in enumerate(lines, 1)]
     return [t.rstrip("\r") for t in texts if t.strip()]
@@ -219,9 +215,9 @@ def cmd_fit(args) -> int:
     recipe_class = get_recipe(args.recipe)
     values = read_toml(args.config) if args.config else {}
     # settings and the data path go into config.toml, a UTF-8 file
-    values.update(parse_overrides([_utf8(os.fsencode(a), f"--set {a!r}") for a in args.set]))
+    values.update(parse_overrides([_argument(a, f"--set {a!r}") for a in args.set]))
     if args.data is not None:
-        _utf8(os.fsencode(args.data), f"--data {args.data!r}")
+        _argument(args.data, f"--data {args.data!r}")
     if args.resume and not args.out:
         raise UserError("--resume needs --out RUN_DIR, the run folder to continue.")
     # on --resume the run's own config is the base; the settings given change it
@@ -283,7 +279,7 @@ def cmd_predict(args) -> int:
             output_file(options[key], f"--{key}", suffix)
     with _stdout_to_stderr():
         recipe = load_run(args.run)
-    if args.verb != "predict" and recipe.name not in ALIASES[args.verb]:
+    if args.verb not in ("predict", recipe.task_verb):
         raise UserError(
             f"rnn-apps {args.verb} is for {' and '.join(ALIASES[args.verb])} runs; {args.run} "
             f"is a {recipe.name} run: use rnn-apps {recipe.task_verb}"

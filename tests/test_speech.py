@@ -11,6 +11,7 @@ import pytest
 
 from recipes import speech
 from recipes.errors import UserError
+from recipes.training import stdout_to_stderr
 
 RATE = 16000
 
@@ -160,7 +161,7 @@ def test_native_writes_to_stdout_go_to_stderr(capfd):
     libc = ctypes.CDLL(None)
     token = f"espeak-native-{np.random.default_rng().integers(10**9)}"
     print("before", flush=True)
-    with speech._stdout_to_stderr():
+    with stdout_to_stderr():
         libc.printf(f"{token}\n".encode())  # left in C's buffer: flushed on the way out
     libc.fflush(None)
     print("after", flush=True)
