@@ -204,45 +204,18 @@ class RecipeConfig:
         cls = type(self)
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
             interval = field_range(cls, field.name)
-            setattr(self, field.name, _coerce(field.name, value, hints[field.name], interval))
-        for name in numeric_fields(cls):
-            value, interval = getattr(self, name), field_range(cls, name)
-            if interval is None or value is None or isinstance(value, (str, bool)):
-                continue  # a field without a range: tests/test_config.py finds it
-            integer = isinstance(value, int)
-            setattr(self, name, check_range(f"Config key '{name}'", value, interval, integer))
+            value = _coerce(field.name, getattr(self, field.name), hints[field.name], interval)
+            # (a numeric field without a range: tests/test_config.py finds it)
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if interval is not None and numeric:
+                integer = isinstance(value, int)
+                value = check_range(f"Config key '{field.name}'", value, interval, integer)
+            setattr(self, field.name, value)
         self.validate()
 
     def validate(self) -> None:
         """Checks across fields; raise :class:`UserError` naming the key."""
-
-    # -- range checks for validate() of configs that declare no ranges ----------------
-    def require_positive_integers(self, *keys: str) -> None:
-        for key in keys:
-            if getattr(self, key) < 1:
-                raise UserError(
-                    f"Config key '{key}' must be a positive integer, got {getattr(self, key)}."
-                )
-
-    def require_non_negative(self, *keys: str) -> None:
-        for key in keys:
-            if not getattr(self, key) >= 0:  # NaN too
-                raise UserError(f"Config key '{key}' must be 0 or more, got {getattr(self, key)}.")
-
-    def require_positive(self, *keys: str) -> None:
-        for key in keys:
-            if not getattr(self, key) > 0:  # NaN too
-                raise UserError(f"Config key '{key}' must be positive, got {getattr(self, key)}.")
-
-    def require_fractions(self, *keys: str, below: float = 1.0) -> None:
-        """Each key in ``[0, below)``."""
-        for key in keys:
-            if not 0 <= getattr(self, key) < below:
-                raise UserError(
-                    f"Config key '{key}' must be in [0, {below:g}), got {getattr(self, key)}."
-                )
 
     @classmethod
     def keys(cls) -> list[str]:

@@ -20,21 +20,10 @@ from recipes.config import Interval, field_range, numeric_fields, parse_override
 from recipes.errors import UserError
 
 CONFIGS = [r.config_class for r in recipes.RECIPES.values()]
-TRIGGER_WORD_SKIP = "TriggerWordConfig ranges: owned by the trigger_word change"
-
-
-def _skip_undeclared_trigger_word(config_class: type) -> None:
-    """TriggerWordConfig is another change's: skipped while it declares no range at all
-    (once it declares one, every one of its numeric fields is held to this file)."""
-    if config_class is recipes.TriggerWordConfig and not any(
-        field_range(config_class, name) for name in numeric_fields(config_class)
-    ):
-        pytest.skip(TRIGGER_WORD_SKIP)
 
 
 @pytest.mark.parametrize("config_class", CONFIGS, ids=lambda c: c.__name__)
 def test_every_numeric_field_declares_a_range(config_class):
-    _skip_undeclared_trigger_word(config_class)
     assert numeric_fields(config_class), config_class
     missing = [n for n in numeric_fields(config_class) if field_range(config_class, n) is None]
     assert not missing, f"{config_class.__name__}: no range declared for {missing}"
@@ -77,7 +66,6 @@ def _inside(interval: Interval, integer: bool) -> list:
 
 @pytest.mark.parametrize("config_class, name", _cases())
 def test_values_out_of_range_are_one_line_naming_the_key(config_class, name):
-    _skip_undeclared_trigger_word(config_class)
     interval = field_range(config_class, name)
     integer = _is_integer(config_class, name)
     kind = "an integer" if integer else "a number"
