@@ -130,6 +130,7 @@ class Recipe:
         self._splits: tuple[str | None, Splits] | None = None  # (source, its splits)
         self._functions: tuple[keras.Model | None, dict] = (None, {})  # see _compiled
         self.resumed_seconds = 0.0  # set by fit: training time of a resumed run's earlier calls
+        self.initial_epoch = 0  # set by fit: the epochs a resumed run had done (0: a new run)
 
     @classmethod
     def from_config(cls, values: dict[str, Any]) -> Recipe:
@@ -323,6 +324,7 @@ class Recipe:
         monitor, mode = self.monitored()
         #: training seconds of earlier calls of a resumed run (time budgets count them)
         self.resumed_seconds = float(state.get("train_seconds", 0.0)) if state else 0.0
+        self.initial_epoch = int(state["epochs_done"]) if state else 0
         run_state = RunState(run_dir, monitor, mode, self.config.patience, state)
         callbacks = [
             *self.training_callbacks(splits),  # first: they may add metrics to the logs
@@ -339,7 +341,7 @@ class Recipe:
             self.to_dataset(splits.train, training=True),
             validation_data=self.to_dataset(splits.validation, training=False),
             epochs=epochs,
-            initial_epoch=state["epochs_done"] if state else 0,
+            initial_epoch=self.initial_epoch,
             callbacks=callbacks,
             verbose=verbose,
             shuffle=False,  # the training dataset shuffles itself, seeded

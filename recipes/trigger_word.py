@@ -48,7 +48,7 @@ from recipes.config import (
 )
 from recipes.data import Splits
 from recipes.errors import UserError
-from recipes.training import EPOCHS_TRAINED, EpochCounter, load_state, save_figure, write_json
+from recipes.training import EPOCHS_TRAINED, EpochCounter, save_figure, write_json
 from recipes.wake_data import Clips, Mixing
 
 THRESHOLD_FILE = "threshold.json"
@@ -368,7 +368,7 @@ class TriggerWord(Recipe):
     def __init__(self, config: TriggerWordConfig | None = None, **overrides: Any):
         super().__init__(config, **overrides)
         self._calibrated: tuple[Any, float] | None = None  # (model or "loaded", threshold)
-        self._fitting: dict[str, Any] | None = None  # while fit runs: resume, verbose
+        self._fitting: dict[str, Any] | None = None  # while fit runs: its verbose
 
     def monitored(self) -> tuple[str, str]:
         """``keep = "last"``: the last epoch (the end of the schedule); ``"best"``: the
@@ -396,7 +396,7 @@ class TriggerWord(Recipe):
         nothing is said about the synthesis of clips either.
         """
         self._calibrated = None
-        self._fitting = {"resume": resume, "verbose": verbose}
+        self._fitting = {"verbose": verbose}
         try:
             metrics = super().fit(
                 data=data,
@@ -545,13 +545,6 @@ class TriggerWord(Recipe):
         for _ in range(count):
             yield wake_data.compose(clips, mixing, rng)
 
-    def _first_epoch(self) -> int:
-        """The epoch that training starts from: the epochs done when resuming, else 0."""
-        if self._fitting and self._fitting["resume"] and self.run_dir is not None:
-            state = load_state(self.run_dir)
-            return int(state["epochs_done"]) if state else 0
-        return 0
-
     def to_dataset(self, clips: Clips, training: bool) -> tf.data.Dataset:
         """Batches of composed examples. Training: ``train_examples`` new ones every epoch,
         from a generator seeded with ``(seed, epoch)``; validation: composed once."""
@@ -564,7 +557,7 @@ class TriggerWord(Recipe):
         )
         if training:
             # epoch k of a resumed run composes what epoch k of an uninterrupted run does
-            epochs = itertools.count(self._first_epoch())
+            epochs = itertools.count(self.initial_epoch)
 
             def generate():
                 rng = np.random.default_rng([c.seed, next(epochs)])
