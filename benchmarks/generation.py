@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from recipes import CharText  # noqa: E402
-from recipes.runs import load_run  # noqa: E402
+from recipes.core.runs import load_run  # noqa: E402
 
 
 def cpu_name() -> str:

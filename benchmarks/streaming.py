@@ -32,9 +32,9 @@ from generation import cpu_name, timed  # noqa: E402
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 
-from recipes import audio  # noqa: E402
-from recipes.runs import load_run  # noqa: E402
-from recipes.trigger_word import Streamer, TFLiteStep, TriggerWord  # noqa: E402
+from recipes.core.runs import load_run  # noqa: E402
+from recipes.trigger_word import audio  # noqa: E402
+from recipes.trigger_word.recipe import Streamer, TFLiteStep, TriggerWord  # noqa: E402
 
 
 def stream(recipe: TriggerWord, waveform: np.ndarray, step=None) -> list:

@@ -1,48 +1,81 @@
 """Ready recurrent-network applications built on :mod:`custom_layers`.
 
-Each recipe is a class with the same life cycle (see :class:`recipes.base.Recipe`).
+Each application is a package of its own (``recipes/<name>/``) on the shared core
+(``recipes/core/``): the recipe life cycle, the training settings every config extends,
+data sources, training machinery, run folders and export. Every recipe class has the
+same life cycle (see :class:`recipes.core.recipe.Recipe`)::
+
+    from recipes import Translator
+    app = Translator(units=128)
+    app.fit(epochs=3, run_dir="runs/dates")
+
+Names are imported on first use: ``import recipes`` alone starts no TensorFlow.
 """
 
-from recipes.base import Recipe
-from recipes.char_music import CharMusic, CharMusicConfig
-from recipes.char_text import CharText, CharTextConfig
-from recipes.errors import UserError
-from recipes.ner import NER, NERConfig
-from recipes.sentiment import Sentiment, SentimentConfig
-from recipes.translator import Translator, TranslatorConfig
-from recipes.trigger_word import TriggerWord, TriggerWordConfig
+from __future__ import annotations
 
-#: name -> recipe class, as the command line knows them
-RECIPES: dict[str, type[Recipe]] = {
-    r.name: r for r in (Sentiment, CharText, CharMusic, Translator, NER, TriggerWord)
+import importlib
+from typing import TYPE_CHECKING
+
+from recipes.core.errors import UserError
+
+if TYPE_CHECKING:
+    from recipes.core.config import RecipeConfig
+    from recipes.core.recipe import Recipe
+
+#: application name -> (its recipe class, its config class), as the command line knows them
+APPLICATIONS: dict[str, tuple[str, str]] = {
+    "sentiment": ("Sentiment", "SentimentConfig"),
+    "char_text": ("CharText", "CharTextConfig"),
+    "char_music": ("CharMusic", "CharMusicConfig"),
+    "translator": ("Translator", "TranslatorConfig"),
+    "ner": ("NER", "NERConfig"),
+    "trigger_word": ("TriggerWord", "TriggerWordConfig"),
+}
+_OFFERED = {
+    **{cls: app for app, names in APPLICATIONS.items() for cls in names},
+    "Recipe": "core.recipe",
 }
 
 __all__ = [
+    "APPLICATIONS",
     "RECIPES",
-    "CharMusic",
-    "CharMusicConfig",
-    "CharText",
-    "CharTextConfig",
-    "NER",
-    "NERConfig",
     "Recipe",
-    "Sentiment",
-    "SentimentConfig",
-    "Translator",
-    "TranslatorConfig",
-    "TriggerWord",
-    "TriggerWordConfig",
     "UserError",
+    "config_class",
     "get_recipe",
+    *sorted(cls for names in APPLICATIONS.values() for cls in names),
 ]
+
+
+def _check(name: str) -> None:
+    if name not in APPLICATIONS:
+        from recipes.core.config import nearest
+
+        raise UserError(
+            f"Unknown recipe '{name}'{nearest(name, list(APPLICATIONS))}; see rnn-apps recipes."
+        )
 
 
 def get_recipe(name: str) -> type[Recipe]:
     """The recipe class called ``name``; unknown names are a :class:`UserError`."""
-    from recipes.config import nearest
+    _check(name)
+    return getattr(importlib.import_module(f"recipes.{name}"), APPLICATIONS[name][0])
 
-    if name not in RECIPES:
-        raise UserError(
-            f"Unknown recipe '{name}'{nearest(name, list(RECIPES))}; see rnn-apps recipes."
-        )
-    return RECIPES[name]
+
+def config_class(name: str) -> type[RecipeConfig]:
+    """The config class of the recipe called ``name``, without importing TensorFlow."""
+    _check(name)
+    return getattr(importlib.import_module(f"recipes.{name}"), APPLICATIONS[name][1])
+
+
+def __getattr__(name: str):
+    if name == "RECIPES":  # name -> recipe class, every application imported
+        return {app: get_recipe(app) for app in APPLICATIONS}
+    if name in _OFFERED:
+        return getattr(importlib.import_module(f"recipes.{_OFFERED[name]}"), name)
+    raise AttributeError(f"module 'recipes' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -13,7 +13,10 @@
     rnn-apps detect RUN_DIR FILE.wav ... [--plot probs.png] [--chime out.wav]
                                                                   (alias of predict)
     rnn-apps export RUN_DIR [--out DIR] [--format saved_model]
+    rnn-apps config RECIPE [--config FILE.toml] [--set KEY=VALUE]...   (settings as TOML)
 
+``rnn-apps fit RECIPE --help`` lists the recipe's settings; they, the predict aliases and
+their options come from the recipes' config classes (no TensorFlow is imported for them).
 A user error prints one line and exits with status 2; ``--debug`` shows the traceback.
 The command holds no modelling code: everything it does, a recipe does from Python.
 """
@@ -30,16 +33,39 @@ from pathlib import Path
 
 from rnn_apps import __version__
 
-#: the predict aliases and the recipes each one names (``task_verb`` of the recipe classes)
-ALIASES = {
-    "generate": ("char_text", "char_music"),
-    "translate": ("translator",),
-    "tag": ("ner",),
-    "detect": ("trigger_word",),
-}
-#: settings that fit --resume may change (recipes.base.RESUMABLE; kept here so that
-#: --help needs no TensorFlow; a test holds the two equal)
-RESUMABLE = ("epochs", "patience", "learning_rate", "max_minutes")
+
+def _configs() -> dict:
+    """Recipe name -> its config class (which names the task verb and its options); the
+    config modules import no TensorFlow, so ``--help`` stays quick."""
+    import recipes
+
+    return {name: recipes.config_class(name) for name in recipes.APPLICATIONS}
+
+
+def _aliases(configs: dict) -> dict[str, list[str]]:
+    """The aliases of predict (the recipes' task verbs) and the recipes each one names."""
+    aliases: dict[str, list[str]] = {}
+    for name, config in configs.items():
+        if config.task_verb != "predict":
+            aliases.setdefault(config.task_verb, []).append(name)
+    return aliases
+
+
+def _task_options(configs: dict) -> dict[str, tuple]:
+    """Option name -> (the option, {recipe: what the option does there}), over every
+    recipe that takes it."""
+    options: dict[str, tuple] = {}
+    for name, config in configs.items():
+        for option in config.task_options:
+            options.setdefault(option.name, (option, {}))[1][name] = option.help
+    return options
+
+
+def _option_help(uses: dict[str, str]) -> str:
+    """One help text for an option that several recipes take."""
+    if len(set(uses.values())) == 1:
+        return f"{next(iter(uses.values()))} ({', '.join(uses)})"
+    return "; ".join(f"{name}: {text}" for name, text in uses.items())
 
 
 def _printable(text: str) -> str:
@@ -53,7 +79,13 @@ class _Parser(argparse.ArgumentParser):
         super()._print_message(_printable(message) if message else message, file)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(fit_recipe: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; ``fit_recipe``: the recipe whose settings ``fit --help``
+    lists (every recipe's names otherwise)."""
+    from recipes.core.config import RESUMABLE, settings_help
+
+    configs = _configs()
+    aliases = _aliases(configs)
     parser = _Parser(
         prog="rnn-apps",
         description="Recurrent-network applications for Keras 3: fit, evaluate, predict, export.",
@@ -69,12 +101,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("recipes", parents=[common], help="list the recipes with their default data")
 
-    fit = verbs.add_parser("fit", parents=[common], help="train a recipe into a run folder")
+    if fit_recipe in configs:
+        epilog = settings_help(configs[fit_recipe], fit_recipe)
+    else:
+        epilog = (
+            f"recipes: {', '.join(configs)}. rnn-apps fit RECIPE --help lists the recipe's "
+            "settings; rnn-apps config RECIPE prints them as a TOML file to edit."
+        )
+    fit = verbs.add_parser(
+        "fit",
+        parents=[common],
+        help="train a recipe into a run folder",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     fit.add_argument("recipe", help="recipe name (see rnn-apps recipes)")
     fit.add_argument("--data", help="file, folder or tfds:NAME[/CONFIG] (default: the recipe's)")
     fit.add_argument("--config", help="TOML file of settings")
     fit.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="a setting (after --config)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting (after --config; listed below)",
     )
     fit.add_argument("--epochs", type=int, help="total epochs (default: the config's)")
     fit.add_argument("--out", help="run folder (default: runs/RECIPE-TIME)")
@@ -100,41 +149,44 @@ def build_parser() -> argparse.ArgumentParser:
     predict = verbs.add_parser(
         "predict",
         parents=[common],
-        aliases=list(ALIASES),
+        aliases=list(aliases),
         help="the recipe's task verb on raw inputs (the aliases name their recipes: "
-        + "; ".join(f"{verb}: {', '.join(names)}" for verb, names in ALIASES.items())
+        + "; ".join(f"{verb}: {', '.join(names)}" for verb, names in aliases.items())
         + ")",
     )
     predict.add_argument("run", help="run folder")
     predict.add_argument(
         "inputs",
         nargs="*",
-        help="inputs, UTF-8 (one per line on stdin when none; generators: primes)",
+        help="inputs, UTF-8 (one per line on stdin when none; generators: primes; "
+        "trigger_word: WAV files)",
     )
-    sampling = predict.add_argument_group("generators (char_text, char_music)")
-    sampling.add_argument("--samples", type=int, help="samples per prime (default 1)")
-    sampling.add_argument("--length", type=int, help="characters per sample")
-    sampling.add_argument("--temperature", type=float, help="0: likeliest; higher: bolder")
-    sampling.add_argument("--top-k", type=int, dest="top_k", help="sample among the k likeliest")
-    sampling.add_argument("--top-p", type=float, dest="top_p", help="nucleus sampling mass")
-    sampling.add_argument("--seed", type=int, help="the same seed gives the same samples")
-    sampling.add_argument("--out", help="folder to write each sample to")
-    translation = predict.add_argument_group("translator")
-    translation.add_argument(
-        "--beam-width", type=int, dest="beam_width", help="beams kept (1: greedy)"
-    )
-    translation.add_argument(
-        "--plot",
-        help="PNG of the first input: attention weights (translator), probabilities under "
-        "the spectrogram (trigger_word)",
-    )
-    detection = predict.add_argument_group("trigger_word (inputs: WAV files)")
-    detection.add_argument("--chime", help="WAV of the first input with a chime at each detection")
+    task = predict.add_argument_group("the recipes' options (each names the recipes it is for)")
+    for option, uses in _task_options(configs).values():
+        task.add_argument(
+            option.flag,
+            dest=option.name,
+            type=option.type,
+            metavar=option.name.upper(),
+            help=_option_help(uses),
+        )
 
     export = verbs.add_parser("export", parents=[common], help="a SavedModel that takes raw inputs")
     export.add_argument("run", help="run folder")
     export.add_argument("--out", help="export folder (default: RUN/saved_model)")
     export.add_argument("--format", default="saved_model", choices=["saved_model"])
+
+    config = verbs.add_parser(
+        "config",
+        parents=[common],
+        help="a recipe's settings, defaults and meaning, as a TOML file to edit and pass to "
+        "fit --config",
+    )
+    config.add_argument("recipe", help="recipe name (see rnn-apps recipes)")
+    config.add_argument("--config", help="TOML file of settings to start from")
+    config.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a setting (after --config)"
+    )
     return parser
 
 
@@ -162,9 +214,9 @@ def _print_json(value) -> None:
 
 
 def _stdout_to_stderr():
-    """:func:`recipes.training.stdout_to_stderr`, imported when a verb runs (``--help``
+    """:func:`recipes.core.training.stdout_to_stderr`, imported when a verb runs (``--help``
     needs no TensorFlow): while a verb works, its stdout goes to stderr."""
-    from recipes.training import stdout_to_stderr
+    from recipes.core.training import stdout_to_stderr
 
     return stdout_to_stderr()
 
@@ -210,7 +262,7 @@ def cmd_recipes(args) -> int:
 
 def cmd_fit(args) -> int:
     from recipes import UserError, get_recipe
-    from recipes.config import parse_overrides, read_toml
+    from recipes.core.config import parse_overrides, read_toml
 
     recipe_class = get_recipe(args.recipe)
     values = read_toml(args.config) if args.config else {}
@@ -237,7 +289,7 @@ def cmd_fit(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from recipes.runs import load_run
+    from recipes.core.runs import load_run
 
     with _stdout_to_stderr():
         recipe = load_run(args.run)
@@ -250,46 +302,34 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-PREDICT_OPTIONS = (
-    "samples",
-    "length",
-    "temperature",
-    "top_k",
-    "top_p",
-    "seed",
-    "out",
-    "beam_width",
-    "plot",
-    "chime",
-)
-#: output paths among the predict options: a folder, or a file with its suffix
-OUTPUT_PATHS = {"out": None, "plot": ".png", "chime": ".wav"}
-
-
 def cmd_predict(args) -> int:
     from recipes import UserError
-    from recipes.runs import load_run
-    from recipes.training import output_file, output_folder
+    from recipes.core.runs import load_run
+    from recipes.core.training import output_file, output_folder
 
-    options = {k: getattr(args, k) for k in PREDICT_OPTIONS if getattr(args, k) is not None}
-    for key, suffix in OUTPUT_PATHS.items():  # checked before any work
-        if key in options and suffix is None:
-            output_folder(options[key], f"--{key}")
-        elif key in options:
-            output_file(options[key], f"--{key}", suffix)
+    known = _task_options(_configs())
+    options = {k: getattr(args, k) for k in known if getattr(args, k, None) is not None}
+    for key in options:  # output paths checked before any work
+        output = known[key][0].output
+        if output == "folder":
+            output_folder(options[key], known[key][0].flag)
+        elif output is not None:
+            output_file(options[key], known[key][0].flag, output)
     with _stdout_to_stderr():
         recipe = load_run(args.run)
     if args.verb not in ("predict", recipe.task_verb):
+        names = _aliases(_configs())[args.verb]
         raise UserError(
-            f"rnn-apps {args.verb} is for {' and '.join(ALIASES[args.verb])} runs; {args.run} "
+            f"rnn-apps {args.verb} is for {' and '.join(names)} runs; {args.run} "
             f"is a {recipe.name} run: use rnn-apps {recipe.task_verb}"
             + (" (or predict)." if recipe.task_verb != "predict" else ".")
         )
     for key in options:
-        if key not in recipe.predict_options:
-            flag = "--" + key.replace("_", "-")
+        if key not in recipe.predict_options():
+            flag = known[key][0].flag
             raise UserError(f"{flag} does not apply to the {recipe.name} recipe of {args.run}.")
-    inputs = _inputs(args) if args.inputs or recipe.predict_reads_stdin else []
+    reads_stdin = recipe.config_class.task_reads_stdin
+    inputs = _inputs(args) if args.inputs or reads_stdin else []
     with _stdout_to_stderr():
         results = recipe.predict(inputs, **options)
     for result in results:
@@ -297,8 +337,20 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    import recipes
+    from recipes.core.config import parse_overrides, read_toml
+
+    config_class = recipes.config_class(args.recipe)
+    values = read_toml(args.config) if args.config else {}
+    values.update(parse_overrides([_argument(a, f"--set {a!r}") for a in args.set]))
+    config = config_class.from_dict(values)
+    sys.stdout.write(config.to_commented_toml(f"settings of the {args.recipe} recipe"))
+    return 0
+
+
 def cmd_export(args) -> int:
-    from recipes.runs import load_run
+    from recipes.core.runs import load_run
 
     out = Path(args.out) if args.out else Path(args.run) / "saved_model"
     with _stdout_to_stderr():
@@ -318,13 +370,32 @@ COMMANDS = {
     "tag": cmd_predict,
     "detect": cmd_predict,
     "export": cmd_export,
+    "config": cmd_config,
 }
+
+
+def _start_tensorflow(quiet: bool) -> None:
+    """Imports TensorFlow, its C++ start-up notes (CPU features, no CUDA driver) silenced
+    unless ``quiet`` is False: they bypass Python's logging and would drown the one-line
+    messages of this command."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _native_stderr_silenced(quiet):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+
+
+def _fit_recipe(argv: list[str]) -> str | None:
+    """The recipe named after ``fit`` (so that ``fit RECIPE --help`` lists its settings)."""
+    words = [a for a in argv if not a.startswith("-")]
+    return words[1] if len(words) > 1 and words[0] == "fit" else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rnn-apps`` console script."""
-    parser = build_parser()
-    args, extra = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(fit_recipe=_fit_recipe(argv))
+    args, extra = parser.parse_known_args(argv)
     if (
         extra
         and getattr(args, "inputs", None) is not None
@@ -336,17 +407,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 0
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _native_stderr_silenced(not args.debug):
-        # TensorFlow's C++ start-up notes (CPU features, no CUDA driver) bypass Python's
-        # logging; they would drown the one-line messages of this command
-        import tensorflow as tf
+    from recipes.core.errors import UserError
 
-        import recipes  # noqa: F401
-
-        tf.config.list_physical_devices()
-    from recipes.errors import UserError
-
+    if args.verb != "config":  # (settings need no TensorFlow)
+        _start_tensorflow(quiet=not args.debug)
     try:
         return COMMANDS[args.verb](args)
     except UserError as err:

@@ -2,7 +2,8 @@
 
 For every recipe: tiny data from the recipes' own test generators, then
 
-    rnn-apps fit RECIPE --data D --set ... --epochs 1 --quiet --out RUN
+    rnn-apps config RECIPE --set ... > tiny.toml
+    rnn-apps fit RECIPE --data D --config tiny.toml --epochs 1 --quiet --out RUN
     rnn-apps evaluate RUN --json
     rnn-apps predict RUN INPUT ...            (or its alias: generate, translate, tag, detect)
     rnn-apps export RUN --out E
@@ -199,11 +200,11 @@ def write_listening_wav(path: Path) -> Path:
     16-bit PCM at 16 kHz: what ``rnn-apps detect`` and the clean Python both read."""
     import numpy as np
 
-    from recipes import audio, speech
+    from recipes.trigger_word import audio, synthesis
 
     rng = np.random.default_rng(0)
     waveform = audio.noise("pink", int(2.37 * 16000), rng) * 2
-    clip = speech.synthesize("marvin")
+    clip = synthesis.synthesize("marvin")
     waveform[8000 : 8000 + len(clip)] += clip
     return audio.write_wav(path, waveform)
 
@@ -507,7 +508,12 @@ def _chain(journey: Journey) -> None:
         journey.inputs = [str(journey.wav)]
     journey.run, journey.export = root / "run", root / "exported"
     journey.run2, journey.export2 = root / "run2", root / "exported2"
-    tiny = set_arguments(SETTINGS[recipe])
+    # the tiny settings as a user writes them: rnn-apps config's TOML, given to fit
+    settings = journey.run_step(
+        "config", rnn_apps("config", recipe, *set_arguments(SETTINGS[recipe]))
+    )
+    tiny_toml = root / "tiny.toml"
+    tiny_toml.write_text(settings.stdout, encoding="utf-8")
 
     journey.run_step(
         "fit",
@@ -516,13 +522,15 @@ def _chain(journey: Journey) -> None:
             recipe,
             "--data",
             journey.data,
-            *tiny,
+            "--config",
+            tiny_toml,
             "--epochs",
             1,
             "--quiet",
             "--out",
             journey.run,
         ),
+        needs=("config",),
     )
     journey.run_step("evaluate", rnn_apps("evaluate", journey.run, "--json"), needs=("fit",))
     options = []

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from recipes import audio
-from recipes.errors import UserError
+from recipes.core.errors import UserError
+from recipes.trigger_word import audio
 
 
 def tone(freq: float, seconds: float, rate: int = audio.SAMPLE_RATE) -> np.ndarray:

@@ -9,11 +9,11 @@ import pytest
 import tensorflow as tf
 
 from recipes import CharMusic, CharText, UserError
-from recipes.char_music import check_tune, headers, split_tunes
-from recipes.char_text import STDLIB_MODULES, local_documents, stdlib_documents
-from recipes.charlm import sample, tail_split
-from recipes.runs import load_run
-from recipes.training import CosineBudget, TimeLimit
+from recipes.char_music.recipe import check_tune, headers, split_tunes
+from recipes.char_text.recipe import STDLIB_MODULES, local_documents, stdlib_documents
+from recipes.charlm.recipe import sample, tail_split
+from recipes.core.runs import load_run
+from recipes.core.training import CosineBudget, TimeLimit
 
 TINY = dict(window=24, units=24, layers=2, embedding_dim=8, batch_size=8, dropout=0.0)
 
@@ -201,7 +201,7 @@ def test_learning_rate_anneals_over_the_epochs_fit_runs(tmp_path):
     app = CharText(**TINY, epochs=3, learning_rate=1e-2, patience=0)
     app.fit(data=str(data), run_dir=tmp_path / "run", verbose=0)
     rates = json.loads((tmp_path / "run" / "state.json").read_text())["history"]["learning_rate"]
-    steps = app.steps_per_epoch(app.splits())
+    steps = app.steps_per_epoch(app.splits(), app.to_dataset(app.splits().train, True))
     # the rate of each epoch's last step: the cosine at (epoch * steps - 1) / (3 * steps)
     expected = [
         1e-2 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (e * steps - 1) / (3 * steps))))

@@ -1,7 +1,7 @@
 """Every numeric setting has a checked range, and predict options are checked too.
 
 Each config class of :data:`recipes.RECIPES` declares the range of every int and float
-field (``recipes.config.setting``); a value outside it, NaN, an infinity or an integer
+field (``recipes.core.config.setting``); a value outside it, NaN, an infinity or an integer
 far beyond int64 is one :class:`UserError` line naming the key, the range and the value,
 raised when the config is made: before any data is read or model built. The overrides of
 the command line are fuzzed: the only failure allowed is such a line.
@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import recipes
-from recipes.config import Interval, field_range, numeric_fields, parse_overrides
-from recipes.errors import UserError
+from recipes.core.config import Interval, field_range, numeric_fields, parse_overrides
+from recipes.core.errors import UserError
 
 CONFIGS = [r.config_class for r in recipes.RECIPES.values()]
 
@@ -201,14 +201,16 @@ def test_translator_options_are_checked_before_any_work(options, line):
 
 
 def test_task_verbs():
-    verbs = {name: r.task_verb for name, r in recipes.RECIPES.items() if name != "trigger_word"}
+    verbs = {name: recipes.config_class(name).task_verb for name in recipes.APPLICATIONS}
     assert verbs == {
         "sentiment": "predict",
         "char_text": "generate",
         "char_music": "generate",
         "translator": "translate",
         "ner": "tag",
+        "trigger_word": "detect",
     }
+    assert recipes.get_recipe("translator")().task_verb == "translate"
 
 
 # -- fuzzing: the only failure allowed is one UserError line ---------------------------

@@ -3,7 +3,7 @@
 import pytest
 
 from recipes import UserError
-from recipes.conll import read_conll, split_files, to_iob2
+from recipes.ner.conll import read_conll, split_files, to_iob2
 
 
 def test_columns_docstart_and_blank_lines(tmp_path):

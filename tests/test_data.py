@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recipes.config import RecipeConfig, parse_overrides, read_toml
-from recipes.data import read_labelled_text, split_examples
-from recipes.errors import UserError
-from recipes.sentiment import SentimentConfig
+from recipes.core.config import RecipeConfig, parse_overrides, read_toml
+from recipes.core.data import read_labelled_text, split_examples
+from recipes.core.errors import UserError
+from recipes.sentiment.recipe import SentimentConfig
 
 
 def test_tab_separated_with_quotes_and_blank_lines(tmp_path):

@@ -20,12 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import recipes
-from recipes.base import RESUMABLE, Recipe
-from recipes.errors import UserError
-from recipes.runs import load_run
-from recipes.training import output_file, output_folder, save_figure, write_text_atomically
-from rnn_apps import cli
+from recipes.core.errors import UserError
+from recipes.core.recipe import Recipe
+from recipes.core.runs import load_run
+from recipes.core.training import output_file, output_folder, save_figure, write_text_atomically
 from rnn_apps.cli import main
 from tests.sentiment_data import write_tsv
 
@@ -231,10 +229,6 @@ def test_resume_of_a_schedule_refuses_a_new_rate(run):
         app._set_learning_rate(0.1)
 
 
-def test_the_cli_knows_what_resume_can_change():
-    assert cli.RESUMABLE == RESUMABLE  # --help lists them without importing TensorFlow
-
-
 # -- data paths and moved runs ----------------------------------------------------------------
 def test_relative_data_is_stored_resolved_and_the_run_can_move(run, tmp_path, capsys):
     stored = (run / "config.toml").read_text()
@@ -281,14 +275,6 @@ def test_aliases_name_their_recipes(run, capsys):
         assert f"rnn-apps {alias} is for" in line and "is a sentiment run" in line
     assert main(["predict", "--debug", str(run), "good film"]) == 0  # --debug after the verb
     assert json.loads(capsys.readouterr().out)["text"] == "good film"
-
-
-def test_aliases_agree_with_the_recipes():
-    derived: dict[str, list[str]] = {}
-    for name, recipe in recipes.RECIPES.items():
-        if recipe.task_verb != "predict":
-            derived.setdefault(recipe.task_verb, []).append(name)
-    assert {k: tuple(v) for k, v in derived.items()} == cli.ALIASES
 
 
 def test_debug_after_the_verb_shows_the_traceback(tmp_path):

@@ -140,6 +140,13 @@ def test_fit_prints_one_json_object_and_writes_the_run(recipe, tiny_runs):
     assert json.loads((journey.run / "metrics.json").read_text()) == {
         k: v for k, v in fitted.items() if k != "run"
     }
+    # the settings came from rnn-apps config's TOML (--config): the run holds them
+    import tomllib
+
+    from tests.journey import SETTINGS
+
+    kept = tomllib.loads((journey.run / "config.toml").read_text(encoding="utf-8"))
+    assert {k: kept[k] for k in SETTINGS[recipe]} == SETTINGS[recipe]
 
 
 @recipes

@@ -53,8 +53,8 @@ def test_a_run_of_version_0_1_0_predicts_as_it_did(recipe, tmp_path):
 
 
 def test_the_trigger_word_run_of_0_1_0_gives_its_probabilities_and_threshold():
-    from recipes import audio
-    from recipes.runs import load_run
+    from recipes.core.runs import load_run
+    from recipes.trigger_word import audio
 
     folder = FIXTURES / "trigger_word"
     expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from recipes import Sentiment, UserError
-from recipes.runs import load_run
-from recipes.training import RunState
+from recipes.core.runs import load_run
+from recipes.core.training import RunState
 from tests.sentiment_data import write_tsv
 
 SMALL = dict(units=8, embedding_dim=8, max_length=10, batch_size=16, max_tokens=200, seed=3)
@@ -201,7 +201,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from recipes import Sentiment
-from recipes.base import make_strategy
+from recipes.core.recipe import make_strategy
 assert make_strategy("mirrored").num_replicas_in_sync == 2
 app = Sentiment(units=8, embedding_dim=8, max_length=10, batch_size=16, epochs=2,
                 distribution="mirrored")
@@ -225,7 +225,7 @@ def test_splits_follow_the_data_source(tmp_path):
 
 
 def test_vader_lexicon_is_standardized_like_the_vectorizer():
-    from recipes.sentiment import vader_lexicon
+    from recipes.sentiment.recipe import vader_lexicon
 
     lexicon = vader_lexicon()
     assert len(lexicon) > 7000
@@ -235,7 +235,7 @@ def test_vader_lexicon_is_standardized_like_the_vectorizer():
 
 
 def test_a_negation_reverses_the_polarity_of_the_next_three_words():
-    from recipes.sentiment import NegatedPolarity
+    from recipes.sentiment.recipe import NegatedPolarity
 
     # polarities of "not a really good film good" (negation at 0, good at 3 and 5)
     polarity = np.array([[0.0, 0.0, 0.0, 0.5, 0.0, 0.5]], "float32")

@@ -9,9 +9,9 @@ import espeakng_loader  # noqa: F401  (a dependency: missing, the tests fail, ne
 import numpy as np
 import pytest
 
-from recipes import speech
-from recipes.errors import UserError
-from recipes.training import stdout_to_stderr
+from recipes.core.errors import UserError
+from recipes.core.training import stdout_to_stderr
+from recipes.trigger_word import synthesis
 
 RATE = 16000
 
@@ -42,7 +42,7 @@ def _spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_marvin_is_a_trimmed_float_waveform():
-    wave = speech.synthesize("marvin")
+    wave = synthesis.synthesize("marvin")
     assert wave.dtype == np.float32 and wave.ndim == 1
     assert 0.2 * RATE <= len(wave) <= 2 * RATE
     assert 0.05 < np.abs(wave).max() <= 1.0
@@ -52,11 +52,11 @@ def test_marvin_is_a_trimmed_float_waveform():
 
 
 def test_concurrent_calls_do_not_mix():
-    expected = len(speech.synthesize("marvin", voice="en-us+f3"))
+    expected = len(synthesis.synthesize("marvin", voice="en-us+f3"))
     results = [None] * 4
 
     def run(i):
-        results[i] = speech.synthesize("marvin", voice="en-us+f3")
+        results[i] = synthesis.synthesize("marvin", voice="en-us+f3")
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for thread in threads:
@@ -71,36 +71,40 @@ def test_concurrent_calls_do_not_mix():
     "other", [{"voice": "en-us+f3"}, {"voice": "en+m2"}, {"voice": "en-gb+klatt"}, {"pitch": 80}]
 )
 def test_voices_and_pitches_differ(other):
-    plain, again = speech.synthesize("marvin"), speech.synthesize("marvin")
-    wave = speech.synthesize("marvin", **other)
+    plain, again = synthesis.synthesize("marvin"), synthesis.synthesize("marvin")
+    wave = synthesis.synthesize("marvin", **other)
     assert len(wave) > 0.2 * RATE
     assert _spectral_distance(plain, wave) > 2 * _spectral_distance(plain, again)
 
 
 def test_higher_pitch_has_higher_fundamental():
-    low = _f0(speech.synthesize("marvin", pitch=10, pitch_range=0))
-    high = _f0(speech.synthesize("marvin", pitch=90, pitch_range=0))
+    low = _f0(synthesis.synthesize("marvin", pitch=10, pitch_range=0))
+    high = _f0(synthesis.synthesize("marvin", pitch=90, pitch_range=0))
     assert high > 1.8 * low, (low, high)
-    male = _f0(speech.synthesize("marvin", pitch_range=0))
-    female = _f0(speech.synthesize("marvin", voice="en-us+f3", pitch_range=0))
+    male = _f0(synthesis.synthesize("marvin", pitch_range=0))
+    female = _f0(synthesis.synthesize("marvin", voice="en-us+f3", pitch_range=0))
     assert female > 1.5 * male, (male, female)
 
 
 def test_faster_rate_is_shorter():
     text = "the quick brown fox jumps over the lazy dog"
-    assert len(speech.synthesize(text, rate=300)) < 0.7 * len(speech.synthesize(text, rate=120))
+    assert len(synthesis.synthesize(text, rate=300)) < 0.7 * len(
+        synthesis.synthesize(text, rate=120)
+    )
 
 
 def test_sample_rate():
-    full = len(speech.synthesize("marvin"))
-    assert len(speech.synthesize("marvin", sample_rate=8000)) == pytest.approx(full / 2, rel=0.01)
-    assert len(speech.synthesize("marvin", sample_rate=22050)) == pytest.approx(
+    full = len(synthesis.synthesize("marvin"))
+    assert len(synthesis.synthesize("marvin", sample_rate=8000)) == pytest.approx(
+        full / 2, rel=0.01
+    )
+    assert len(synthesis.synthesize("marvin", sample_rate=22050)) == pytest.approx(
         full * 22050 / RATE, rel=0.01
     )
 
 
 def test_silent_text_gives_an_empty_waveform():
-    wave = speech.synthesize("")
+    wave = synthesis.synthesize("")
     assert wave.dtype == np.float32 and wave.shape == (0,)
 
 
@@ -119,25 +123,25 @@ def test_silent_text_gives_an_empty_waveform():
 )
 def test_bad_arguments_name_the_value(kwargs, named):
     with pytest.raises(UserError, match=re.escape(named)) as error:
-        speech.synthesize("marvin", **kwargs)
+        synthesis.synthesize("marvin", **kwargs)
     assert "\n" not in str(error.value)
     if "voice" in kwargs:
         assert "voices()" in str(error.value)
 
 
 def test_voice_lists():
-    variants = speech.voice_variants()
+    variants = synthesis.voice_variants()
     assert variants == sorted(variants)
     assert {"f1", "f5", "m1", "m7", "klatt"} <= set(variants)
-    assert {"en-us", "en", "en-gb-x-rp"} <= set(speech.voices())
-    english = speech.english_voices()
-    assert english == speech.english_voices() and len(set(english)) == len(english) >= 20
+    assert {"en-us", "en", "en-gb-x-rp"} <= set(synthesis.voices())
+    english = synthesis.english_voices()
+    assert english == synthesis.english_voices() and len(set(english)) == len(english) >= 20
     assert "en-us" in english and "en-us+f3" in english
 
 
 def test_every_english_voice_speaks():
-    for voice in speech.english_voices():
-        wave = speech.synthesize("marvin", voice=voice)
+    for voice in synthesis.english_voices():
+        wave = synthesis.synthesize("marvin", voice=voice)
         assert 0.2 * RATE <= len(wave) <= 2 * RATE, voice
         assert 0.05 < np.abs(wave).max() <= 1.0, voice
 
@@ -152,7 +156,7 @@ def test_missing_package_is_one_line(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_espeak)
     with pytest.raises(UserError, match="pip install espeakng-loader"):
-        speech._Engine()
+        synthesis._Engine()
 
 
 def test_native_writes_to_stdout_go_to_stderr(capfd):

@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from recipes import Sentiment, UserError
-from recipes.data import load_tfds_text
+from recipes.core.data import load_tfds_text
 
 
 class TinyReviews(tfds.core.GeneratorBasedBuilder):
@@ -54,7 +54,7 @@ def test_download_failure_is_one_line_naming_data(tmp_path, monkeypatch):
         )
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
-    monkeypatch.setattr("recipes.data.network_reachable", lambda: True)  # the probe passed
+    monkeypatch.setattr("recipes.core.data.network_reachable", lambda: True)  # the probe passed
     with pytest.raises(
         UserError, match=r"tfds:imdb_reviews.*Network is unreachable.*--data PATH"
     ) as info:
@@ -66,7 +66,7 @@ def test_download_failure_is_one_line_naming_data(tmp_path, monkeypatch):
 def test_offline_setting_skips_the_probe(monkeypatch):
     import socket
 
-    from recipes import data
+    from recipes.core import data
 
     def no_connections(*args, **kwargs):
         raise AssertionError("the network was probed")
@@ -92,7 +92,7 @@ def test_offline_download_fails_at_once_without_retries(tmp_path, monkeypatch):
 
     from tensorflow_datasets.core.download import downloader
 
-    from recipes import data
+    from recipes.core import data
 
     lookups = []
 

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from recipes.training import WeightAverage
+from recipes.core.training import WeightAverage
 
 
 class Probe(keras.callbacks.Callback):

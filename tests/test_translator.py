@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recipes import Translator, UserError
-from recipes.dates import date_pairs, date_splits
-from recipes.runs import load_run
-from recipes.translator import END, START, EncoderAttention, join_words, split_words
+from recipes.core.runs import load_run
+from recipes.translator.dates import date_pairs, date_splits
+from recipes.translator.recipe import END, START, EncoderAttention, join_words, split_words
 from rnn_apps.cli import main
 
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -268,7 +268,7 @@ def test_default_data_is_dates_in_characters(tmp_path):
 
 def test_epochs_default_to_the_data(tmp_path, monkeypatch):
     """epochs = 0: a few for the generated dates, more for other data (given to fit)."""
-    import recipes.translator as module
+    import recipes.translator.recipe as module
 
     monkeypatch.setattr(module, "SENTENCE_EPOCHS", 2)
     assert Translator().planned_epochs() == module.DATE_EPOCHS

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recipes import audio, speech, wake_data
-from recipes.errors import UserError
-from recipes.training import write_json
-from recipes.trigger_word import (
+from recipes.core.errors import UserError
+from recipes.core.training import write_json
+from recipes.trigger_word import audio, mixing, synthesis
+from recipes.trigger_word.recipe import (
     CALIBRATION_GRID,
     FRAME_LENGTH,
     FRAME_STEP,
@@ -54,10 +54,10 @@ TINY = dict(
 
 def write_layout(root, speakers=("aa11", "bb22", "cc33", "dd44", "ee55"), lists=False):
     """A Speech Commands style folder: marvin and two other words, noise backgrounds."""
-    voices = speech.english_voices()
+    voices = synthesis.english_voices()
     for w, word in enumerate(("marvin", "yes", "house")):
         for s, spk in enumerate(speakers):
-            clip = speech.synthesize(word, voice=voices[(s * 7 + w) % len(voices)])
+            clip = synthesis.synthesize(word, voice=voices[(s * 7 + w) % len(voices)])
             audio.write_wav(root / word / f"{spk}_nohash_0.wav", np.pad(clip, (1600, 1600)))
     rng = np.random.default_rng(0)
     for kind in ("white", "brown"):
@@ -109,17 +109,17 @@ def trained(layout, tmp_path_factory):
 # -- data --------------------------------------------------------------------------------
 def test_speaker_split_holds_out_whole_speakers():
     names = [f"w/{s}_nohash_{i}.wav" for s in "abcdefghij" for i in range(2)]
-    test, val = wake_data.split_by_speaker(names, 0.3, 0.1, seed=1)
+    test, val = mixing.split_by_speaker(names, 0.3, 0.1, seed=1)
     assert len(test) >= 6 and len(val) >= 2
-    speakers = [{wake_data.speaker(n) for n in part} for part in (test, val)]
-    train = {wake_data.speaker(n) for n in names} - speakers[0] - speakers[1]
+    speakers = [{mixing.speaker(n) for n in part} for part in (test, val)]
+    train = {mixing.speaker(n) for n in names} - speakers[0] - speakers[1]
     assert not speakers[0] & speakers[1] and train
-    assert wake_data.split_by_speaker(names, 0.3, 0.1, seed=1) == (test, val)
+    assert mixing.split_by_speaker(names, 0.3, 0.1, seed=1) == (test, val)
 
 
 def test_speech_commands_layout_speakers_and_lists(tmp_path):
     root = write_layout(tmp_path / "a")
-    splits = wake_data.read_speech_commands(root, "marvin", 0.3, 0.1, (0.25, 0.1), seed=3)
+    splits = mixing.read_speech_commands(root, "marvin", 0.3, 0.1, (0.25, 0.1), seed=3)
     held = {n.split("/")[1] for s in ("test", "validation") for n in splits[s].positive_names}
     assert len(splits["test"].positives) >= 2 and not held & {
         n.split("/")[1] for n in splits["train"].positive_names
@@ -128,14 +128,14 @@ def test_speech_commands_layout_speakers_and_lists(tmp_path):
     sizes = [sum(len(b) for b in splits[s].backgrounds) for s in ("train", "validation", "test")]
     assert sizes == [2 * 31200, 2 * 4800, 2 * 12000]  # 65% / 10% / 25% of 3 s
     listed = write_layout(tmp_path / "b", lists=True)
-    splits = wake_data.read_speech_commands(listed, "marvin", 0.3, 0.1, (0.25, 0.1), seed=3)
+    splits = mixing.read_speech_commands(listed, "marvin", 0.3, 0.1, (0.25, 0.1), seed=3)
     assert splits["test"].positive_names == ["marvin/aa11_nohash_0.wav", "marvin/bb22_nohash_0.wav"]
     assert splits["validation"].positive_names == ["marvin/cc33_nohash_0.wav"]
     assert len(splits["test"].negatives) == 1 and len(splits["train"].negatives) == 9
     with pytest.raises(UserError, match="no folder 'sheila'"):
-        wake_data.read_speech_commands(listed, "sheila", 0.3, 0.1, (0.25, 0.1), seed=3)
+        mixing.read_speech_commands(listed, "sheila", 0.3, 0.1, (0.25, 0.1), seed=3)
     with pytest.raises(UserError, match="is not a folder"):
-        wake_data.read_speech_commands(tmp_path / "none", "marvin", 0.3, 0.1, (0.25, 0.1), 3)
+        mixing.read_speech_commands(tmp_path / "none", "marvin", 0.3, 0.1, (0.25, 0.1), 3)
 
 
 def test_default_data_holds_out_synthesized_voices():
@@ -155,8 +155,8 @@ def test_compose_labels_follow_each_positive():
     rng = np.random.default_rng(0)
     pos = audio.with_level(audio.noise("white", 4000, rng), -20)
     neg = audio.with_level(audio.noise("pink", 6000, rng), -20)
-    clips = wake_data.Clips(positives=[pos], negatives=[neg], backgrounds=[np.zeros(80000)])
-    mixing = wake_data.Mixing(
+    clips = mixing.Clips(positives=[pos], negatives=[neg], backgrounds=[np.zeros(80000)])
+    plan = mixing.Mixing(
         samples=64000,
         frame_samples=320,
         label_frames=10,
@@ -168,9 +168,7 @@ def test_compose_labels_follow_each_positive():
         background_db=(-120.0, -119.0),
     )
     base = np.zeros(64000, np.float32)
-    mix, labels, spans = wake_data.insert(
-        base, [(pos, True), (neg, False), (pos, True)], mixing, rng
-    )
+    mix, labels, spans = mixing.insert(base, [(pos, True), (neg, False), (pos, True)], plan, rng)
     assert len(spans) == 2 and labels.shape == (200,)
     for _start, end in spans:
         first = -(-end // 320) - 1
@@ -178,8 +176,8 @@ def test_compose_labels_follow_each_positive():
     assert labels.sum() == 20
     loud = np.abs(mix) > 0
     assert loud.sum() == 2 * 4000 + 6000  # nothing overlaps
-    w1, l1 = wake_data.compose(clips, mixing, np.random.default_rng(5))
-    w2, l2 = wake_data.compose(clips, mixing, np.random.default_rng(5))
+    w1, l1 = mixing.compose(clips, plan, np.random.default_rng(5))
+    w2, l2 = mixing.compose(clips, plan, np.random.default_rng(5))
     np.testing.assert_array_equal(w1, w2)
     np.testing.assert_array_equal(l1, l2)
 
@@ -428,7 +426,7 @@ def test_resume_composes_on_and_calibrates_its_own_model(trained, layout, tmp_pa
 def some_audio(seconds=2.37, seed=0):
     rng = np.random.default_rng(seed)
     w = audio.noise("pink", int(seconds * 16000), rng) * 2
-    clip = speech.synthesize("marvin")
+    clip = synthesis.synthesize("marvin")
     w[8000 : 8000 + len(clip)] += clip
     return w
 
@@ -546,7 +544,7 @@ def test_no_backgrounds_and_no_placeable_trial_is_refused_before_training(layout
     """Without background recordings and with label spans too long for any clip to fit in
     an example, nothing could be measured: one line naming the folder, before training."""
     data = tmp_path / "no_backgrounds"
-    shutil.copytree(layout, data, ignore=shutil.ignore_patterns(wake_data.BACKGROUND_FOLDER))
+    shutil.copytree(layout, data, ignore=shutil.ignore_patterns(mixing.BACKGROUND_FOLDER))
     label_frames = int(np.random.default_rng().integers(100, 200))  # 2 s or more
     recipe = TriggerWord(
         **TINY | dict(label_frames=label_frames, synthesized_positives=0, synthesized_negatives=0)
@@ -565,12 +563,12 @@ def test_no_backgrounds_and_no_placeable_trial_is_refused_before_training(layout
 
 def test_synthesis_progress_goes_to_stderr(capsys):
     rng = np.random.default_rng()
-    voices = speech.english_voices()
-    clips, names = wake_data.synthesized(["yes", "house"], 2, rng, voices, "2 other words")
+    voices = synthesis.english_voices()
+    clips, names = mixing.synthesized(["yes", "house"], 2, rng, voices, "2 other words")
     assert len(clips) == len(names) == 2
     out, err = capsys.readouterr()
     assert out == "" and "synthesizing 2 other words with eSpeak NG" in err
-    wake_data.synthesized(["yes"], 1, rng, voices)  # no label: nothing said
+    mixing.synthesized(["yes"], 1, rng, voices)  # no label: nothing said
     assert capsys.readouterr() == ("", "")
 
 

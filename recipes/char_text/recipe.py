@@ -9,15 +9,14 @@ standard library's own source files, read from the running interpreter's install
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import sysconfig
 from pathlib import Path
-from typing import ClassVar
 
-from recipes.charlm import CharLM, CharLMConfig, tail_split
-from recipes.data import TFDS_PREFIX, load_tfds_documents, read_text
-from recipes.errors import UserError
+from recipes.char_text.config import CharTextConfig
+from recipes.charlm.recipe import CharLM, tail_split
+from recipes.core.data import TFDS_PREFIX, load_tfds_documents, read_text
+from recipes.core.errors import UserError
 
 #: the embedded default corpus: these modules of the standard library (about 0.9 MB),
 #: chosen because they exist unchanged in name from Python 3.10 on
@@ -83,17 +82,6 @@ def local_documents(source: str) -> list[tuple[str, str]]:
     return [(str(p), read_text(p)) for p in paths]
 
 
-@dataclasses.dataclass
-class CharTextConfig(CharLMConfig):
-    """Settings of the character text generator (see :class:`CharLMConfig`)."""
-
-    text_column: str = "text"  # the text feature of a tfds data set
-    # a time budget: training ends at the last epoch boundary within 28 minutes, and the
-    # learning rate anneals over that time (so fit + final scoring stay within half an hour
-    # on a 2-core CPU; 0: `epochs` alone decide)
-    max_minutes: float = 28.0
-
-
 class CharText(CharLM):
     """Character language model of any text; ``predict`` writes new text."""
 
@@ -101,7 +89,6 @@ class CharText(CharLM):
     description = "text -> more text like it (one-to-many): character LSTM/GRU generator"
     default_data = "python standard library"
     config_class = CharTextConfig
-    task_verb: ClassVar[str] = "generate"
     default_prime = "\n"
 
     def load_documents(self, source: str | None) -> tuple[list[str], list[str], list[str]]:

@@ -18,35 +18,21 @@ Tokens, characters and shapes are looked up in ``tf.data`` and in the exported m
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.base import Recipe, string_lookup
-from recipes.config import (
-    BATCH_SIZE,
-    CLIPNORM,
-    EPOCHS,
-    HELD_OUT,
-    LEARNING_RATE,
-    MINUTES,
-    PATIENCE,
-    SEED,
-    SHARE,
-    SIZE,
-    RecipeConfig,
-    setting,
-)
-from recipes.conll import Tagged, read_conll, split_files, to_iob2
-from recipes.data import TFDS_PREFIX, Splits, split_examples, tfds_builder
-from recipes.errors import UserError
-from recipes.training import CosineBudget, WeightAverage
+from recipes.core.data import TFDS_PREFIX, Splits, split_examples, tfds_builder
+from recipes.core.errors import UserError
+from recipes.core.recipe import Recipe, string_lookup
+from recipes.core.training import WeightAverage
+from recipes.ner.config import NERConfig
+from recipes.ner.conll import Tagged, read_conll, split_files, to_iob2
 
 PAD_TAG = "<pad>"  # tag id 0: padding, never predicted
 #: entity biases tried on the validation split after every epoch (``entity_bias = None``)
@@ -54,56 +40,6 @@ ENTITY_BIASES = tuple(0.25 * i for i in range(13))  # 0, 0.25, ..., 3
 
 
 # -- settings ---------------------------------------------------------------------------
-@dataclasses.dataclass
-class NERConfig(RecipeConfig):
-    """Settings of the tagger (every key can be given with ``--set``)."""
-
-    data: str | None = None  # CoNLL file, folder of split files, or tfds:NAME
-    data_dir: str | None = None  # where tensorflow-datasets keeps its data
-    tag_feature: str = "ner"  # tfds: the feature holding the tags
-    # share held out for validation (sources without one)
-    validation_split: float = setting(0.1, HELD_OUT)
-    test_split: float = setting(0.1, HELD_OUT)  # share held out for test (sources without one)
-    seed: int = setting(1337, SEED)  # splits, initialization, dropout
-    min_count: int = setting(1, "[1, 1000000]")  # training words seen fewer times are unknown
-    # most frequent lower-cased training words kept
-    max_vocabulary: int = setting(30000, "[1, 10000000]")
-    # characters per word for the character features
-    max_word_length: int = setting(24, "[1, 4096]")
-    output: Literal["crf", "softmax"] = "crf"  # the output layer
-    # added to the entity tags' scores when decoding (None: after every epoch, the one of
-    # ENTITY_BIASES with the best validation F1)
-    entity_bias: float | None = setting(None, "[-100, 100]")
-    constrain_iob: bool = True  # CRF: forbid invalid IOB2 transitions (O -> I-X)
-    word_dim: int = setting(100, SIZE)  # word vector size
-    char_dim: int = setting(32, SIZE)  # character vector size
-    char_units: int = setting(32, SIZE)  # per direction, the character LSTM
-    shape_dim: int = setting(8, SIZE)  # word-shape vector size
-    units: int = setting(128, SIZE)  # per direction, the sentence LSTM
-    dropout: float = setting(0.5, SHARE)  # on the word features and before the output layer
-    # training words replaced by the unknown word: at least this share
-    word_dropout: float = setting(0.4, SHARE)
-    # alpha: a word seen n times is made unknown with probability alpha / (alpha + n) when
-    # that is more than word_dropout (0: off)
-    rare_word_dropout: float = setting(2.0, "[0, 1000]")
-    # share of training sentences lower-cased (case noise)
-    lowercase_sentences: float = setting(0.0, SHARE)
-    batch_size: int = setting(16, BATCH_SIZE)
-    epochs: int = setting(30, EPOCHS)  # at most (early stopping may end sooner)
-    learning_rate: float = setting(2e-3, LEARNING_RATE)  # Adam
-    schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 10% over the epochs
-    # momentum of a moving average of the weights, which validation, checkpoints and the
-    # final model use (0: none)
-    weight_average: float = setting(0.0, SHARE)
-    clipnorm: float = setting(5.0, CLIPNORM)  # global gradient norm clipping (0: none)
-    # epochs without validation F1 improvement before stopping (0: never)
-    patience: int = setting(6, PATIENCE)
-    # stop at the last epoch boundary within this time (0: none)
-    max_minutes: float = setting(0.0, MINUTES)
-    jit_compile: bool = False  # train under XLA
-    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
-
-
 # -- tokens and features ----------------------------------------------------------------
 _PUNCT = r"[^\pL\pN\s@#_]"
 
@@ -175,7 +111,6 @@ class NER(Recipe):
     description = "sentence -> entity tags (many-to-many): char+word BiLSTM with a CRF"
     default_data = "tfds:conll2003"
     config_class = NERConfig
-    task_verb: ClassVar[str] = "tag"
     monitor = ("val_f1", "max")
 
     def __init__(self, config: NERConfig | None = None, **overrides):
@@ -330,7 +265,7 @@ class NER(Recipe):
         else:
             model = SoftmaxTagger(encoder)
         model.compile(
-            optimizer=keras.optimizers.Adam(c.learning_rate, global_clipnorm=c.clipnorm or None),
+            optimizer=self.optimizer(),
             jit_compile=self.jit_compile(),
         )
         self.model = model
@@ -479,13 +414,6 @@ class NER(Recipe):
         if c.weight_average:  # first: the callbacks after it see the averaged weights
             callbacks.append(WeightAverage(c.weight_average))
         callbacks.append(ValidationF1(self, splits.validation))
-        if c.schedule == "cosine":
-            steps = -(-len(splits.train) // c.batch_size)
-            callbacks.append(
-                CosineBudget(
-                    c.learning_rate, steps, minutes=c.max_minutes, spent=self.resumed_seconds
-                )
-            )
         return callbacks
 
     # -- run folder ----------------------------------------------------------------------------

@@ -12,17 +12,19 @@ import os
 import shutil
 import sys
 import tempfile
+import typing
 from pathlib import Path
 from typing import Any, ClassVar
 
 import keras
 import tensorflow as tf
 
-from recipes.config import RecipeConfig, read_toml
-from recipes.data import TFDS_PREFIX, Splits
-from recipes.errors import UserError
-from recipes.training import (
+from recipes.core.config import DISTRIBUTION, RESUMABLE, TrainConfig, read_toml
+from recipes.core.data import TFDS_PREFIX, Splits
+from recipes.core.errors import UserError
+from recipes.core.training import (
     LAST_CHECKPOINT,
+    CosineBudget,
     RunState,
     TimeLimit,
     load_model_file,
@@ -36,9 +38,7 @@ from recipes.training import (
     write_text_atomically,
 )
 
-DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker")
-#: settings that ``fit --resume`` may change: they steer training, not the model's shape
-RESUMABLE = ("epochs", "patience", "learning_rate", "max_minutes")
+DISTRIBUTIONS = typing.get_args(DISTRIBUTION)
 #: the file that marks a folder as a run of this package (it names the recipe)
 RUN_FILE = "run.json"
 
@@ -113,7 +113,7 @@ class Recipe:
     name: ClassVar[str]
     description: ClassVar[str]
     default_data: ClassVar[str]
-    config_class: ClassVar[type[RecipeConfig]]
+    config_class: ClassVar[type[TrainConfig]]
     #: metric that early stopping and model selection follow by default, and its direction
     monitor: ClassVar[tuple[str, str]] = ("val_loss", "min")
 
@@ -122,7 +122,7 @@ class Recipe:
         name = getattr(self.config, "monitor", None) or self.monitor[0]
         return name, "min" if name.endswith("loss") else "max"
 
-    def __init__(self, config: RecipeConfig | None = None, **overrides: Any):
+    def __init__(self, config: TrainConfig | None = None, **overrides: Any):
         config = config if config is not None else self.config_class()
         self.config = config.replace(**overrides) if overrides else config
         self.model: keras.Model | None = None
@@ -189,12 +189,15 @@ class Recipe:
         """
         raise NotImplementedError
 
-    #: the name of the task verb, an alias of ``rnn-apps predict`` for this recipe's runs
-    task_verb: ClassVar[str] = "predict"
-    #: options of ``rnn-apps predict`` that this recipe takes
-    predict_options: ClassVar[tuple[str, ...]] = ()
-    #: whether ``rnn-apps predict`` without inputs reads them from stdin
-    predict_reads_stdin: ClassVar[bool] = True
+    @property
+    def task_verb(self) -> str:
+        """The name of the task verb, an alias of ``rnn-apps predict`` for this recipe's
+        runs (declared by the config class: the command line reads it without TensorFlow)."""
+        return self.config_class.task_verb
+
+    def predict_options(self) -> tuple[str, ...]:
+        """The names of the options :meth:`predict` takes (the config's ``task_options``)."""
+        return tuple(option.name for option in self.config_class.task_options)
 
     def finish_training(self, splits: Splits) -> dict[str, Any]:
         """After training, on the best epoch's model: settings chosen on the validation
@@ -220,6 +223,22 @@ class Recipe:
         if strategy.num_replicas_in_sync > 1 and not tf.config.list_logical_devices("GPU"):
             return False
         return bool(self.config.jit_compile)
+
+    def optimizer(self) -> keras.optimizers.Optimizer:
+        """Adam at ``learning_rate``, its updates clipped to a global gradient norm of
+        ``clipnorm`` (0: not clipped). Under ``schedule = "cosine"`` the rate is then set
+        step by step (:class:`CosineBudget`)."""
+        c = self.config
+        return keras.optimizers.Adam(c.learning_rate, global_clipnorm=c.clipnorm or None)
+
+    def steps_per_epoch(self, splits: Splits, dataset: tf.data.Dataset) -> int:
+        """Training steps per epoch, for the cosine schedule: the training dataset's
+        number of batches or, when the dataset does not know it, the training examples
+        over ``batch_size``."""
+        steps = int(dataset.cardinality())
+        if steps < 0:
+            steps = -(-len(splits.train) // self.config.batch_size)
+        return max(1, steps)
 
     # -- life cycle -------------------------------------------------------------------
     def splits(self) -> Splits:
@@ -326,19 +345,32 @@ class Recipe:
         self.resumed_seconds = float(state.get("train_seconds", 0.0)) if state else 0.0
         self.initial_epoch = int(state["epochs_done"]) if state else 0
         run_state = RunState(run_dir, monitor, mode, self.config.patience, state)
+        c = self.config
+        train = self.to_dataset(splits.train, training=True)
+        schedule = []
+        if c.schedule == "cosine":
+            steps = self.steps_per_epoch(splits, train)
+            schedule.append(
+                CosineBudget(
+                    c.learning_rate,
+                    steps,
+                    alpha=c.schedule_floor,
+                    minutes=c.max_minutes,
+                    spent=self.resumed_seconds,
+                )
+            )
         callbacks = [
             *self.training_callbacks(splits),  # first: they may add metrics to the logs
+            *schedule,
             run_state,
             keras.callbacks.TensorBoard(str(run_dir / "logs")),
         ]
-        if getattr(self.config, "max_minutes", 0):
+        if c.max_minutes:
             callbacks.append(
-                TimeLimit(
-                    self.config.max_minutes, verbose=bool(verbose), spent=self.resumed_seconds
-                )
+                TimeLimit(c.max_minutes, verbose=bool(verbose), spent=self.resumed_seconds)
             )
         self.model.fit(
-            self.to_dataset(splits.train, training=True),
+            train,
             validation_data=self.to_dataset(splits.validation, training=False),
             epochs=epochs,
             initial_epoch=self.initial_epoch,
@@ -487,7 +519,7 @@ class Recipe:
 
     def _resumed_config(
         self, run_dir: Path, settings: dict[str, Any]
-    ) -> tuple[RecipeConfig, dict[str, tuple[Any, Any]]]:
+    ) -> tuple[TrainConfig, dict[str, tuple[Any, Any]]]:
         """The run's config with ``settings`` applied, and what changed (old, new).
 
         Settings outside :data:`RESUMABLE` built the model or its data, so changing them

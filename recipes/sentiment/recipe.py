@@ -15,32 +15,16 @@ it is a negation ("not", "never", "didnt", ...).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import ClassVar, Literal
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.base import Recipe
-from recipes.config import (
-    BATCH_SIZE,
-    COLUMN,
-    EPOCHS,
-    HELD_OUT,
-    LEARNING_RATE,
-    PATIENCE,
-    SEED,
-    SHARE,
-    SIZE,
-    RecipeConfig,
-    setting,
-)
-from recipes.data import (
+from recipes.core.data import (
     TFDS_PREFIX,
     Examples,
     Splits,
@@ -48,52 +32,12 @@ from recipes.data import (
     read_labelled_text,
     split_examples,
 )
-from recipes.errors import UserError
+from recipes.core.errors import UserError
+from recipes.core.recipe import Recipe
+from recipes.sentiment.config import SentimentConfig
 
 
 # -- settings ---------------------------------------------------------------------------
-@dataclasses.dataclass
-class SentimentConfig(RecipeConfig):
-    """Settings of the sentiment classifier (every key can be given with ``--set``)."""
-
-    data: str | None = None  # file, folder or tfds:NAME; None = tfds:imdb_reviews
-    data_dir: str | None = None  # where tensorflow-datasets keeps its data
-    text_column: str | int = setting(0, COLUMN)  # column name (with a header) or index
-    label_column: str | int = setting(-1, COLUMN)  # column name or index (-1: the last)
-    header: bool | None = None  # first row names the columns; None: when a column is a name
-    # share held out for validation (sources without one)
-    validation_split: float = setting(0.1, HELD_OUT)
-    test_split: float = setting(0.1, HELD_OUT)  # share held out for test (sources without one)
-    seed: int = setting(1337, SEED)  # splits, initialization, dropout
-    # vocabulary size, padding and out-of-vocabulary included (so 3 or more: one word)
-    max_tokens: int = setting(20000, "[3, 10000000]")
-    # tokens kept per text (fixed length: one XLA program)
-    max_length: int = setting(100, "[1, 100000]")
-    embedding_dim: int = setting(64, SIZE)  # word vector size
-    cell: Literal["lstm", "gru"] = "lstm"  # the bidirectional recurrent layer
-    units: int = setting(32, SIZE)  # units per direction
-    # a sentiment lexicon whose word polarities go in beside the word vectors: "vader"
-    # (the vaderSentiment package's lexicon) or "none"
-    lexicon: Literal["vader", "none"] = "vader"
-    # the text's summed positive and negative lexicon polarity also go straight to the
-    # output layer (beside the recurrent summary)
-    lexicon_sums: bool = True
-    word_dropout: float = setting(0.7, SHARE)  # share of whole word vectors dropped in training
-    dropout: float = setting(0.5, SHARE)  # on the embeddings and before the output layer
-    recurrent_dropout: float = setting(0.0, SHARE)  # on the recurrent state
-    pooling: Literal["last", "max"] = "last"  # final states, or max over all steps
-    batch_size: int = setting(32, BATCH_SIZE)  # examples per training step
-    epochs: int = setting(15, EPOCHS)  # at most (early stopping may end sooner)
-    learning_rate: float = setting(2e-3, LEARNING_RATE)  # Adam
-    # epochs without validation improvement before stopping (0: never)
-    patience: int = setting(4, PATIENCE)
-    monitor: Literal["val_accuracy", "val_loss"] = (
-        "val_accuracy"  # for early stopping and the best model
-    )
-    jit_compile: bool = True  # compile the numeric model with XLA
-    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
-
-
 class Sentiment(Recipe):
     """Text classification with a bidirectional LSTM/GRU (binary or multi-class)."""
 
@@ -101,7 +45,6 @@ class Sentiment(Recipe):
     description = "text -> label (many-to-one): bidirectional LSTM/GRU classifier"
     default_data = "tfds:imdb_reviews"
     config_class = SentimentConfig
-    task_verb: ClassVar[str] = "predict"
     monitor = ("val_accuracy", "max")
 
     def __init__(self, config: SentimentConfig | None = None, **overrides):
@@ -244,7 +187,7 @@ class Sentiment(Recipe):
         logits = keras.layers.Dense(len(self.labels), name="logits")(x)
         model = keras.Model(inputs, logits, name="sentiment")
         model.compile(
-            optimizer=keras.optimizers.Adam(c.learning_rate),
+            optimizer=self.optimizer(),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
             jit_compile=self.jit_compile(),

@@ -19,8 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from recipes.data import Examples, Splits
-from recipes.errors import UserError
+from recipes.core.data import Examples, Splits
+from recipes.core.errors import UserError
 
 #: locales whose month and weekday names appear
 LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_PT", "nl_NL")
@@ -164,6 +164,6 @@ def date_pairs(count: int, seed: int) -> Examples:
 
 def date_splits(count: int, validation: float, test: float, seed: int) -> Splits:
     """Train/validation/test date pairs; every date string is in one split only."""
-    from recipes.data import split_examples
+    from recipes.core.data import split_examples
 
     return split_examples(date_pairs(count, seed), validation, test, seed)

@@ -15,94 +15,25 @@ graph that carries the states from character to character.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.base import Recipe, string_lookup
-from recipes.config import (
-    BATCH_SIZE,
-    CLIPNORM,
-    EPOCHS,
-    LEARNING_RATE,
-    MINUTES,
-    PATIENCE,
-    SEED,
-    SHARE,
-    SIZE,
-    RecipeConfig,
-    check_range,
-    field_range,
-    setting,
-)
-from recipes.data import Splits
-from recipes.errors import UserError
-from recipes.training import CosineBudget
+from recipes.charlm.config import CharLMConfig, check_option
+from recipes.core.data import Splits
+from recipes.core.errors import UserError
+from recipes.core.recipe import Recipe, string_lookup
 
 OOV = "[UNK]"
 
 
 # -- settings ---------------------------------------------------------------------------
-@dataclasses.dataclass
-class CharLMConfig(RecipeConfig):
-    """Settings of a character language model (every key can be given with ``--set``)."""
-
-    data: str | None = None  # file(s), folder or tfds:NAME; None = the embedded default
-    data_dir: str | None = None  # where tensorflow-datasets keeps its data
-    # last share of each text held out (sources without one)
-    validation_split: float = setting(0.1, "(0, 0.5)")
-    seed: int = setting(1337, SEED)  # initialization, window order, dropout
-    window: int = setting(128, "[1, 65536]")  # characters per training window
-    cell: Literal["lstm", "gru"] = "lstm"  # the recurrent layers
-    units: int = setting(512, SIZE)  # units per layer
-    layers: int = setting(2, "[1, 64]")  # stacked recurrent layers
-    embedding_dim: int = setting(64, SIZE)  # character vector size
-    dropout: float = setting(0.2, SHARE)  # between recurrent layers and before the output layer
-    batch_size: int = setting(32, BATCH_SIZE)  # windows per training step
-    epochs: int = setting(20, EPOCHS)  # at most (early stopping or max_minutes may end sooner)
-    # Adam peak, decayed along a cosine to 10% (see max_minutes)
-    learning_rate: float = setting(4e-3, LEARNING_RATE)
-    clipnorm: float = setting(1.0, CLIPNORM)  # global gradient norm clipping (0: none)
-    # epochs without validation improvement before stopping (0: never)
-    patience: int = setting(3, PATIENCE)
-    # time budget: stop before an epoch that would end past it, and let the learning-rate
-    # cosine run over this time when it ends before `epochs` do (0: no limit)
-    max_minutes: float = setting(0.0, MINUTES)
-    # characters of train scored for metrics.json (0: all)
-    eval_chars: int = setting(200_000, "[0, 1000000000000]")
-    length: int = setting(500, "[1, 1000000]")  # characters generated per sample (predict)
-    # sampling temperature (0: always the likeliest character)
-    temperature: float = setting(0.8, "[0, 1000]")
-    top_k: int = setting(0, "[0, 1000000]")  # sample among the k likeliest characters (0: all)
-    # sample among the likeliest characters holding this mass (1: all)
-    top_p: float = setting(1.0, "(0, 1]")
-    # training under XLA: off, since a 2 x 512 LSTM trains 1.5x faster without it on CPU
-    # (README); generation and scoring are always compiled with XLA
-    jit_compile: bool = False
-    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
-
-
-#: samples drawn at once for one prime (``generate``, ``predict``)
-SAMPLES = "[1, 100000]"
-
-
-def check_option(name: str, value: Any) -> Any:
-    """A generation option (``length``, ``temperature``, ``top_k``, ``top_p``, ``seed``)
-    checked against the range of the config key of its name; ``samples`` against
-    :data:`SAMPLES`. One-line :class:`UserError` naming the option otherwise."""
-    if name == "samples":
-        return check_range(name, value, SAMPLES, integer=True)
-    interval = field_range(CharLMConfig, name)
-    return check_range(name, value, interval, integer=name not in ("temperature", "top_p"))
-
-
 def tail_split(text: str, share: float) -> tuple[str, str]:
     """``text`` cut before its last ``share``, at a line start when there is one near."""
     cut = int(len(text) * (1 - share))
@@ -208,23 +139,6 @@ class CharLM(Recipe):
         return ds.prefetch(tf.data.AUTOTUNE)
 
     # -- model -------------------------------------------------------------------------
-    def steps_per_epoch(self, splits: Splits) -> int:
-        """Training steps per epoch (full batches of windows, at least one)."""
-        windows = max(1, (len(self.corpus(splits.train)) - 1) // self.config.window)
-        return max(1, windows // self.config.batch_size)
-
-    def training_callbacks(self, splits: Splits) -> list[keras.callbacks.Callback]:
-        c = self.config
-        return [
-            CosineBudget(
-                c.learning_rate,
-                self.steps_per_epoch(splits),
-                alpha=0.1,
-                minutes=c.max_minutes,
-                spent=self.resumed_seconds,
-            )
-        ]
-
     def build_model(self) -> keras.Model:
         c = self.config
         keras.utils.set_random_seed(c.seed)
@@ -242,8 +156,7 @@ class CharLM(Recipe):
         logits = keras.layers.Dense(self.vocabulary_size, name="logits")(x)
         model = keras.Model(ids, logits, name=self.name)
         model.compile(
-            # the rate is set step by step by CosineBudget (training_callbacks)
-            optimizer=keras.optimizers.Adam(c.learning_rate, global_clipnorm=c.clipnorm or None),
+            optimizer=self.optimizer(),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             jit_compile=self.jit_compile(),
         )
@@ -437,8 +350,6 @@ class CharLM(Recipe):
 
     #: file name of the n-th sample written by ``predict(..., out=FOLDER)``
     sample_name: str = "sample_{:03d}.txt"
-    predict_options = ("samples", "length", "temperature", "top_k", "top_p", "seed", "out")
-    predict_reads_stdin = False
 
     def predict(self, inputs: list[str], **options: Any) -> list[dict]:
         """``generate`` for each prime in ``inputs`` (none: the default prime).
@@ -451,7 +362,7 @@ class CharLM(Recipe):
         """
         out = options.pop("out", None)
         for name, value in options.items():  # before any sample is drawn
-            if name not in self.predict_options:
+            if name not in self.predict_options():
                 raise UserError(f"Unknown option '{name}' of {self.name} predict.")
             if value is not None:
                 options[name] = check_option(name, value)

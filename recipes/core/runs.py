@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from recipes.base import RUN_FILE, Recipe
-from recipes.errors import UserError
+from recipes.core.errors import UserError
+from recipes.core.recipe import RUN_FILE, Recipe
 
 
 def load_run(run_dir: str | Path) -> Recipe:

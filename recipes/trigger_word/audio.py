@@ -17,9 +17,9 @@ import numpy as np
 from scipy import signal
 from scipy.io import wavfile
 
-from recipes.errors import UserError
+from recipes.core.errors import UserError
+from recipes.trigger_word.config import SAMPLE_RATE
 
-SAMPLE_RATE = 16000  # what every model of this package hears
 MIN_RATE, MAX_RATE = 1000, 768000  # sample rates that read_wav accepts (Hz)
 NOISES = ("white", "pink", "brown")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes.errors import UserError
+from recipes.core.errors import UserError
 
 TFDS_PREFIX = "tfds:"
 TEXT_SUFFIXES = (".txt", ".tsv", ".csv")

@@ -29,7 +29,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from recipes.errors import UserError
+from recipes.core.errors import UserError
 
 STATE = "state.json"
 LAST_CHECKPOINT = "checkpoints/last.keras"
@@ -336,6 +336,7 @@ class CosineBudget(keras.callbacks.Callback):
         self.spent = spent
 
     def on_train_begin(self, logs=None):
+        self._off = False  # set at the first batch for a model with a schedule of its own
         self._start = time.monotonic() - self.spent
         self._total = self.steps_per_epoch * max(1, int(self.params.get("epochs") or 1))
         self._step: int | None = None  # the optimizer's step count, read at the first batch
@@ -352,14 +353,20 @@ class CosineBudget(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self._step is None:  # read once: counting batches keeps a device read out of steps
             self._step = int(self.model.optimizer.iterations.numpy())
+            # a model saved with a schedule of its own (a run of an earlier version) keeps it
+            rate = self.model.optimizer._learning_rate
+            self._off = isinstance(rate, keras.optimizers.schedules.LearningRateSchedule)
+        if self._off:
+            return
         self._rate = self.rate(self._step, time.monotonic() - self._start)
         self.model.optimizer.learning_rate = self._rate
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
+        if not self._off:
+            self._step += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
+        if logs is not None and not self._off:
             logs["learning_rate"] = self._rate
 
 

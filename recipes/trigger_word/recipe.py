@@ -9,7 +9,7 @@ every 20 ms). The waveform is padded on the left with as many zeros as the front
 looks back, so that the model run chunk by chunk with carried states (streaming) gives
 the probabilities of one pass over the whole recording.
 
-Training examples are composed on the fly (:mod:`recipes.wake_data`): positives (the
+Training examples are composed on the fly (:mod:`recipes.trigger_word.mixing`): positives (the
 word) and negatives (other words) inserted into backgrounds, augmented in speed, pitch,
 level and noise. Without data, the word and the negatives are synthesized with eSpeak
 NG and the backgrounds are generated noise.
@@ -17,12 +17,11 @@ NG and the backgrounds are generated noise.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import keras
 import numpy as np
@@ -30,111 +29,17 @@ import tensorflow as tf
 from keras import ops
 
 import custom_layers as cl
-from recipes import audio, wake_data
-from recipes.base import Recipe
-from recipes.config import (
-    BATCH_SIZE,
-    CLIPNORM,
-    EPOCHS,
-    HELD_OUT,
-    LEARNING_RATE,
-    MINUTES,
-    PATIENCE,
-    SEED,
-    SHARE,
-    SIZE,
-    RecipeConfig,
-    setting,
-)
-from recipes.data import Splits
-from recipes.errors import UserError
-from recipes.training import EPOCHS_TRAINED, EpochCounter, save_figure, write_json
-from recipes.wake_data import Clips, Mixing
+from recipes.core.data import Splits
+from recipes.core.errors import UserError
+from recipes.core.recipe import Recipe
+from recipes.core.training import EPOCHS_TRAINED, EpochCounter, save_figure, write_json
+from recipes.trigger_word import audio, mixing
+from recipes.trigger_word.config import FRAME_STEP, TriggerWordConfig
+from recipes.trigger_word.mixing import Clips, Mixing
 
 THRESHOLD_FILE = "threshold.json"
 FRAME_LENGTH = 400  # 25 ms analysis window
-FRAME_STEP = 160  # 10 ms between spectrogram frames
 FFT_LENGTH = 512
-SPECTRUM_STEP_MS = 1000 * FRAME_STEP // audio.SAMPLE_RATE
-CLIPS = "[0, 100000]"  # synthesized clips
-
-
-@dataclasses.dataclass
-class TriggerWordConfig(RecipeConfig):
-    """Settings of the trigger-word detector (every key can be given with ``--set``)."""
-
-    data: str | None = None  # Speech Commands style folder; none: synthesized speech and noise
-    word: str = "activate"  # the trigger word (a folder name in the data, or what to synthesize)
-    # eSpeak NG renditions of the word added to the positives
-    synthesized_positives: int = setting(200, CLIPS)
-    # eSpeak NG renditions of other words added to negatives
-    synthesized_negatives: int = setting(200, CLIPS)
-    # with recorded clips: share of inserted positives synthesized
-    synthetic_share: float = setting(0.5, "[0, 1]")
-    # held-out share of the word's clips (whole speakers) and backgrounds
-    test_share: float = setting(0.3, HELD_OUT)
-    validation_share: float = setting(0.1, HELD_OUT)  # the same for validation
-    seed: int = setting(1337, SEED)  # splits, synthesis, example composition, initialization
-    example_seconds: float = setting(10.0, "[0.5, 300]")  # length of a training example
-    train_examples: int = setting(1024, "[1, 10000000]")  # composed afresh for every epoch
-    validation_examples: int = setting(256, "[1, 1000000]")  # composed once
-    max_positives: int = setting(2, "[0, 100]")  # per example (0 to this many)
-    max_negatives: int = setting(6, "[0, 100]")  # per example (0 to this many)
-    # output frames labelled 1 after each positive ends (20 ms each)
-    label_frames: int = setting(50, "[1, 1000]")
-    speed: float = setting(0.1, "[0, 0.5)")  # augmentation: speed within 1 +- speed
-    pitch: float = setting(2.0, "[0, 24]")  # augmentation: pitch within +- this many semitones
-    noise: float = setting(0.3, "[0, 1]")  # augmentation: probability of added generated noise
-    mels: int = setting(40, "[1, 128]")  # log-mel bands
-    conv_filters: int = setting(128, SIZE)
-    conv_kernel: int = setting(8, "[1, 100]")  # spectrogram frames (10 ms each) the conv sees
-    conv_stride: int = setting(2, "[1, 10]")  # one output frame per conv_stride spectrogram frames
-    units: int = setting(96, SIZE)  # each GRU layer
-    dropout: float = setting(0.2, SHARE)
-    batch_size: int = setting(16, BATCH_SIZE)
-    # the cosine schedule's length (early stopping may end sooner)
-    epochs: int = setting(30, EPOCHS)
-    learning_rate: float = setting(2e-3, LEARNING_RATE)  # Adam
-    lr_schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decays to 5% over epochs
-    keep: Literal["last", "best"] = "last"  # the model kept: last epoch, or best val_loss
-    clipnorm: float = setting(1.0, CLIPNORM)  # global gradient norm clipping (0: none)
-    # keep = best: epochs without val_loss improvement before stopping
-    patience: int = setting(0, PATIENCE)
-    # stop at the last epoch boundary within this time (0: none)
-    max_minutes: float = setting(0.0, MINUTES)
-    # detection probability; 0: calibrated on the validation split
-    threshold: float = setting(0.0, "[0, 1)")
-    # calibration: false accepts allowed per hour
-    target_false_accepts_per_hour: float = setting(2.0, "[0, 3600]")
-    target_miss_rate: float = setting(0.05, SHARE)  # calibration: misses allowed
-    # validation audio the threshold is calibrated on (at least one pass over it)
-    calibration_minutes: float = setting(60.0, "[0, 10080]")
-    # no second detection within this time of one
-    refractory_seconds: float = setting(1.0, "[0, 60]")
-    # streaming: audio per step (a multiple of the output frame, conv_stride x 10 ms)
-    chunk_ms: int = setting(100, "[1, 60000]")
-    eval_trials: int = setting(20, "[1, 10000]")  # evaluation: insertions of each held-out positive
-    # evaluation: passes over the held-out backgrounds for false accepts
-    eval_passes: int = setting(45, "[1, 10000]")
-    jit_compile: bool = False  # train under XLA (2.9x slower on a 2-core CPU)
-    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
-
-    def validate(self) -> None:
-        if not self.word.strip():
-            raise UserError("word is empty; set the trigger word with --set word=...")
-        if self.conv_kernel < self.conv_stride:
-            raise UserError(
-                f"conv_kernel ({self.conv_kernel}) must be at least conv_stride "
-                f"({self.conv_stride})."
-            )
-        if self.chunk_ms % self.frame_ms():
-            raise UserError(
-                f"chunk_ms={self.chunk_ms} is not a multiple of the {self.frame_ms()} ms "
-                "output frame (conv_stride x 10 ms)."
-            )
-
-    def frame_ms(self) -> int:
-        return SPECTRUM_STEP_MS * self.conv_stride
 
 
 # -- the model --------------------------------------------------------------------------
@@ -361,9 +266,6 @@ class TriggerWord(Recipe):
     description = "trigger-word detector on audio (many-to-many on frames, streaming)"
     default_data = "synthesized speech (eSpeak NG) and generated noise"
     config_class = TriggerWordConfig
-    predict_options: ClassVar[tuple[str, ...]] = ("plot", "chime")
-    predict_reads_stdin = True
-    task_verb = "detect"
 
     def __init__(self, config: TriggerWordConfig | None = None, **overrides: Any):
         super().__init__(config, **overrides)
@@ -449,18 +351,18 @@ class TriggerWord(Recipe):
         """Clips of a Speech Commands style folder plus synthesized ones (training only),
         or, without ``data``, synthesized speech split by voice and generated noise."""
         c = self.config
-        from recipes import speech
+        from recipes.trigger_word import synthesis
 
-        shares = (c.test_share, c.validation_share)
+        shares = (c.test_split, c.validation_split)
         if data is None:
             splits = {name: Clips() for name in ("train", "validation", "test")}
-            noise = wake_data.noise_backgrounds(120.0, c.seed)
+            noise = mixing.noise_backgrounds(120.0, c.seed)
             for part in noise:
-                for split, piece in wake_data.cut_background(part, shares).items():
+                for split, piece in mixing.cut_background(part, shares).items():
                     splits[split].backgrounds.append(piece)
         else:
-            splits = wake_data.read_speech_commands(
-                data, c.word, c.test_share, c.validation_share, shares, c.seed
+            splits = mixing.read_speech_commands(
+                data, c.word, c.test_split, c.validation_split, shares, c.seed
             )
             for name, clips in splits.items():
                 heard = any(len(b) for b in clips.backgrounds)
@@ -468,27 +370,29 @@ class TriggerWord(Recipe):
                 if clips.positives and not heard and not placeable:
                     # nothing to measure the split on: no false accepts and no misses
                     raise UserError(
-                        f"{data} has no background recordings ({wake_data.BACKGROUND_FOLDER}/ is "
+                        f"{data} has no background recordings ({mixing.BACKGROUND_FOLDER}/ is "
                         f"missing or empty) and no clip of {c.word!r} in its {name} split fits in "
                         f"an example of {c.example_seconds:g} s with its {c.label_frames} label "
                         f"frames; add WAV files of background sound to "
-                        f"{Path(data) / wake_data.BACKGROUND_FOLDER}, or raise example_seconds or "
+                        f"{Path(data) / mixing.BACKGROUND_FOLDER}, or raise example_seconds or "
                         "lower label_frames."
                     )
         rng = np.random.default_rng(c.seed)
         voices = (
-            speech.english_voices() if (c.synthesized_positives or c.synthesized_negatives) else []
+            synthesis.english_voices()
+            if (c.synthesized_positives or c.synthesized_negatives)
+            else []
         )
-        negative_words = [w for w in wake_data.NEGATIVE_WORDS if w != c.word.lower()]
+        negative_words = [w for w in mixing.NEGATIVE_WORDS if w != c.word.lower()]
         quiet = self._fitting is not None and not self._fitting["verbose"]
-        positives, positive_names = wake_data.synthesized(
+        positives, positive_names = mixing.synthesized(
             [c.word],
             c.synthesized_positives,
             rng,
             voices,
             "" if quiet else f"{c.synthesized_positives} x {c.word!r}",
         )
-        negatives, negative_names = wake_data.synthesized(
+        negatives, negative_names = mixing.synthesized(
             negative_words,
             c.synthesized_negatives,
             rng,
@@ -498,8 +402,8 @@ class TriggerWord(Recipe):
         if data is None:
             # voices are the speakers: a held-out voice is never heard in training
             keys = [f"{n.split('@')[0]}_nohash_{i}" for i, n in enumerate(positive_names)]
-            held = wake_data.split_by_speaker(keys, c.test_share, c.validation_share, c.seed)
-            test_voices, val_voices = ({wake_data.speaker(k) for k in h} for h in held)
+            held = mixing.split_by_speaker(keys, c.test_split, c.validation_split, c.seed)
+            test_voices, val_voices = ({mixing.speaker(k) for k in h} for h in held)
 
             def split_of(name: str) -> str:
                 voice = name.split("@")[0]
@@ -530,8 +434,8 @@ class TriggerWord(Recipe):
 
     def fits_in_example(self, clip: np.ndarray) -> bool:
         """Whether ``clip`` and its label span fit in an example (``example_seconds``)."""
-        mixing = self.mixing()
-        return len(clip) + mixing.label_frames * mixing.frame_samples < mixing.samples
+        plan = self.mixing()
+        return len(clip) + plan.label_frames * plan.frame_samples < plan.samples
 
     def load_examples(self, data: str) -> Clips:
         """Held-out (test) clips of another source, for ``evaluate --data``."""
@@ -541,18 +445,18 @@ class TriggerWord(Recipe):
         return None
 
     def examples(self, clips: Clips, count: int, rng: np.random.Generator):
-        mixing = self.mixing()
+        plan = self.mixing()
         for _ in range(count):
-            yield wake_data.compose(clips, mixing, rng)
+            yield mixing.compose(clips, plan, rng)
 
     def to_dataset(self, clips: Clips, training: bool) -> tf.data.Dataset:
         """Batches of composed examples. Training: ``train_examples`` new ones every epoch,
         from a generator seeded with ``(seed, epoch)``; validation: composed once."""
         c = self.config
-        mixing = self.mixing()
-        frames = mixing.samples // mixing.frame_samples
+        plan = self.mixing()
+        frames = plan.samples // plan.frame_samples
         signature = (
-            tf.TensorSpec((mixing.samples,), tf.float32),
+            tf.TensorSpec((plan.samples,), tf.float32),
             tf.TensorSpec((frames, 1), tf.float32),
         )
         if training:
@@ -587,13 +491,8 @@ class TriggerWord(Recipe):
         x = layers["drop2"](x)
         probs = layers["out"](x)
         model = keras.Model(waveform, probs, name="trigger_word")
-        learning_rate: Any = c.learning_rate
-        if c.lr_schedule == "cosine":
-            steps = c.epochs * (c.train_examples // c.batch_size)
-            learning_rate = keras.optimizers.schedules.CosineDecay(c.learning_rate, steps, 0.05)
-        optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=c.clipnorm or None)
         model.compile(
-            optimizer=optimizer,
+            optimizer=self.optimizer(),
             loss=keras.losses.BinaryCrossentropy(),
             metrics=[keras.metrics.AUC(name="auc"), keras.metrics.Recall(name="recall")],
             jit_compile=self.jit_compile(),
@@ -808,18 +707,16 @@ class TriggerWord(Recipe):
         Returns ``[(probabilities, labels, (first, last) seconds of the hit window)]``.
         """
         c = self.config
-        mixing = self.mixing()
+        plan = self.mixing()
         tail = (c.label_frames + 1) * self.frame_samples()
         waves, labels, windows = [], [], []
         for clip in clips.positives:
             for _ in range(c.eval_trials):
                 base = audio.with_level(
-                    wake_data.background_stretch(clips.backgrounds, mixing.samples, rng),
-                    rng.uniform(*mixing.background_db),
+                    mixing.background_stretch(clips.backgrounds, plan.samples, rng),
+                    rng.uniform(*plan.background_db),
                 )
-                mix, label, spans = wake_data.insert(
-                    base, [(clip, True)], mixing, rng, augment=False
-                )
+                mix, label, spans = mixing.insert(base, [(clip, True)], plan, rng, augment=False)
                 if spans:
                     waves.append(np.clip(mix, -1, 1))
                     labels.append(label)
@@ -834,17 +731,17 @@ class TriggerWord(Recipe):
 
         Returns ``[(probabilities, labels)]``.
         """
-        mixing = self.mixing()
+        plan = self.mixing()
         streams = []
         for _ in range(passes or self.config.eval_passes):
             for background in clips.backgrounds:
-                base = audio.with_level(background, rng.uniform(*mixing.background_db))
+                base = audio.with_level(background, rng.uniform(*plan.background_db))
                 count = int(len(base) / audio.SAMPLE_RATE / 2) if clips.negatives else 0
                 chosen = [
                     (clips.negatives[rng.integers(len(clips.negatives))], False)
                     for _ in range(count)
                 ]
-                mix, label, _ = wake_data.insert(base, chosen, mixing, rng, augment=False)
+                mix, label, _ = mixing.insert(base, chosen, plan, rng, augment=False)
                 streams.append((np.clip(mix, -1, 1), label))
         probs = self._probabilities_in_batches([w for w, _ in streams], 16)
         return [(p, label[: len(p)]) for p, (_, label) in zip(probs, streams, strict=True)]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes.data import read_text
-from recipes.errors import UserError
+from recipes.core.data import read_text
+from recipes.core.errors import UserError
 
 PREFIXES = {"B", "I", "E", "S", "L", "U"}
 

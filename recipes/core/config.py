@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import numbers
 import re
@@ -16,7 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from recipes.errors import UserError
+from recipes.core.errors import UserError
 
 C = TypeVar("C", bound="RecipeConfig")
 
@@ -62,14 +63,33 @@ class Interval:
         return self.text
 
 
-def setting(default: Any, interval: str) -> Any:
-    """A numeric config field with its allowed range: ``units: int = setting(32, SIZE)``.
+def setting(default: Any, interval: str, doc: str = "") -> Any:
+    """A numeric config field with its allowed range and what it means:
+    ``units: int = setting(32, SIZE, "units per direction")``.
 
     ``RecipeConfig`` refuses values outside the interval (and NaN, infinities) when a
     config is made. A subclass that declares the field again with a plain default
-    (``units: int = 256``) keeps the range of the class it extends.
+    (``units: int = 256``) keeps the range and the documentation of the class it extends.
     """
-    return dataclasses.field(default=default, metadata={"range": Interval.parse(interval)})
+    return dataclasses.field(
+        default=default, metadata={"range": Interval.parse(interval), "doc": doc}
+    )
+
+
+def option(default: Any, doc: str) -> Any:
+    """A config field that is not a number (a choice, a flag, a path), with what it means:
+    ``cell: Literal["lstm", "gru"] = option("lstm", "the recurrent layer")``."""
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+def field_doc(config_class: type, name: str) -> str:
+    """What a field of ``config_class`` means: its documentation in the nearest class
+    (itself or one it extends) that declares it with one."""
+    for cls in config_class.__mro__:
+        field = getattr(cls, "__dataclass_fields__", {}).get(name)
+        if field is not None and field.metadata.get("doc"):
+            return field.metadata["doc"]
+    return ""
 
 
 def field_range(config_class: type, name: str) -> Interval | None:
@@ -221,10 +241,15 @@ class RecipeConfig:
     def keys(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
 
+    #: old key -> its present name: configs of run folders saved before a rename load
+    renamed: typing.ClassVar[dict[str, str]] = {}
+
     @classmethod
     def from_dict(cls: type[C], values: dict[str, Any]) -> C:
-        """Builds a config, rejecting unknown keys with the nearest valid one."""
+        """Builds a config, rejecting unknown keys with the nearest valid one (a key of
+        :attr:`renamed` is read as its present name)."""
         valid = cls.keys()
+        values = {cls.renamed.get(key, key): value for key, value in values.items()}
         for key in values:
             if key not in valid:
                 raise UserError(f"Unknown config key '{key}'{nearest(key, valid)}.")
@@ -239,18 +264,177 @@ class RecipeConfig:
 
     def to_toml(self) -> str:
         """The config as TOML (keys whose value is None are left out)."""
-        lines = []
-        for key, value in self.to_dict().items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, (int, float)):
-                text = repr(value)
-            else:
-                text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            lines.append(f"{key} = {text}")
+        lines = [f"{k} = {toml_text(v)}" for k, v in self.to_dict().items() if v is not None]
         return "\n".join(lines) + "\n"
+
+    def to_commented_toml(self, title: str = "") -> str:
+        """Every setting with what it means, its allowed values and its value, as a TOML
+        file to edit and pass back with ``--config``: the recipe's own settings first, then
+        the training settings that every recipe shares. A setting that is not set (None)
+        is a comment."""
+        lines = [f"# {title}" if title else "# settings", "# (rnn-apps fit RECIPE --config FILE)"]
+        for heading, keys in groups(type(self)):
+            lines += ["", f"# == {heading} =="]
+            for key in keys:
+                lines += [""] + [f"# {line}" for line in describe(type(self), key)]
+                value = getattr(self, key)
+                shown_value = "(not set)" if value is None else toml_text(value)
+                lines.append(f"# {key} = (not set)" if value is None else f"{key} = {shown_value}")
+        return "\n".join(lines) + "\n"
+
+
+def groups(config_class: type) -> list[tuple[str, list[str]]]:
+    """A config's keys in two groups: the recipe's own settings, then the training
+    settings of :class:`TrainConfig`."""
+    shared = set(TrainConfig.keys())
+    own = [k for k in config_class.keys() if k not in shared]
+    return [
+        (heading, keys)
+        for heading, keys in (
+            ("the recipe's own settings", own),
+            (
+                "training settings (every recipe has them)",
+                [k for k in config_class.keys() if k in shared],
+            ),
+        )
+        if keys
+    ]
+
+
+def settings_help(config_class: type, name: str) -> str:
+    """The settings of a recipe, their defaults and meaning, for ``fit RECIPE --help``."""
+    defaults = config_class()
+    lines = [f"settings of {name} (--set KEY=VALUE; rnn-apps config {name} writes them as TOML):"]
+    for heading, keys in groups(config_class):
+        lines += ["", f"{heading}:"]
+        for key in keys:
+            value = getattr(defaults, key)
+            lines.append(f"  {key} = {'(not set)' if value is None else toml_text(value)}")
+            lines += [f"      {line}" for line in describe(config_class, key)]
+    return "\n".join(lines)
+
+
+def toml_text(value: Any) -> str:
+    """A value as TOML: booleans, numbers, strings (JSON's escapes are TOML's)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def allowed(config_class: type, name: str) -> str:
+    """The values a field takes, in words: its range, its choices, or its type."""
+    hint = typing.get_type_hints(config_class)[name]
+    kinds = _allowed_types(hint)
+    choices = [
+        c for k in kinds if typing.get_origin(k) is typing.Literal for c in typing.get_args(k)
+    ]
+    words = []
+    if choices:
+        words.append("one of " + ", ".join(json.dumps(c) for c in choices))
+    interval = field_range(config_class, name)
+    for kind in kinds:
+        if kind is bool:
+            words.append("true or false")
+        elif kind in (int, float):
+            number = "an integer" if kind is int else "a number"
+            words.append(f"{number} in {interval}" if interval else number)
+        elif kind is str and not choices:
+            words.append("text")
+    if type(None) in kinds:
+        words.append("not set")
+    return " or ".join(dict.fromkeys(words))
+
+
+def describe(config_class: type, name: str) -> list[str]:
+    """Lines that say what a field means and what it takes (for comments and --help)."""
+    import textwrap
+
+    doc = field_doc(config_class, name) or name
+    return [*textwrap.wrap(doc, 86), f"({allowed(config_class, name)})"]
+
+
+DISTRIBUTION = typing.Literal["auto", "none", "mirrored", "multi_worker"]
+#: settings that ``fit --resume`` may change: they steer training, not the model's shape
+RESUMABLE = ("epochs", "patience", "learning_rate", "max_minutes")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOption:
+    """An option of a recipe's task verb (``rnn-apps predict`` and its alias), given on
+    the command line as ``--name`` (``top_k``: ``--top-k``) and passed to ``predict``.
+
+    ``output``: ``"folder"`` or a file suffix (``".png"``) for an option that names where
+    to write; the command line checks that path before any work."""
+
+    name: str
+    type: type
+    help: str
+    output: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclasses.dataclass
+class TrainConfig(RecipeConfig):
+    """The settings that every recipe shares: data, splits, training, time budget,
+    devices. A recipe's config extends it, adds its own settings and may give these other
+    defaults (``epochs: int = 15``; the range and documentation stay).
+
+    The class also names the recipe's task verb (the alias of ``rnn-apps predict``) and
+    its options, so that the command line knows them without importing TensorFlow.
+    """
+
+    #: the task verb, an alias of ``rnn-apps predict`` for the recipe's runs
+    task_verb: typing.ClassVar[str] = "predict"
+    #: the options the task verb takes
+    task_options: typing.ClassVar[tuple[TaskOption, ...]] = ()
+    #: whether the task verb without inputs reads them from stdin, one per line
+    task_reads_stdin: typing.ClassVar[bool] = True
+
+    data: str | None = option(
+        None,
+        "a local file or folder, or tfds:NAME[/CONFIG]; not set: the recipe's default data "
+        "(rnn-apps recipes lists it)",
+    )
+    data_dir: str | None = option(None, "where tensorflow-datasets keeps its data sets")
+    validation_split: float = setting(
+        0.1, HELD_OUT, "share held out for validation (from sources without a validation split)"
+    )
+    test_split: float = setting(
+        0.1, HELD_OUT, "share held out for test (from sources without a test split)"
+    )
+    seed: int = setting(1337, SEED, "splits, initialization, dropout, shuffling")
+    batch_size: int = setting(32, BATCH_SIZE, "examples per training step")
+    epochs: int = setting(20, EPOCHS, "at most (early stopping or max_minutes may end sooner)")
+    learning_rate: float = setting(2e-3, LEARNING_RATE, "Adam's (under a cosine: its peak)")
+    schedule: typing.Literal["constant", "cosine"] = option(
+        "constant",
+        "the learning rate: constant, or along a cosine from learning_rate down to "
+        "schedule_floor x learning_rate over the run's steps, or over max_minutes when "
+        "that ends first",
+    )
+    schedule_floor: float = setting(
+        0.1, "[0, 1]", "cosine: the learning rate at the end, as a share of learning_rate"
+    )
+    clipnorm: float = setting(0.0, CLIPNORM, "global gradient norm clipping (0: none)")
+    patience: int = setting(
+        3, PATIENCE, "epochs without validation improvement before stopping (0: never)"
+    )
+    max_minutes: float = setting(
+        0.0,
+        MINUTES,
+        "time budget: training stops at the last epoch boundary within it (0: none)",
+    )
+    jit_compile: bool = option(False, "train the numeric model under XLA")
+    distribution: DISTRIBUTION = option(
+        "auto",
+        "tf.distribute: auto (mirrored over several GPUs, else one device), none, "
+        "mirrored (all local GPUs, or the logical CPUs), multi_worker (TF_CONFIG)",
+    )
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

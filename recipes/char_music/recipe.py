@@ -9,14 +9,14 @@ written as MIDI.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from recipes.charlm import CharLM, CharLMConfig
-from recipes.data import read_text
-from recipes.errors import UserError
+from recipes.char_music.config import CharMusicConfig
+from recipes.charlm.recipe import CharLM
+from recipes.core.data import read_text
+from recipes.core.errors import UserError
 
 MUSIC21_COLLECTION = "oneills1850"
 REQUIRED_HEADERS = ("X", "M", "K")
@@ -100,20 +100,6 @@ def abc_paths(source: str) -> list[Path]:
     return [path]
 
 
-@dataclasses.dataclass
-class CharMusicConfig(CharLMConfig):
-    """Settings of the music generator (see :class:`CharLMConfig`): a smaller model
-    trained longer (tune collections are small), longer samples."""
-
-    units: int = 256  # units per layer
-    batch_size: int = 32  # windows per training step
-    epochs: int = 40  # at most (early stopping or max_minutes may end sooner)
-    learning_rate: float = 2e-3  # Adam peak, decayed along a cosine to 10% over `epochs`
-    patience: int = 5  # epochs without validation improvement before stopping (0: never)
-    length: int = 1500  # at most this many characters per tune (a tune ends at a blank line)
-    jit_compile: bool = True  # training under XLA (the setting of the README's quality run)
-
-
 class CharMusic(CharLM):
     """Character language model of ABC tunes; ``predict`` writes whole new tunes."""
 
@@ -121,7 +107,6 @@ class CharMusic(CharLM):
     description = "ABC tunes -> new tunes (one-to-many): character LSTM/GRU, MIDI out"
     default_data = f"music21 corpus: {MUSIC21_COLLECTION}"
     config_class = CharMusicConfig
-    task_verb: ClassVar[str] = "generate"
     default_prime = "X:"
     separator = "\n\n"  # a blank line ends a tune
     lead_in = "\n\n"  # tunes begin after a blank line

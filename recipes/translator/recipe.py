@@ -17,36 +17,27 @@ the model's preprocessing, so the exported SavedModel takes and returns raw stri
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import ClassVar, Literal
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.base import Recipe, string_lookup
-from recipes.config import (
-    BATCH_SIZE,
-    CLIPNORM,
-    HELD_OUT,
-    LEARNING_RATE,
-    MINUTES,
-    PATIENCE,
-    SEED,
-    SHARE,
-    SIZE,
-    RecipeConfig,
-    check_range,
-    field_range,
-    setting,
+from recipes.core.data import (
+    TFDS_PREFIX,
+    Examples,
+    Splits,
+    read_delimited,
+    split_examples,
+    tfds_builder,
 )
-from recipes.data import TFDS_PREFIX, Examples, Splits, read_delimited, split_examples, tfds_builder
-from recipes.errors import UserError
-from recipes.training import save_figure
+from recipes.core.errors import UserError
+from recipes.core.recipe import Recipe, string_lookup
+from recipes.core.training import save_figure
+from recipes.translator.config import TranslatorConfig, checked
 
 PAD, OOV, START, END = 0, 1, 2, 3  # token ids; the vocabulary proper starts at 4
 SPECIALS = ("<s>", "</s>")
@@ -55,57 +46,6 @@ DATE_EPOCHS, SENTENCE_EPOCHS = 3, 20  # epochs when the config says 0
 
 
 # -- settings ---------------------------------------------------------------------------
-@dataclasses.dataclass
-class TranslatorConfig(RecipeConfig):
-    """Settings of the translator (every key can be given with ``--set``)."""
-
-    data: str | None = None  # TSV of pairs or tfds:NAME/CONFIG; None = generated dates
-    data_dir: str | None = None  # where tensorflow-datasets keeps its data
-    source_column: int = setting(0, "[0, 100000]")  # TSV column of the source text
-    target_column: int = setting(1, "[0, 100000]")  # TSV column of the target text
-    reverse: bool = False  # translate the target column into the source column
-    dates: int = setting(30000, "[1, 10000000]")  # date pairs generated for the embedded default
-    # share held out for validation (sources without one)
-    validation_split: float = setting(0.05, HELD_OUT)
-    test_split: float = setting(0.05, HELD_OUT)  # share held out for test (sources without one)
-    seed: int = setting(1337, SEED)  # splits, date generation, initialization, dropout
-    tokens: Literal["auto", "chars", "words"] = "auto"  # auto: chars for dates, else words
-    # words seen fewer times in training are out of vocabulary
-    min_count: int = setting(2, "[1, 1000000]")
-    # tokens per side at most (the most frequent)
-    max_vocabulary: int = setting(16000, "[1, 10000000]")
-    max_train_length: int = setting(48, "[1, 100000]")  # tokens; longer training pairs are left out
-    cell: Literal["gru", "lstm"] = "gru"  # encoder and decoder
-    embedding_dim: int = setting(128, SIZE)
-    units: int = setting(256, SIZE)  # per encoder direction, and the decoder's
-    attention: Literal["bahdanau", "luong"] = "bahdanau"  # additive or multiplicative
-    attention_units: int = setting(256, SIZE)
-    dropout: float = setting(0.2, SHARE)  # on embeddings and before the output layer
-    batch_size: int = setting(64, BATCH_SIZE)
-    # at most (early stopping may end sooner); 0: 3 for dates, else 20
-    epochs: int = setting(0, "[0, 100000]")
-    learning_rate: float = setting(2e-3, LEARNING_RATE)  # Adam
-    clipnorm: float = setting(1.0, CLIPNORM)  # global gradient norm clipping (0: none)
-    # epochs without validation improvement before stopping (0: never)
-    patience: int = setting(3, PATIENCE)
-    # stop after the epoch that passes this (0: no limit)
-    max_minutes: float = setting(0.0, MINUTES)
-    beam_width: int = setting(4, "[1, 512]")  # 1: greedy decoding
-    length_penalty: float = setting(0.6, "[0, 10]")  # alpha of ((5 + length) / 6) ** alpha; 0: none
-    # output tokens at most; 0: twice the source's, plus 10
-    max_length: int = setting(0, "[0, 10000]")
-    # training pairs decoded for the train metrics (0: all)
-    eval_examples: int = setting(2000, "[0, 1000000000]")
-    jit_compile: bool = False  # training under XLA (3x slower on CPUs; decoding always is)
-    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"  # tf.distribute
-
-
-def _checked(name: str, value):
-    """A decoding option checked against the range of the config key of its name."""
-    integer = name != "length_penalty"
-    return check_range(name, value, field_range(TranslatorConfig, name), integer=integer)
-
-
 # -- tokens -----------------------------------------------------------------------------
 _WORD = r"[\pL\pN_]"
 _MARK = rf"[^\pL\pN\s_{JOINER}]"  # punctuation, symbols, non-breaking spaces
@@ -176,8 +116,6 @@ class Translator(Recipe):
     description = "text -> text (seq2seq): BiGRU/LSTM encoder, attention decoder, beam search"
     default_data = "dates (generated: 'saturday march 3 2001' -> '2001-03-03')"
     config_class = TranslatorConfig
-    task_verb: ClassVar[str] = "translate"
-    predict_options = ("beam_width", "plot")
 
     def __init__(self, config: TranslatorConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -224,7 +162,7 @@ class Translator(Recipe):
     def load_splits(self, data: str | None) -> Splits:
         c = self.config
         if data is None:
-            from recipes.dates import date_splits
+            from recipes.translator.dates import date_splits
 
             return date_splits(c.dates, c.validation_split, c.test_split, c.seed)
         if data.startswith(TFDS_PREFIX):
@@ -384,7 +322,7 @@ class Translator(Recipe):
         logits, _ = _teacher_forced(layers, source, target_in, dropout, states)
         model = keras.Model([source, target_in], logits, name="translator")
         model.compile(
-            optimizer=keras.optimizers.Adam(c.learning_rate, global_clipnorm=c.clipnorm or None),
+            optimizer=self.optimizer(),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
             jit_compile=self.jit_compile(),
         )
@@ -436,13 +374,13 @@ class Translator(Recipe):
         """
         c = self.config
         # the options checked against their config keys' ranges, before any work
-        width = c.beam_width if beam_width is None else _checked("beam_width", beam_width)
+        width = c.beam_width if beam_width is None else checked("beam_width", beam_width)
         alpha = (
             c.length_penalty
             if length_penalty is None
-            else _checked("length_penalty", length_penalty)
+            else checked("length_penalty", length_penalty)
         )
-        max_length = c.max_length if max_length is None else _checked("max_length", max_length)
+        max_length = c.max_length if max_length is None else checked("max_length", max_length)
         self._require_model()
         texts = [str(t) for t in texts]
         decode = self._compiled("decode", self._decoder_function)

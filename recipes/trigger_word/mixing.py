@@ -2,7 +2,7 @@
 
 Clips come from a folder in the Speech Commands layout (one sub-folder of WAV files per
 word, ``_background_noise_/``, optional ``testing_list*.txt``/``validation_list*.txt``),
-from eSpeak NG (synthesized renditions of words, :mod:`recipes.speech`) and from
+from eSpeak NG (synthesized renditions of words, :mod:`recipes.trigger_word.synthesis`) and from
 generated noise. :func:`compose` mixes them into labelled training examples.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes import audio
-from recipes.errors import UserError
+from recipes.core.errors import UserError
+from recipes.trigger_word import audio
 
 BACKGROUND_FOLDER = "_background_noise_"
 #: words synthesized as negatives (the trigger word itself is left out)
@@ -194,7 +194,7 @@ def synthesized(
 
     Returns the clips and their voice names (``voice@rate/pitch``, the speaker ids).
     """
-    from recipes import speech
+    from recipes.trigger_word import synthesis
 
     clips, names = [], []
     progress = bool(count and label)
@@ -205,7 +205,7 @@ def synthesized(
         voice = voices[rng.integers(len(voices))]
         rate, pitch = int(rng.choice(RATES)), int(rng.choice(PITCHES))
         text = words[rng.integers(len(words))]
-        clip = speech.synthesize(text, voice=voice, rate=rate, pitch=pitch)
+        clip = synthesis.synthesize(text, voice=voice, rate=rate, pitch=pitch)
         clips.append(audio.with_level(audio.trim(clip), -20.0))
         names.append(f"{voice}@{rate}/{pitch}:{text}")
         if counter:

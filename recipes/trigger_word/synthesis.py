@@ -23,9 +23,9 @@ import threading
 
 import numpy as np
 
-from recipes.audio import resample
-from recipes.errors import UserError
-from recipes.training import stdout_to_stderr
+from recipes.core.errors import UserError
+from recipes.core.training import stdout_to_stderr
+from recipes.trigger_word.audio import resample
 
 # values from espeak-ng's src/include/espeak-ng/speak_lib.h
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -129,8 +129,9 @@ class _Engine:
         identifier = self.bases.get(base.strip().lower())
         if identifier is None or (variant and variant not in self.variants):
             raise UserError(
-                f"unknown eSpeak voice {voice!r}: list base voices with recipes.speech.voices()"
-                " and variants (after '+') with recipes.speech.voice_variants()"
+                f"unknown eSpeak voice {voice!r}: list base voices with "
+                "recipes.trigger_word.synthesis.voices() and variants (after '+') with "
+                "recipes.trigger_word.synthesis.voice_variants()"
             )
         name = f"{identifier}+{variant}" if variant else identifier
         if self.lib.espeak_SetVoiceByName(name.encode()) != 0:

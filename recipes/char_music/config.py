@@ -1,0 +1,23 @@
+"""The music generator's settings (no TensorFlow: ``rnn-apps config`` reads them)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from recipes.charlm.config import CharLMConfig
+from recipes.core.config import setting
+
+
+@dataclasses.dataclass
+class CharMusicConfig(CharLMConfig):
+    """Settings of the music generator (see :class:`CharLMConfig`): a smaller model
+    trained longer (tune collections are small), longer samples."""
+
+    units: int = 256
+    epochs: int = 40
+    learning_rate: float = 2e-3
+    patience: int = 5
+    length: int = setting(
+        1500, "[1, 1000000]", "characters per tune at most (a tune ends at a blank line)"
+    )
+    jit_compile: bool = True  # the setting of the README's quality run

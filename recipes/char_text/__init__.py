@@ -1,0 +1,11 @@
+"""Character text generator: learns any text, character by character, and writes more.
+
+- ``config.py``: :class:`CharTextConfig`.
+- ``recipe.py``: :class:`CharText` and its corpus readers (files, folders, globs, tfds,
+  the embedded standard-library default).
+"""
+
+from recipes.core.exports import lazy
+
+__all__ = ["CharText", "CharTextConfig"]
+__getattr__, __dir__ = lazy(__name__, {"CharText": "recipe", "CharTextConfig": "config"})

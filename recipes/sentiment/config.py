@@ -1,0 +1,54 @@
+"""The sentiment classifier's settings (no TensorFlow: ``rnn-apps config`` reads them)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from recipes.core.config import COLUMN, SHARE, SIZE, TrainConfig, option, setting
+
+
+@dataclasses.dataclass
+class SentimentConfig(TrainConfig):
+    """Settings of the sentiment classifier (every key can be given with ``--set``)."""
+
+    text_column: str | int = setting(
+        0, COLUMN, "the text's column: a name (the file has a header) or an index"
+    )
+    label_column: str | int = setting(
+        -1, COLUMN, "the label's column: a name or an index (-1: the last)"
+    )
+    header: bool | None = option(
+        None, "whether the first row names the columns; not set: when a column is a name"
+    )
+    max_tokens: int = setting(
+        20000,
+        "[3, 10000000]",
+        "vocabulary size, padding and out-of-vocabulary included (so 3 or more: one word)",
+    )
+    max_length: int = setting(
+        100, "[1, 100000]", "tokens kept per text (a fixed length: one XLA program)"
+    )
+    embedding_dim: int = setting(64, SIZE, "word vector size")
+    cell: Literal["lstm", "gru"] = option("lstm", "the bidirectional recurrent layer")
+    units: int = setting(32, SIZE, "units per direction")
+    lexicon: Literal["vader", "none"] = option(
+        "vader",
+        "a sentiment lexicon whose word polarities go in beside the word vectors: vader "
+        "(the vaderSentiment package's lexicon) or none",
+    )
+    lexicon_sums: bool = option(
+        True,
+        "the text's summed positive and negative lexicon polarities also go straight to "
+        "the output layer (beside the recurrent summary)",
+    )
+    word_dropout: float = setting(0.7, SHARE, "share of whole word vectors dropped in training")
+    dropout: float = setting(0.5, SHARE, "on the embeddings and before the output layer")
+    recurrent_dropout: float = setting(0.0, SHARE, "on the recurrent state")
+    pooling: Literal["last", "max"] = option("last", "the final states, or the max over all steps")
+    monitor: Literal["val_accuracy", "val_loss"] = option(
+        "val_accuracy", "what early stopping and the choice of the best epoch follow"
+    )
+    epochs: int = 15
+    patience: int = 4
+    jit_compile: bool = True
