@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-FORBIDDEN = -1e4
+from custom_layers.masking import FORBIDDEN
 
 
 @keras.saving.register_keras_serializable(package="custom_layers")

@@ -113,8 +113,10 @@ class DeepRNN(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(self.dropout) if self.dropout else None
 
     def _states_per_layer(self) -> int:
-        per_direction = 2 if self.cell == "lstm" else 1
-        return per_direction * (2 if self.bidirectional else 1)
+        layer = self.rnn_layers[0]
+        if self.bidirectional:
+            return 2 * len(layer.forward_layer.cell.state_size)
+        return len(layer.cell.state_size)
 
     def build(self, input_shape):
         if len(input_shape) != 3:

@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from recipes import Sentiment, UserError
-from recipes.core.data import load_tfds_text
+from recipes.core.data import read_tfds
 
 
 class TinyReviews(tfds.core.GeneratorBasedBuilder):
@@ -38,12 +38,19 @@ class TinyReviews(tfds.core.GeneratorBasedBuilder):
 
 
 def test_tfds_source_uses_its_splits_and_class_names(tmp_path):
-    splits = load_tfds_text("tfds:tiny_reviews", str(tmp_path), validation=0.25, seed=0)
+    reader = Sentiment(data_dir=str(tmp_path), validation_split=0.25)
+    splits = reader.load_splits("tfds:tiny_reviews")
     assert (len(splits.train), len(splits.validation), len(splits.test)) == (30, 10, 10)
     assert set(splits.train.labels) <= {"neg", "pos"}
     app = Sentiment(units=4, embedding_dim=4, max_length=6, epochs=1, data_dir=str(tmp_path))
     app.fit(data="tfds:tiny_reviews", run_dir=tmp_path / "run", verbose=0)
     assert app.labels == ["neg", "pos"]
+    with pytest.raises(
+        UserError,
+        match=r"tfds:tiny_reviews has no 'review' feature \(it has "
+        r"\['label', 'text'\]\); set text_column and label_column\.",
+    ):
+        Sentiment(data_dir=str(tmp_path), text_column="review").load_splits("tfds:tiny_reviews")
     assert set(app.evaluate(split="test")) == {"accuracy", "macro_f1", "loss"}
 
 
@@ -83,7 +90,7 @@ def test_offline_setting_skips_the_probe(monkeypatch):
 
 def test_unknown_tfds_name(tmp_path):
     with pytest.raises(UserError, match="tfds:no_such_set_xyz"):
-        load_tfds_text("tfds:no_such_set_xyz", str(tmp_path))
+        read_tfds("tfds:no_such_set_xyz", str(tmp_path), ("text",))
 
 
 def test_offline_download_fails_at_once_without_retries(tmp_path, monkeypatch):
@@ -105,7 +112,7 @@ def test_offline_download_fails_at_once_without_retries(tmp_path, monkeypatch):
         monkeypatch.delenv(key, raising=False)
     assert not data.network_reachable()  # the probe itself, its name resolution cut
     with pytest.raises(UserError, match=r"tfds:imdb_reviews: no network access.*--data PATH"):
-        load_tfds_text("tfds:imdb_reviews", str(tmp_path))
+        read_tfds("tfds:imdb_reviews", str(tmp_path), ("text", "label"))
     download_lookups = [h for h in lookups if h != data.PROBE_HOST[0]]
     assert 1 <= len(download_lookups) <= 2  # tfds alone would try 11 times with backoff
     assert downloader.MAX_RETRIES == 10  # restored

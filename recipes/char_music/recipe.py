@@ -130,17 +130,20 @@ class CharMusic(CharLM):
         return [tune for tunes in self.tunes_per_file(data) for tune in tunes]
 
     def load_documents(self, source: str | None) -> tuple[list[str], list[str], list[str]]:
-        """Tunes; the last ``validation_split`` of each file's tunes are for validation."""
-        per_file = self.tunes_per_file(source)
-        train, validation = [], []
-        for tunes in per_file:
-            held = int(round(len(tunes) * self.config.validation_split))
-            train += tunes[: len(tunes) - held]
+        """Tunes; the last ``validation_split`` of each file's tunes are for validation,
+        the ``test_split`` before them for test."""
+        c = self.config
+        train, validation, test = [], [], []
+        for tunes in self.tunes_per_file(source):
+            held = int(round(len(tunes) * c.validation_split))
+            tested = int(round(len(tunes) * c.test_split))
+            train += tunes[: len(tunes) - held - tested]
+            test += tunes[len(tunes) - held - tested : len(tunes) - held]
             validation += tunes[len(tunes) - held :]
         if not validation:  # files of one tune each: hold out the last ones overall
-            held = max(1, int(round(len(train) * self.config.validation_split)))
+            held = max(1, int(round(len(train) * c.validation_split)))
             train, validation = train[:-held], train[-held:]
-        return train, validation, []
+        return train, validation, test
 
     def corpus(self, documents: list[str]) -> str:
         return "".join(tune.rstrip("\n") + "\n\n" for tune in documents)

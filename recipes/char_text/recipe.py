@@ -14,8 +14,8 @@ import sysconfig
 from pathlib import Path
 
 from recipes.char_text.config import CharTextConfig
-from recipes.charlm.recipe import CharLM, tail_split
-from recipes.core.data import TFDS_PREFIX, load_tfds_documents, read_text
+from recipes.charlm.recipe import CharLM, tail_parts
+from recipes.core.data import TFDS_PREFIX, read_text, read_tfds
 from recipes.core.errors import UserError
 
 #: the embedded default corpus: these modules of the standard library (about 0.9 MB),
@@ -91,22 +91,29 @@ class CharText(CharLM):
     config_class = CharTextConfig
     default_prime = "\n"
 
+    def _read_tfds(self, source: str) -> dict[str, list[str]]:
+        c = self.config
+        parts = read_tfds(source, c.data_dir, (c.text_column,), "text_column")
+        return {split: part[c.text_column] for split, part in parts.items()}
+
     def load_documents(self, source: str | None) -> tuple[list[str], list[str], list[str]]:
-        share = self.config.validation_split
+        """Train, validation and test texts. A source without those splits (files, a
+        tfds set with train only) gives each text's tail (:func:`tail_parts`)."""
+        c = self.config
         if source and source.startswith(TFDS_PREFIX):
-            splits = load_tfds_documents(source, self.config.data_dir, self.config.text_column)
+            splits = self._read_tfds(source)
             train = splits.get("train", [])
             if "validation" in splits:
                 return train, splits["validation"], splits.get("test", [])
-            parts = [tail_split(text, share) for text in train]
-            return [a for a, _ in parts], [b for _, b in parts], splits.get("test", [])
+            parts = [tail_parts(text, c.validation_split, 0.0) for text in train]
+            return [a for a, _, _ in parts], [b for _, b, _ in parts], splits.get("test", [])
         documents = local_documents(source) if source else stdlib_documents()
-        parts = [tail_split(text, share) for _, text in documents]
-        return [a for a, _ in parts], [b for _, b in parts], []
+        parts = [tail_parts(text, c.validation_split, c.test_split) for _, text in documents]
+        return [a for a, _, _ in parts], [b for _, b, _ in parts], [t for *_, t in parts if t]
 
     def load_examples(self, data: str) -> list[str]:
         """Every text of a source, whole (tfds: its test split, if it has one)."""
         if data.startswith(TFDS_PREFIX):
-            splits = load_tfds_documents(data, self.config.data_dir, self.config.text_column)
+            splits = self._read_tfds(data)
             return splits.get("test") or [d for docs in splits.values() for d in docs]
         return [text for _, text in local_documents(data)]

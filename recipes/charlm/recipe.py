@@ -43,6 +43,16 @@ def tail_split(text: str, share: float) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
+def tail_parts(text: str, validation: float, test: float) -> tuple[str, str, str]:
+    """Train, validation and test parts of a text: its last ``validation`` share, and the
+    ``test`` share before that (each cut at a line start when there is one near)."""
+    rest, held = tail_split(text, validation)
+    if not test:
+        return rest, held, ""
+    train, tested = tail_split(rest, test / (1 - validation))
+    return train, held, tested
+
+
 # -- the recipe -------------------------------------------------------------------------
 class CharLM(Recipe):
     """Base of the character generators: a subclass reads its corpus and post-processes."""

@@ -266,63 +266,79 @@ def tfds_builder(source: str, data_dir: str | None):
     return builder
 
 
-def load_tfds_documents(
-    source: str, data_dir: str | None, text_key: str = "text"
-) -> dict[str, list[str]]:
-    """Every split of a tensorflow-datasets text set, as its examples' ``text_key`` strings."""
-    builder = tfds_builder(source, data_dir)  # first: a one-line error without tfds
-    import tensorflow_datasets as tfds
-
-    features = builder.info.features
-    if text_key not in features:
-        raise UserError(
-            f"{source} has no '{text_key}' feature (it has {sorted(features)}); "
-            f"set text_column to one of them."
-        )
-    return {
-        split: [
-            example[text_key].decode("utf-8", errors="replace")
-            for example in tfds.as_numpy(builder.as_dataset(split=split))
-        ]
-        for split in builder.info.splits
-    }
+#: split names of tensorflow-datasets read as this package's (CoNLL sets call it "dev")
+SPLIT_NAMES = {"dev": "validation"}
 
 
-def load_tfds_text(
-    source: str,
-    data_dir: str | None,
-    text_key: str = "text",
-    label_key: str = "label",
-    validation: float = 0.1,
-    seed: int = 0,
-) -> Splits:
-    """A tensorflow-datasets text classification set, labels as their class names.
+def read_tfds(
+    source: str, data_dir: str | None, features: tuple[str, ...] | None, setting: str = ""
+) -> dict[str, dict[str, list]]:
+    """Every split of a tensorflow-datasets set: ``{split: {feature: values}}``.
 
-    Uses the data set's own ``train`` and ``test`` splits (and ``validation`` if it has
-    one; otherwise a deterministic part of ``train``).
+    ``features``: the features to read (``None``: the data set's supervised keys, input
+    and target). Values come as Python values: text as ``str``, sequences of text as
+    lists of ``str``, class labels (and sequences of them) by their class names. Split
+    ``dev`` is read as ``validation``. A missing feature is one :class:`UserError` line
+    that lists the features there are and names ``setting``, the setting that chooses it.
     """
     builder = tfds_builder(source, data_dir)  # first: a one-line error without tfds
     import tensorflow_datasets as tfds
 
     info = builder.info
-    label_feature = info.features[label_key]
-    names = getattr(label_feature, "names", None)
-
-    def read(split: str) -> Examples:
-        texts, labels = [], []
+    if features is None:
+        features = tuple(info.supervised_keys or ())
+        if len(features) != 2:
+            raise UserError(f"{source} has no (input, target) pair of features to learn.")
+    missing = [f for f in features if f not in info.features]
+    if missing:
+        fix = f"; set {setting}" if setting else ""
+        raise UserError(
+            f"{source} has no {' or '.join(repr(f) for f in missing)} feature (it has "
+            f"{sorted(info.features)}){fix}."
+        )
+    decoders = {name: _decoder(info.features[name]) for name in features}
+    out = {}
+    for split in info.splits:
+        columns: dict[str, list] = {name: [] for name in features}
         for example in tfds.as_numpy(builder.as_dataset(split=split)):
-            texts.append(example[text_key].decode("utf-8", errors="replace"))
-            value = example[label_key]
-            labels.append(names[int(value)] if names else str(value))
-        return Examples(texts, labels)
+            for name, decode in decoders.items():
+                columns[name].append(decode(example[name]))
+        out[SPLIT_NAMES.get(split, split)] = columns
+    return out
 
-    splits = set(info.splits.keys())
-    train = read("train")
-    test = read("test") if "test" in splits else Examples([], [])
-    if "validation" in splits:
-        return Splits(train, read("validation"), test)
-    parts = split_examples(train, validation, 0.0, seed)
-    return Splits(parts.train, parts.validation, test)
+
+def _decoder(feature):
+    """A function from a tfds feature's NumPy value to a Python value."""
+    names = getattr(feature, "names", None)
+    inner = getattr(getattr(feature, "feature", None), "names", None)  # a Sequence of labels
+
+    def text(value):
+        return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+    def decode(value):
+        if names:
+            return names[int(value)]
+        if inner:
+            return [inner[int(v)] for v in value]
+        if isinstance(value, np.ndarray) and value.ndim:
+            return [text(v) for v in value]
+        return text(value)
+
+    return decode
+
+
+def named_splits(parts: dict, source: str, validation: float, seed: int) -> Splits:
+    """The splits of a source that comes in named parts (a tfds data set, a folder of
+    split files): its ``train``; its ``validation``, or else a deterministic share
+    ``validation`` of train (:func:`split_examples`); its ``test``, or else none."""
+    train = parts.get("train")
+    if train is None:
+        raise UserError(f"{source} has no train split.")
+    held = parts.get("validation")
+    if held is None:
+        carved = split_examples(train, validation, 0.0, seed)
+        train, held = carved.train, carved.validation
+    return Splits(train, held, parts.get("test", train.take([])))
 
 
 PROBE_HOST = ("storage.googleapis.com", 443)

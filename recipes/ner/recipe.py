@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.core.data import TFDS_PREFIX, Splits, split_examples, tfds_builder
+from recipes.core.data import TFDS_PREFIX, named_splits, read_tfds, split_examples
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
 from recipes.core.training import WeightAverage
@@ -122,25 +122,13 @@ class NER(Recipe):
 
     # -- data ----------------------------------------------------------------------------
     def _load_tfds(self, source: str) -> dict[str, Tagged]:
-        builder = tfds_builder(source, self.config.data_dir)
-        import tensorflow_datasets as tfds
-
-        feature = self.config.tag_feature
-        features = builder.info.features
-        if "tokens" not in features or feature not in features:
-            raise UserError(
-                f"{source} has no 'tokens' and '{feature}' features (it has "
-                f"{sorted(features)}); set tag_feature."
-            )
-        names = features[feature].feature.names
-        out = {}
-        for split in builder.info.splits:
-            tokens, tags = [], []
-            for example in tfds.as_numpy(builder.as_dataset(split=split)):
-                tokens.append([t.decode("utf-8", errors="replace") for t in example["tokens"]])
-                tags.append(to_iob2([names[int(i)] for i in example[feature]]))
-            out[{"dev": "validation"}.get(split, split)] = Tagged(tokens, tags)
-        return out
+        """A tfds data set's splits: its ``tokens`` and the tags of ``tag_feature``."""
+        features = ("tokens", self.config.tag_feature)
+        parts = read_tfds(source, self.config.data_dir, features, "tag_feature")
+        return {
+            split: Tagged(part["tokens"], [to_iob2(tags) for tags in part[features[1]]])
+            for split, part in parts.items()
+        }
 
     def _read_source(self, source: str) -> dict[str, Tagged]:
         if source.startswith(TFDS_PREFIX):
@@ -164,13 +152,7 @@ class NER(Recipe):
         parts = self._read_source(data or self.default_data)
         if "all" in parts:
             return split_examples(parts["all"], c.validation_split, c.test_split, c.seed)
-        rng = np.random.default_rng(c.seed)
-        train, validation = parts["train"], parts.get("validation")
-        if validation is None:
-            order = rng.permutation(len(train))
-            n_val = max(1, int(round(c.validation_split * len(train))))
-            train, validation = train.take(order[n_val:]), train.take(order[:n_val])
-        return Splits(train, validation, parts.get("test", Tagged([], [])))
+        return named_splits(parts, data or self.default_data, c.validation_split, c.seed)
 
     # -- vocabularies ----------------------------------------------------------------------
     def prepare(self, splits) -> None:
@@ -679,7 +661,7 @@ class SoftmaxTagger(_Tagger):
         return loss(y, y_pred) + sum(self.losses)
 
     def best_tags(self, scores, mask):
-        scores = keras.ops.concatenate([scores[..., :1] - 1e9, scores[..., 1:]], axis=-1)
+        scores = keras.ops.concatenate([scores[..., :1] + cl.MASKED, scores[..., 1:]], axis=-1)
         ids = keras.ops.argmax(scores, axis=-1)
         return keras.ops.cast(ids, "int32") * keras.ops.cast(mask, "int32")
 

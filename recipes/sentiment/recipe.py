@@ -28,8 +28,9 @@ from recipes.core.data import (
     TFDS_PREFIX,
     Examples,
     Splits,
-    load_tfds_text,
+    named_splits,
     read_labelled_text,
+    read_tfds,
     split_examples,
 )
 from recipes.core.errors import UserError
@@ -61,17 +62,28 @@ class Sentiment(Recipe):
         c = self.config
         return read_labelled_text(source, c.text_column, c.label_column, c.header)
 
+    def _read_tfds(self, source: str) -> dict[str, Examples]:
+        """A tfds data set's splits; text and label are its features named by
+        ``text_column`` and ``label_column`` (``text`` and ``label`` for indexes)."""
+        c = self.config
+        names = tuple(
+            column if isinstance(column, str) else default
+            for column, default in ((c.text_column, "text"), (c.label_column, "label"))
+        )
+        parts = read_tfds(source, c.data_dir, names, "text_column and label_column")
+        return {split: Examples(*(part[n] for n in names)) for split, part in parts.items()}
+
     def load_examples(self, data: str) -> Examples:
         if str(data).startswith(TFDS_PREFIX):
-            splits = load_tfds_text(str(data), self.config.data_dir, seed=self.config.seed)
-            return splits.test if len(splits.test) else splits.train
+            parts = self._read_tfds(str(data))
+            return parts.get("test") or parts["train"]
         return self._read_local(data)
 
     def load_splits(self, data: str | None) -> Splits:
         c = self.config
         source = data or self.default_data
         if source.startswith(TFDS_PREFIX):
-            return load_tfds_text(source, c.data_dir, validation=c.validation_split, seed=c.seed)
+            return named_splits(self._read_tfds(source), source, c.validation_split, c.seed)
         return split_examples(self._read_local(source), c.validation_split, c.test_split, c.seed)
 
     def prepare(self, splits: Splits) -> None:
@@ -393,7 +405,7 @@ class MaskedMaxPooling(keras.layers.Layer):
 
     def call(self, inputs, mask=None):
         if mask is not None:
-            inputs = keras.ops.where(mask[:, :, None], inputs, -1e9)
+            inputs = keras.ops.where(mask[:, :, None], inputs, cl.MASKED)
         return keras.ops.max(inputs, axis=1)
 
     def compute_mask(self, inputs, mask=None):

@@ -30,9 +30,10 @@ from recipes.core.data import (
     TFDS_PREFIX,
     Examples,
     Splits,
+    named_splits,
     read_delimited,
+    read_tfds,
     split_examples,
-    tfds_builder,
 )
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
@@ -138,20 +139,9 @@ class Translator(Recipe):
         return Examples(pairs.labels, pairs.texts) if self.config.reverse else pairs
 
     def _load_tfds(self, source: str) -> dict[str, Examples]:
-        builder = tfds_builder(source, self.config.data_dir)
-        import tensorflow_datasets as tfds
-
-        keys = builder.info.supervised_keys
-        if not keys or len(keys) != 2:
-            raise UserError(f"{source} has no (source, target) pair of features to translate.")
-        out = {}
-        for split in builder.info.splits:
-            texts, labels = [], []
-            for example in tfds.as_numpy(builder.as_dataset(split=split)):
-                texts.append(example[keys[0]].decode("utf-8", errors="replace"))
-                labels.append(example[keys[1]].decode("utf-8", errors="replace"))
-            out[split] = self._oriented(Examples(texts, labels))
-        return out
+        """A tfds data set's splits: pairs of its supervised keys (source, target)."""
+        parts = read_tfds(source, self.config.data_dir, None)
+        return {split: self._oriented(Examples(*part.values())) for split, part in parts.items()}
 
     def load_examples(self, data: str) -> Examples:
         if str(data).startswith(TFDS_PREFIX):
@@ -166,16 +156,7 @@ class Translator(Recipe):
 
             return date_splits(c.dates, c.validation_split, c.test_split, c.seed)
         if data.startswith(TFDS_PREFIX):
-            splits = self._load_tfds(data)
-            train = splits.get("train")
-            if train is None:
-                raise UserError(f"{data} has no train split.")
-            empty = Examples([], [])
-            validation = splits.get("validation")
-            if validation is None:
-                parts = split_examples(train, c.validation_split, 0.0, c.seed)
-                train, validation = parts.train, parts.validation
-            return Splits(train, validation, splits.get("test", empty))
+            return named_splits(self._load_tfds(data), data, c.validation_split, c.seed)
         return split_examples(self._read_pairs(data), c.validation_split, c.test_split, c.seed)
 
     # -- vocabularies ----------------------------------------------------------------------
@@ -313,7 +294,7 @@ class Translator(Recipe):
             "attentional": keras.layers.Dense(c.units, activation="tanh", name="attentional"),
             "logits": keras.layers.Dense(self.target_size, name="logits"),
         }
-        states = 2 if c.cell == "lstm" else 1
+        states = len(layers["decoder"].cell.state_size)  # GRU 1, LSTM 2 (h and c)
         for i in range(states):
             layers[f"bridge_{i}"] = keras.layers.Dense(
                 c.units, activation="tanh", name=f"bridge_{i}"
@@ -336,7 +317,7 @@ class Translator(Recipe):
     def _decoder_function(self):
         """Raw strings in, translations out; beam search (width 1: greedy) in one XLA loop."""
         layers = self._layers()
-        states = 2 if self.config.cell == "lstm" else 1
+        states = len(layers["decoder"].cell.state_size)
         numeric = tf.function(
             lambda ids, width, max_length, alpha: beam_search(
                 layers, states, ids, width, max_length, alpha
@@ -412,7 +393,7 @@ class Translator(Recipe):
         if translation is None:
             translation = self.translate([text])[0]
         layers = self._layers()
-        states = 2 if self.config.cell == "lstm" else 1
+        states = len(layers["decoder"].cell.state_size)
         src = self.encode_sources(tf.constant([text]))
         tgt = self.encode_targets(tf.constant([translation]))
         target_in = tf.concat([[[START]], tgt.to_tensor()], axis=1)
@@ -561,7 +542,7 @@ class EncoderAttention(keras.layers.Layer):
             )
         else:
             scores = keras.ops.einsum("bta,bsa->bts", q, keys)
-        scores = keras.ops.where(mask[:, None, :], scores, -1e9)
+        scores = keras.ops.where(mask[:, None, :], scores, cl.MASKED)
         scores = scores - keras.ops.max(scores, axis=-1, keepdims=True)
         weights = keras.ops.exp(scores)  # softmax (keras.ops.softmax warns on one step)
         weights = weights / keras.ops.sum(weights, axis=-1, keepdims=True)
@@ -629,7 +610,7 @@ def beam_search(layers, states: int, source_ids, width: int, max_length, alpha):
     cell_states = [tile(s) for s in initial]
     cell = layers["decoder"].cell
     vocabulary = layers["logits"].units
-    neg = tf.constant(-1e9)
+    neg = tf.constant(cl.MASKED)
     never = tf.concat([tf.fill([START + 1], neg), tf.zeros([vocabulary - START - 1])], 0)
 
     def step(tokens, cell_states):
