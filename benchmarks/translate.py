@@ -4,7 +4,7 @@ against greedy decoding with one ``model.predict`` call per output token.
 The common approach (the keras.io sequence-to-sequence examples) runs the whole model on
 the source and the output so far once per new token, from Python. The recipe encodes
 the source once and runs the decoder cell step by step inside one compiled graph
-(:func:`recipes.translator.recipe.beam_search`). Each figure is the median of ``--repeats``
+(:func:`recipes.translator.decoding.beam_search`). Each figure is the median of ``--repeats``
 timed runs after a warm-up run (which includes tracing and XLA compilation).
 
 Without ``--run`` the recipe's default model is built untrained on the date vocabulary,
@@ -32,7 +32,7 @@ from generation import cpu_name, timed  # noqa: E402
 
 from recipes import Translator  # noqa: E402
 from recipes.core.runs import load_run  # noqa: E402
-from recipes.translator.recipe import END, START  # noqa: E402
+from recipes.translator.tokens import END, START  # noqa: E402
 
 
 def predict_per_token(app: Translator, texts: list[str], length: int) -> list[list[int]]:

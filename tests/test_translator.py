@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from recipes import Translator, UserError
 from recipes.core.runs import load_run
+from recipes.translator.attention import EncoderAttention
 from recipes.translator.dates import date_pairs, date_splits
-from recipes.translator.recipe import END, START, EncoderAttention, join_words, split_words
+from recipes.translator.tokens import END, START, join_words, split_words
 from rnn_apps.cli import main
 
 DIGITS = "zero one two three four five six seven eight nine".split()

@@ -1,8 +1,13 @@
 """Seq2seq translator with attention and beam search (many-to-many).
 
 - ``config.py``: :class:`TranslatorConfig`.
-- ``recipe.py``: :class:`Translator`.
+- ``recipe.py``: :class:`Translator`: data, vocabularies, model, translation, export.
 - ``dates.py``: the embedded default data: generated date pairs.
+- ``tokens.py``: special token ids, word and character tokenizers, vocabularies.
+- ``buckets.py``: length buckets: training batches of pairs of similar lengths.
+- ``attention.py``: :class:`EncoderAttention` (Bahdanau or Luong).
+- ``decoding.py``: the decoder teacher-forced and by beam search (width 1: greedy).
+- ``plots.py``: the attention weights of one translation as a heatmap.
 """
 
 from recipes.core.exports import lazy

@@ -1,6 +1,7 @@
 """Seq2seq translator (many-to-many, encoder-decoder with attention).
 
-Reads top to bottom: settings, tokens, data, model, decoding, evaluation, export.
+Reads top to bottom: settings, data, vocabularies, model, decoding (the task verb
+``translate``), evaluation, run folder, export.
 
     source tokens -> Embedding -> Bidirectional(custom_layers GRU/LSTM)    (encoder)
     final states  -> Dense(tanh)                      (the decoder's initial state)
@@ -13,12 +14,15 @@ whole target runs through the fast sequence layer at once. Decoding feeds the mo
 own tokens back one step at a time: greedy and beam search are each one compiled
 (XLA) loop over the decoder cell. Tokens (characters or words) are looked up inside
 the model's preprocessing, so the exported SavedModel takes and returns raw strings.
+
+Beside this file: the tokenizers (``tokens.py``), the length buckets (``buckets.py``),
+the attention layer (``attention.py``), the encoder, decoder and beam search over the
+model's layers (``decoding.py``) and the attention heatmap (``plots.py``).
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import keras
@@ -37,79 +41,17 @@ from recipes.core.data import (
 )
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
-from recipes.core.training import save_figure
+from recipes.translator.attention import EncoderAttention
+from recipes.translator.buckets import bucketed_batches, token_lengths
 from recipes.translator.config import TranslatorConfig, checked
+from recipes.translator.decoding import teacher_forced, translation_function
+from recipes.translator.plots import attention_heatmap
+from recipes.translator.tokens import END, PAD, SPECIALS, START, TOKENIZERS, vocabulary
 
-PAD, OOV, START, END = 0, 1, 2, 3  # token ids; the vocabulary proper starts at 4
-SPECIALS = ("<s>", "</s>")
-JOINER = "\uffed"  # marks a token glued to its neighbour (no space between them)
+# -- settings ---------------------------------------------------------------------------
 DATE_EPOCHS, SENTENCE_EPOCHS = 3, 20  # epochs when the config says 0
 
 
-# -- settings ---------------------------------------------------------------------------
-# -- tokens -----------------------------------------------------------------------------
-_WORD = r"[\pL\pN_]"
-_MARK = rf"[^\pL\pN\s_{JOINER}]"  # punctuation, symbols, non-breaking spaces
-
-
-def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
-    """Words and punctuation marks, reversibly: ``"l'homme!"`` -> ``l ￭' homme ￭!``.
-
-    Every mark becomes a token of its own; a joiner (``￭``) on a token's side records
-    that no space stood there, so :func:`join_words` restores the text exactly (up to
-    runs of spaces). Case is kept. Runs in the graph (TensorFlow's RE2 regular
-    expressions), so the exported model tokenizes raw strings itself.
-    """
-    texts = tf.strings.strip(tf.strings.regex_replace(texts, r"\s+", " "))
-    texts = tf.strings.regex_replace(texts, rf"({_WORD})({_MARK})", rf"\1 {JOINER}\2")
-    for _ in range(3):  # runs of marks: each pass splits every other boundary
-        texts = tf.strings.regex_replace(texts, rf"({_MARK})({_MARK})", rf"\1{JOINER} \2")
-    texts = tf.strings.regex_replace(texts, rf"({_MARK})({_WORD})", rf"\1{JOINER} \2")
-    return tf.strings.split(texts)
-
-
-def join_words(tokens: tf.Tensor) -> tf.Tensor:
-    """The text of rows of word tokens (the inverse of :func:`split_words`)."""
-    text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
-    text = tf.strings.regex_replace(text, f" ?{JOINER} ?", "")
-    return tf.strings.strip(tf.strings.regex_replace(text, " +", " "))
-
-
-def split_chars(texts: tf.Tensor) -> tf.RaggedTensor:
-    return tf.strings.unicode_split(texts, "UTF-8")
-
-
-def join_chars(tokens: tf.Tensor) -> tf.Tensor:
-    return tf.strings.reduce_join(tokens, axis=-1)
-
-
-TOKENIZERS = {"chars": (split_chars, join_chars), "words": (split_words, join_words)}
-
-
-def count_tokens(texts: list[str], split) -> Counter:
-    counts: Counter = Counter()
-    for start in range(0, len(texts), 4096):
-        tokens = split(tf.constant(texts[start : start + 4096], tf.string))
-        counts.update(t.decode("utf-8") for t in tokens.flat_values.numpy())
-    return counts
-
-
-BUCKETS = [8 * 2**i * f for i in range(12) for f in (1, 1.5)]
-
-
-def bucket_lengths(n: np.ndarray) -> np.ndarray:
-    """:func:`bucket_length` of every element of an array."""
-    grid = np.array([int(b) for b in BUCKETS])
-    return grid[np.searchsorted(grid, np.asarray(n))]
-
-
-def bucket_length(n: tf.Tensor) -> tf.Tensor:
-    """Lengths rounded up to 8, 12, 16, 24, 32, 48, ... (few distinct shapes to compile)."""
-    grid = tf.constant([int(b) for b in BUCKETS], tf.int32)
-    return tf.gather(grid, tf.searchsorted(grid, tf.reshape(tf.cast(n, tf.int32), [1]))[0])
-
-
-# -- the recipe -------------------------------------------------------------------------
 class Translator(Recipe):
     """Encoder-decoder with attention; greedy and beam search decoding in the graph."""
 
@@ -169,14 +111,8 @@ class Translator(Recipe):
         )
         split = TOKENIZERS[self.token_kind][0]
         min_count = c.min_count if self.token_kind == "words" else 1
-
-        def vocabulary(texts: list[str]) -> list[str]:
-            counts = count_tokens(texts, split)
-            kept = [t for t, n in counts.most_common() if n >= min_count and t not in SPECIALS]
-            return sorted(kept[: c.max_vocabulary])
-
-        self.source_vocabulary = vocabulary(splits.train.texts)
-        self.target_vocabulary = vocabulary(splits.train.labels)
+        self.source_vocabulary = vocabulary(splits.train.texts, split, min_count, c.max_vocabulary)
+        self.target_vocabulary = vocabulary(splits.train.labels, split, min_count, c.max_vocabulary)
         self._make_lookups()
 
     def _make_lookups(self) -> None:
@@ -203,17 +139,6 @@ class Translator(Recipe):
     def encode_targets(self, texts: tf.Tensor) -> tf.RaggedTensor:
         return tf.cast(self.target_lookup(self.split_tokens(texts)), tf.int32)
 
-    def token_counts(self, examples: Examples) -> tuple[np.ndarray, np.ndarray]:
-        """Source and target lengths in tokens (the target without start/end tokens)."""
-        sources, targets = [], []
-        for start in range(0, len(examples), 4096):
-            part = examples.take(range(start, min(start + 4096, len(examples))))
-            sources.append(self.encode_sources(tf.constant(part.texts)).row_lengths().numpy())
-            targets.append(self.encode_targets(tf.constant(part.labels)).row_lengths().numpy())
-        if not sources:
-            return np.zeros(0, "int64"), np.zeros(0, "int64")
-        return np.concatenate(sources), np.concatenate(targets)
-
     def to_dataset(self, examples: Examples, training: bool) -> tf.data.Dataset:
         """``((source ids, target input ids), target output ids)`` in length buckets.
 
@@ -223,8 +148,8 @@ class Translator(Recipe):
         out (from the validation loss too; :meth:`metrics` decodes every pair).
         """
         c = self.config
-        source_lengths, target_lengths = self.token_counts(examples)
-        target_lengths = target_lengths + 1  # the start or end token
+        source_lengths = token_lengths(self.encode_sources, examples.texts)
+        target_lengths = token_lengths(self.encode_targets, examples.labels) + 1  # <s> or </s>
         kept = np.flatnonzero(
             (source_lengths <= c.max_train_length) & (target_lengths <= c.max_train_length)
         )
@@ -233,44 +158,17 @@ class Translator(Recipe):
                 f"No pair of the {'training' if training else 'validation'} data is at most "
                 f"max_train_length={c.max_train_length} tokens long; raise it with --set."
             )
-        keys = bucket_lengths(source_lengths[kept]) * 1024 + bucket_lengths(target_lengths[kept])
-        per_key = np.unique(keys, return_counts=True)[1]
-        batches = int(np.sum(per_key // c.batch_size if training else -(-per_key // c.batch_size)))
-        if batches == 0:
-            raise UserError(
-                f"Too few training pairs for one batch of {c.batch_size} of similar length; "
-                "lower batch_size with --set."
-            )
-        examples = examples.take(kept)
-        ds = tf.data.Dataset.from_tensor_slices(
-            (
-                tf.constant(examples.texts, tf.string),
-                tf.constant(examples.labels, tf.string),
-                tf.constant(keys, tf.int64),
-            )
-        )
-        if training:
-            ds = ds.shuffle(len(examples), seed=c.seed, reshuffle_each_iteration=True)
 
-        def encode(source, target, key):
+        def encode(source, target):
+            # teacher forcing: the decoder reads <s> y1 .. yn and writes y1 .. yn </s>
             src = self.encode_sources(source[None])[0]
             tgt = self.encode_targets(target[None])[0]
-            return src, tf.concat([[START], tgt], 0), tf.concat([tgt, [END]], 0), key
+            return src, tf.concat([[START], tgt], 0), tf.concat([tgt, [END]], 0)
 
-        def batch(key, window):
-            src_len, tgt_len = key // 1024, key % 1024
-            shapes = ([src_len], [tgt_len], [tgt_len], [])
-            return window.padded_batch(c.batch_size, shapes, drop_remainder=training)
-
-        def full(s, ti, to, key):
-            rows = c.batch_size - tf.shape(s)[0]
-            s, ti, to = (tf.pad(x, [[0, rows], [0, 0]]) for x in (s, ti, to))
-            return (s, ti), to
-
-        ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.group_by_window(lambda s, ti, to, key: key, batch, window_size=c.batch_size)
-        ds = ds.map(full).apply(tf.data.experimental.assert_cardinality(batches))
-        return ds.prefetch(tf.data.AUTOTUNE)
+        lengths = (source_lengths[kept], target_lengths[kept])
+        return bucketed_batches(
+            examples.take(kept), lengths, encode, c.batch_size, training, c.seed
+        )
 
     # -- model -----------------------------------------------------------------------------
     def build_model(self) -> keras.Model:
@@ -300,7 +198,7 @@ class Translator(Recipe):
                 c.units, activation="tanh", name=f"bridge_{i}"
             )
         dropout = keras.layers.Dropout(c.dropout, seed=c.seed)
-        logits, _ = _teacher_forced(layers, source, target_in, dropout, states)
+        logits, _ = teacher_forced(layers, source, target_in, dropout, states)
         model = keras.Model([source, target_in], logits, name="translator")
         model.compile(
             optimizer=self.optimizer(),
@@ -315,27 +213,10 @@ class Translator(Recipe):
 
     # -- decoding ----------------------------------------------------------------------------
     def _decoder_function(self):
-        """Raw strings in, translations out; beam search (width 1: greedy) in one XLA loop."""
-        layers = self._layers()
-        states = len(layers["decoder"].cell.state_size)
-        numeric = tf.function(
-            lambda ids, width, max_length, alpha: beam_search(
-                layers, states, ids, width, max_length, alpha
-            ),
-            jit_compile=True,
+        """Raw strings in, translations out (:func:`translation_function`)."""
+        return translation_function(
+            self._layers(), self.encode_sources, self.join_tokens, self.target_vocabulary
         )
-        table = tf.constant(["", "", "", "", *self.target_vocabulary])
-
-        def translate(texts, width, alpha, max_length):
-            ids = self.encode_sources(texts)
-            ids = ids.to_tensor()
-            padding = bucket_length(tf.shape(ids)[1]) - tf.shape(ids)[1]
-            ids = tf.pad(ids, [[0, 0], [0, padding]])
-            max_length = tf.where(max_length > 0, max_length, 2 * tf.shape(ids)[1] + 10)
-            tokens = numeric(ids, width, max_length, alpha)
-            return self.join_tokens(tf.gather(table, tokens))
-
-        return translate
 
     def translate(
         self,
@@ -397,7 +278,7 @@ class Translator(Recipe):
         src = self.encode_sources(tf.constant([text]))
         tgt = self.encode_targets(tf.constant([translation]))
         target_in = tf.concat([[[START]], tgt.to_tensor()], axis=1)
-        _, weights = _teacher_forced(layers, src.to_tensor(), target_in, None, states)
+        _, weights = teacher_forced(layers, src.to_tensor(), target_in, None, states)
         source_tokens = [t.decode() for t in self.split_tokens(tf.constant([text]))[0].numpy()]
         output_tokens = [
             t.decode() for t in self.split_tokens(tf.constant([translation]))[0].numpy()
@@ -406,24 +287,8 @@ class Translator(Recipe):
 
     def plot_attention(self, text: str, path: str | Path) -> Path:
         """Draws the attention weights of one translation as a heatmap PNG."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         translation = self.translate([text])[0]
-        source, output, weights = self.attention(text, translation)
-        shown = [t.replace(JOINER, "") or "·" for t in source]
-        width = max(4.0, 0.3 * len(source) + 2)
-        height = max(3.0, 0.3 * len(output) + 1.5)
-        fig, ax = plt.subplots(figsize=(width, height))
-        ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0, vmax=1)
-        ax.set_xticks(range(len(source)), [t if t != " " else "␣" for t in shown], rotation=90)
-        ax.set_yticks(range(len(output)), [t.replace(JOINER, "") for t in output])
-        ax.set_xlabel("source")
-        ax.set_ylabel("output")
-        ax.set_title(f"{text!r} -> {translation!r}", fontsize=10)
-        return save_figure(fig, path, dpi=120)
+        return attention_heatmap(text, translation, *self.attention(text, translation), path)
 
     def predict(
         self, inputs: list[str], beam_width: int | None = None, plot: str | None = None
@@ -501,164 +366,3 @@ class Translator(Recipe):
             return {"translation": translate(text, width, alpha, max_length)}
 
         return serve
-
-
-# -- the network's pieces ---------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="recipes")
-class EncoderAttention(keras.layers.Layer):
-    """Attention of decoder outputs (queries) over encoder outputs (values).
-
-    ``bahdanau`` (additive): ``score = v . tanh(W_q q + W_k h)``; ``luong``
-    (multiplicative, "general"): ``score = (W_q q) . (W_k h)``. Padding of the source
-    gets no weight. The key projection can be computed once per source
-    (:meth:`keys`) and reused at every decoding step (:meth:`attend`).
-    """
-
-    def __init__(self, units: int, score: str = "bahdanau", **kwargs):
-        super().__init__(**kwargs)
-        if score not in ("bahdanau", "luong"):
-            raise UserError(f"Unknown attention {score!r}; expected bahdanau or luong.")
-        self.units, self.score = units, score
-        self.query_dense = keras.layers.Dense(units, use_bias=False, name="query")
-        self.key_dense = keras.layers.Dense(units, use_bias=False, name="key")
-        self.v = keras.layers.Dense(1, use_bias=False, name="v") if score == "bahdanau" else None
-
-    def build(self, query_shape, values_shape, source_mask_shape=None):
-        self.query_dense.build(query_shape)
-        self.key_dense.build(values_shape)
-        if self.v is not None:
-            self.v.build((None, self.units))
-
-    def keys(self, values):
-        return self.key_dense(values)
-
-    def attend(self, query, keys, values, mask):
-        """``query [B, T, Q]``, ``keys [B, S, A]``, ``values [B, S, D]``, ``mask [B, S]``
-        -> ``(context [B, T, D], weights [B, T, S])``."""
-        q = self.query_dense(query)
-        if self.v is not None:
-            scores = keras.ops.squeeze(
-                self.v(keras.ops.tanh(q[:, :, None, :] + keys[:, None, :, :])), -1
-            )
-        else:
-            scores = keras.ops.einsum("bta,bsa->bts", q, keys)
-        scores = keras.ops.where(mask[:, None, :], scores, cl.MASKED)
-        scores = scores - keras.ops.max(scores, axis=-1, keepdims=True)
-        weights = keras.ops.exp(scores)  # softmax (keras.ops.softmax warns on one step)
-        weights = weights / keras.ops.sum(weights, axis=-1, keepdims=True)
-        return keras.ops.matmul(weights, values), weights
-
-    def call(self, query, values, source_mask):
-        return self.attend(query, self.keys(values), values, source_mask)
-
-    def compute_output_spec(self, query, values, source_mask):
-        b, t = query.shape[0], query.shape[1]
-        return (
-            keras.KerasTensor((b, t, values.shape[-1])),
-            keras.KerasTensor((b, t, values.shape[1])),
-        )
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units, "score": self.score}
-
-
-def _encode(layers, source_ids, states: int):
-    """Encoder outputs, their attention keys, the source mask and the decoder's start."""
-    mask = keras.ops.not_equal(source_ids, PAD)
-    outputs = layers["encoder"](layers["source_embedding"](source_ids), mask=mask)
-    values, finals = outputs[0], outputs[1:]
-    forward, backward = finals[:states], finals[states:]
-    initial = [
-        layers[f"bridge_{i}"](keras.ops.concatenate([forward[i], backward[i]], axis=-1))
-        for i in range(states)
-    ]
-    return values, mask, initial
-
-
-def _teacher_forced(layers, source_ids, target_in, dropout, states: int):
-    """Logits of every target position given the reference's previous tokens."""
-    values, mask, initial = _encode(layers, source_ids, states)
-    y = layers["target_embedding"](target_in)
-    if dropout is not None:
-        y = dropout(y)
-    decoded = layers["decoder"](y, initial_state=initial)
-    context, weights = layers["attention"](decoded, values, mask)
-    attentional = layers["attentional"](keras.ops.concatenate([context, decoded], axis=-1))
-    if dropout is not None:
-        attentional = dropout(attentional)
-    return layers["logits"](attentional), weights
-
-
-def beam_search(layers, states: int, source_ids, width: int, max_length, alpha):
-    """Beam search over the decoder cell (``width`` 1: greedy decoding).
-
-    Beams are ranked by their log-probability divided by the GNMT length penalty
-    ``((5 + length) / 6) ** alpha``; a beam that wrote the end token is finished and
-    keeps its score. Stops when every beam is finished or after ``max_length`` tokens.
-
-    Returns:
-        ``[B, max_length]`` token ids of the best beam of each source, padded with 0.
-    """
-    values, mask, initial = _encode(layers, source_ids, states)
-    keys = layers["attention"].keys(values)
-    batch = tf.shape(source_ids)[0]
-
-    def tile(x):
-        return tf.repeat(x, width, axis=0)  # [B, ...] -> [B * width, ...]
-
-    values, keys, mask = tile(values), tile(keys), tile(mask)
-    cell_states = [tile(s) for s in initial]
-    cell = layers["decoder"].cell
-    vocabulary = layers["logits"].units
-    neg = tf.constant(cl.MASKED)
-    never = tf.concat([tf.fill([START + 1], neg), tf.zeros([vocabulary - START - 1])], 0)
-
-    def step(tokens, cell_states):
-        x = layers["target_embedding"](tokens)
-        out, new_states = cell(x, cell_states)
-        new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
-        context, _ = layers["attention"].attend(out[:, None, :], keys, values, mask)
-        attentional = layers["attentional"](tf.concat([context[:, 0], out], axis=-1))
-        # padding, out-of-vocabulary and start tokens are never written
-        return tf.nn.log_softmax(layers["logits"](attentional) + never), new_states
-
-    def penalty(length):
-        return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
-
-    only_pad = tf.concat([[0.0], tf.fill([vocabulary - 1], neg)], 0)  # finished beams
-    scores = tf.tile(tf.concat([[0.0], tf.fill([width - 1], neg)], 0)[None], [batch, 1])
-    lengths = tf.zeros([batch, width], tf.int32)
-    finished = tf.zeros([batch, width], tf.bool)
-    history = tf.zeros([batch * width, max_length], tf.int32)
-    tokens = tf.fill([batch * width], START)
-    offsets = (tf.range(batch) * width)[:, None]  # row of each source's first beam
-
-    def body(t, tokens, cell_states, scores, lengths, finished, history):
-        logp, cell_states = step(tokens, cell_states)
-        logp = tf.reshape(logp, [batch, width, vocabulary])
-        logp = tf.where(finished[..., None], only_pad, logp)
-        candidates = scores[..., None] + logp
-        new_lengths = tf.where(finished, lengths, lengths + 1)
-        ranked = candidates / penalty(new_lengths)[..., None]
-        _, best = tf.math.top_k(tf.reshape(ranked, [batch, -1]), k=width)
-        beam, token = best // vocabulary, best % vocabulary
-        scores = tf.gather(tf.reshape(candidates, [batch, -1]), best, batch_dims=1)
-        lengths = tf.gather(new_lengths, beam, batch_dims=1)
-        finished = tf.gather(finished, beam, batch_dims=1) | (token == END)
-        parents = tf.reshape(beam + offsets, [-1])
-        cell_states = [tf.gather(s, parents) for s in cell_states]
-        token = tf.reshape(token, [-1])
-        history = tf.gather(history, parents)
-        history = tf.where(tf.range(max_length)[None, :] == t, token[:, None], history)
-        return t + 1, token, cell_states, scores, lengths, finished, history
-
-    _, _, _, scores, lengths, _, history = tf.while_loop(
-        lambda t, tokens, cell_states, scores, lengths, finished, history: (
-            (t < max_length) & ~tf.reduce_all(finished)
-        ),
-        body,
-        (0, tokens, cell_states, scores, lengths, finished, history),
-        maximum_iterations=max_length,
-    )
-    chosen = tf.argmax(scores / penalty(lengths), axis=-1, output_type=tf.int32)
-    return tf.gather(history, tf.reshape(chosen + offsets[:, 0], [-1]))

@@ -1,0 +1,171 @@
+"""The decoder run two ways over the model's layers (a dict by layer name).
+
+:func:`teacher_forced` reads the reference's previous tokens: the training graph, and
+the attention weights of a given translation. :func:`beam_search` feeds the model's own
+tokens back one step at a time over the decoder cell (width 1: greedy decoding);
+:func:`translation_function` wraps it from raw strings to raw strings in one XLA loop,
+for ``Translator.translate`` and the exported signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+import custom_layers as cl
+from recipes.translator.buckets import bucket_length
+from recipes.translator.tokens import END, PAD, START
+
+Layers = dict[str, keras.layers.Layer]  # the model's layers by name
+
+
+def _encode(layers: Layers, source_ids, states: int):
+    """Encoder outputs, the source mask and the decoder's initial states."""
+    mask = keras.ops.not_equal(source_ids, PAD)
+    outputs = layers["encoder"](layers["source_embedding"](source_ids), mask=mask)
+    values, finals = outputs[0], outputs[1:]
+    forward, backward = finals[:states], finals[states:]
+    initial = [
+        layers[f"bridge_{i}"](keras.ops.concatenate([forward[i], backward[i]], axis=-1))
+        for i in range(states)
+    ]
+    return values, mask, initial
+
+
+def teacher_forced(
+    layers: Layers,
+    source_ids: tf.Tensor,
+    target_in: tf.Tensor,
+    dropout: keras.layers.Layer | None,
+    states: int,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Logits of every target position given the reference's previous tokens, and the
+    attention weights ``[B, T, S]`` of each position over the source."""
+    values, mask, initial = _encode(layers, source_ids, states)
+    y = layers["target_embedding"](target_in)
+    if dropout is not None:
+        y = dropout(y)
+    decoded = layers["decoder"](y, initial_state=initial)
+    context, weights = layers["attention"](decoded, values, mask)
+    attentional = layers["attentional"](keras.ops.concatenate([context, decoded], axis=-1))
+    if dropout is not None:
+        attentional = dropout(attentional)
+    return layers["logits"](attentional), weights
+
+
+def beam_search(
+    layers: Layers,
+    states: int,
+    source_ids: tf.Tensor,
+    width: int,
+    max_length: tf.Tensor,
+    alpha: tf.Tensor,
+) -> tf.Tensor:
+    """Beam search over the decoder cell (``width`` 1: greedy decoding).
+
+    Beams are ranked by their log-probability divided by the GNMT length penalty
+    ``((5 + length) / 6) ** alpha``; a beam that wrote the end token is finished and
+    keeps its score. Stops when every beam is finished or after ``max_length`` tokens.
+
+    Returns:
+        ``[B, max_length]`` token ids of the best beam of each source, padded with 0.
+    """
+    values, mask, initial = _encode(layers, source_ids, states)
+    keys = layers["attention"].keys(values)
+    batch = tf.shape(source_ids)[0]
+
+    def tile(x):
+        return tf.repeat(x, width, axis=0)  # [B, ...] -> [B * width, ...]
+
+    values, keys, mask = tile(values), tile(keys), tile(mask)
+    cell_states = [tile(s) for s in initial]
+    cell = layers["decoder"].cell
+    vocabulary = layers["logits"].units
+    neg = tf.constant(cl.MASKED)
+    never = tf.concat([tf.fill([START + 1], neg), tf.zeros([vocabulary - START - 1])], 0)
+
+    def step(tokens, cell_states):
+        x = layers["target_embedding"](tokens)
+        out, new_states = cell(x, cell_states)
+        new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+        context, _ = layers["attention"].attend(out[:, None, :], keys, values, mask)
+        attentional = layers["attentional"](tf.concat([context[:, 0], out], axis=-1))
+        # padding, out-of-vocabulary and start tokens are never written
+        return tf.nn.log_softmax(layers["logits"](attentional) + never), new_states
+
+    def penalty(length):
+        return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
+
+    only_pad = tf.concat([[0.0], tf.fill([vocabulary - 1], neg)], 0)  # finished beams
+    scores = tf.tile(tf.concat([[0.0], tf.fill([width - 1], neg)], 0)[None], [batch, 1])
+    lengths = tf.zeros([batch, width], tf.int32)
+    finished = tf.zeros([batch, width], tf.bool)
+    history = tf.zeros([batch * width, max_length], tf.int32)
+    tokens = tf.fill([batch * width], START)
+    offsets = (tf.range(batch) * width)[:, None]  # row of each source's first beam
+
+    def body(t, tokens, cell_states, scores, lengths, finished, history):
+        logp, cell_states = step(tokens, cell_states)
+        logp = tf.reshape(logp, [batch, width, vocabulary])
+        logp = tf.where(finished[..., None], only_pad, logp)
+        candidates = scores[..., None] + logp
+        new_lengths = tf.where(finished, lengths, lengths + 1)
+        ranked = candidates / penalty(new_lengths)[..., None]
+        _, best = tf.math.top_k(tf.reshape(ranked, [batch, -1]), k=width)
+        beam, token = best // vocabulary, best % vocabulary
+        scores = tf.gather(tf.reshape(candidates, [batch, -1]), best, batch_dims=1)
+        lengths = tf.gather(new_lengths, beam, batch_dims=1)
+        finished = tf.gather(finished, beam, batch_dims=1) | (token == END)
+        parents = tf.reshape(beam + offsets, [-1])
+        cell_states = [tf.gather(s, parents) for s in cell_states]
+        token = tf.reshape(token, [-1])
+        history = tf.gather(history, parents)
+        history = tf.where(tf.range(max_length)[None, :] == t, token[:, None], history)
+        return t + 1, token, cell_states, scores, lengths, finished, history
+
+    _, _, _, scores, lengths, _, history = tf.while_loop(
+        lambda t, tokens, cell_states, scores, lengths, finished, history: (
+            (t < max_length) & ~tf.reduce_all(finished)
+        ),
+        body,
+        (0, tokens, cell_states, scores, lengths, finished, history),
+        maximum_iterations=max_length,
+    )
+    chosen = tf.argmax(scores / penalty(lengths), axis=-1, output_type=tf.int32)
+    return tf.gather(history, tf.reshape(chosen + offsets[:, 0], [-1]))
+
+
+def translation_function(
+    layers: Layers,
+    encode_sources: Callable[[tf.Tensor], tf.RaggedTensor],
+    join_tokens: Callable[[tf.Tensor], tf.Tensor],
+    target_vocabulary: list[str],
+) -> Callable:
+    """Raw strings in, translations out; beam search (width 1: greedy) in one XLA loop.
+
+    Returns:
+        ``(texts[B], width, alpha, max_length) -> translations[B]``: the sources' ids
+        (``encode_sources``) padded to a bucket length, :func:`beam_search`, the output
+        ids read in ``target_vocabulary`` and joined (``join_tokens``).
+    """
+    states = len(layers["decoder"].cell.state_size)
+    numeric = tf.function(
+        lambda ids, width, max_length, alpha: beam_search(
+            layers, states, ids, width, max_length, alpha
+        ),
+        jit_compile=True,
+    )
+    table = tf.constant(["", "", "", "", *target_vocabulary])
+
+    def translate(texts, width, alpha, max_length):
+        ids = encode_sources(texts)
+        ids = ids.to_tensor()
+        padding = bucket_length(tf.shape(ids)[1]) - tf.shape(ids)[1]
+        ids = tf.pad(ids, [[0, 0], [0, padding]])
+        max_length = tf.where(max_length > 0, max_length, 2 * tf.shape(ids)[1] + 10)
+        tokens = numeric(ids, width, max_length, alpha)
+        return join_tokens(tf.gather(table, tokens))
+
+    return translate
