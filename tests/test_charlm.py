@@ -11,7 +11,8 @@ import tensorflow as tf
 from recipes import CharMusic, CharText, UserError
 from recipes.char_music.recipe import check_tune, headers, split_tunes
 from recipes.char_text.recipe import STDLIB_MODULES, local_documents, stdlib_documents
-from recipes.charlm.recipe import sample, tail_split
+from recipes.charlm.generation import sample
+from recipes.charlm.recipe import tail_split
 from recipes.core.runs import load_run
 from recipes.core.training import CosineBudget, TimeLimit
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from recipes.core.config import RecipeConfig, parse_overrides, read_toml
 from recipes.core.data import read_labelled_text, split_examples
 from recipes.core.errors import UserError
-from recipes.sentiment.recipe import SentimentConfig
+from recipes.sentiment.config import SentimentConfig
 
 
 def test_tab_separated_with_quotes_and_blank_lines(tmp_path):

@@ -225,7 +225,7 @@ def test_splits_follow_the_data_source(tmp_path):
 
 
 def test_vader_lexicon_is_standardized_like_the_vectorizer():
-    from recipes.sentiment.recipe import vader_lexicon
+    from recipes.sentiment.lexicon import vader_lexicon
 
     lexicon = vader_lexicon()
     assert len(lexicon) > 7000
@@ -235,7 +235,7 @@ def test_vader_lexicon_is_standardized_like_the_vectorizer():
 
 
 def test_a_negation_reverses_the_polarity_of_the_next_three_words():
-    from recipes.sentiment.recipe import NegatedPolarity
+    from recipes.sentiment.layers import NegatedPolarity
 
     # polarities of "not a really good film good" (negation at 0, good at 3 and 5)
     polarity = np.array([[0.0, 0.0, 0.0, 0.5, 0.0, 0.5]], "float32")

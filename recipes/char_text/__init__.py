@@ -1,8 +1,11 @@
 """Character text generator: learns any text, character by character, and writes more.
 
-- ``config.py``: :class:`CharTextConfig`.
+- ``config.py``: :class:`CharTextConfig` (the settings of :mod:`recipes.charlm`, and the
+  tfds text feature).
 - ``recipe.py``: :class:`CharText` and its corpus readers (files, folders, globs, tfds,
   the embedded standard-library default).
+
+The model, training, generation and export are :class:`recipes.charlm.recipe.CharLM`'s.
 """
 
 from recipes.core.exports import lazy

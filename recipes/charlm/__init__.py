@@ -1,8 +1,11 @@
 """Character language models: the shared core of ``char_text`` and ``char_music``.
 
-- ``config.py``: :class:`CharLMConfig`, the settings both generators extend.
-- ``recipe.py``: :class:`CharLM`: corpus windows, model, bits per character, generation,
-  export.
+- ``config.py``: :class:`CharLMConfig`, the settings both generators extend, and the
+  generation options' checks.
+- ``recipe.py``: :class:`CharLM`: corpus windows, model, bits per character, the task
+  verb ``generate``, export.
+- ``generation.py``: generation in the graph: primes fed, characters sampled in one
+  compiled loop (temperature, top-k, top-p).
 """
 
 from recipes.core.exports import lazy

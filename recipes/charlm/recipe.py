@@ -26,6 +26,7 @@ import tensorflow as tf
 
 import custom_layers as cl
 from recipes.charlm.config import CharLMConfig, check_option
+from recipes.charlm.generation import generation_function, zero_states
 from recipes.core.data import Splits
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
@@ -178,10 +179,7 @@ class CharLM(Recipe):
         return m.get_layer("embedding"), m.get_layer("rnn"), m.get_layer("logits")
 
     def _zero_states(self, batch) -> list[tf.Tensor]:
-        _, rnn, _ = self._layers()
-        return [
-            tf.zeros((batch, size)) for layer in rnn.rnn_layers for size in layer.cell.state_size
-        ]
+        return zero_states(self._layers()[1], batch)
 
     # -- evaluation --------------------------------------------------------------------
     def bits_per_char(self, documents: list[str], limit: int = 0, streams: int = 64) -> float:
@@ -254,62 +252,16 @@ class CharLM(Recipe):
 
     def _generation_function(self):
         emb, rnn, dense = self._layers()
-        lookup = self.lookup
-        table = tf.constant(["", *self.chars])  # id 0 (out of vocabulary) reads as nothing
-        newline = int(self.chars.index("\n") + 1) if "\n" in self.chars else -1
-        stop_at_blank_line = self.stop_at_blank_line
-        default_prime = tf.constant(self.default_prime)
-        lead_in = tf.constant(self.lead_in)
-
-        def step(ids, states):
-            x, new_states, k = emb(ids), [], 0
-            for layer in rnn.rnn_layers:
-                n = len(layer.cell.state_size)
-                x, s = layer.cell(x, states[k : k + n])
-                new_states += list(s)
-                k += n
-            return dense(x), new_states
-
-        def continue_primes(ids, mask, length, temperature, top_k, top_p, seed):
-            """Numbers only (one XLA program): feeds the primes, then samples ``length``."""
-            states = self._zero_states(tf.shape(ids)[0])
-            outputs = rnn(emb(ids), mask=mask, initial_state=states, training=False)
-            logits, states = dense(outputs[0][:, -1]), list(outputs[1:])
-            last = tf.cast(ids[:, -1], tf.int32)
-            done = tf.zeros_like(last, tf.bool)
-            seed = tf.cast(seed, tf.int64)
-
-            def body(i, logits, states, last, done, written):
-                drawn = sample(
-                    logits, temperature, top_k, top_p, tf.stack([seed, tf.cast(i, tf.int64)])
-                )
-                drawn = tf.where(done, 0, drawn)
-                if stop_at_blank_line:
-                    done = done | ((drawn == newline) & (last == newline))
-                logits, states = step(drawn, states)
-                return i + 1, logits, states, drawn, done, written.write(i, drawn)
-
-            written = tf.TensorArray(tf.int32, size=length, element_shape=last.shape)
-            _, _, _, _, _, written = tf.while_loop(
-                lambda i, logits, states, last, done, written: (i < length) & ~tf.reduce_all(done),
-                body,
-                (0, logits, states, last, done, written),
-                maximum_iterations=length,
-            )
-            return tf.transpose(written.stack())
-
-        numeric = tf.function(continue_primes, jit_compile=True)
-
-        def generate(prime, length, temperature, top_k, top_p, seed):
-            prime = tf.where(tf.strings.length(prime) > 0, prime, default_prime)
-            fed = lead_in + prime
-            ids, mask = _left_padded(lookup(tf.strings.unicode_split(fed, "UTF-8")))
-            generated = numeric(
-                tf.cast(ids, tf.int32), mask, length, temperature, top_k, top_p, seed
-            )
-            return prime + tf.strings.reduce_join(tf.gather(table, generated), axis=-1)
-
-        return generate
+        return generation_function(
+            emb,
+            rnn,
+            dense,
+            self.lookup,
+            self.chars,
+            self.default_prime,
+            self.lead_in,
+            self.stop_at_blank_line,
+        )
 
     #: music stops a sample at its first blank line (the end of a tune)
     stop_at_blank_line: bool = False
@@ -429,41 +381,3 @@ class CharLM(Recipe):
 
     def serving_endpoints(self) -> list[str]:
         return ["serving_default", "generate"]
-
-
-def _left_padded(ids: tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Ragged rows as a dense batch aligned on their last element, and the mask."""
-    dense = ids.to_tensor(default_value=0)
-    width = tf.shape(dense)[1]
-    shift = tf.cast(width, tf.int64) - ids.row_lengths()
-    index = tf.range(width, dtype=tf.int64)[None, :] - shift[:, None]
-    valid = index >= 0
-    gathered = tf.gather(dense, tf.maximum(index, 0), batch_dims=1)
-    return tf.where(valid, gathered, tf.zeros_like(gathered)), valid
-
-
-def sample(logits, temperature, top_k, top_p, seed):
-    """One character id per row of logits (id 0, out of vocabulary, is never drawn).
-
-    ``temperature`` 0 takes the likeliest; otherwise the logits are divided by it and
-    cut to the ``top_k`` likeliest (0: all) and to the fewest likeliest whose
-    probabilities reach ``top_p``, then one id is drawn, reproducibly for ``seed``.
-    """
-    size = tf.shape(logits)[-1]
-    banned = tf.one_hot(0, size, on_value=-np.inf, off_value=0.0)
-    logits = logits + banned
-    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    scaled = logits / tf.maximum(temperature, 1e-6)
-    # one sort serves both cuts (and compiles with XLA, unlike top_k with a variable k)
-    ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")
-    k = tf.where(top_k > 0, tf.minimum(top_k, size), size)
-    kth = tf.gather(ordered, [k - 1], axis=-1)
-    scaled = tf.where(scaled < kth, -np.inf, scaled)
-    ordered = tf.where(tf.range(size) < k, ordered, -np.inf)
-    mass_before = tf.cumsum(tf.nn.softmax(ordered), axis=-1, exclusive=True)
-    cutoff = tf.reduce_min(tf.where(mass_before < top_p, ordered, np.inf), axis=-1, keepdims=True)
-    scaled = tf.where(scaled < cutoff, -np.inf, scaled)
-    # Gumbel-max: the argmax of logits plus Gumbel noise is a draw from their softmax
-    uniform = tf.random.stateless_uniform(tf.shape(scaled), seed, minval=1e-20, maxval=1.0)
-    drawn = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
-    return tf.where(temperature > 0, drawn, greedy)

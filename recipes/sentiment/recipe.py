@@ -16,7 +16,6 @@ it is a negation ("not", "never", "didnt", ...).
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import keras
@@ -36,6 +35,8 @@ from recipes.core.data import (
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe
 from recipes.sentiment.config import SentimentConfig
+from recipes.sentiment.layers import MaskedMaxPooling, NegatedPolarity, PolaritySums
+from recipes.sentiment.lexicon import LEXICON_FILE, vader_lexicon
 
 
 # -- settings ---------------------------------------------------------------------------
@@ -300,113 +301,3 @@ class Sentiment(Recipe):
             }
 
         return serve
-
-
-LEXICON_FILE = "lexicon.tsv"
-#: what TextVectorization's default standardization removes
-_PUNCTUATION = re.compile(r"[!\"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~']")
-
-
-def vader_lexicon() -> dict[str, tuple[float, bool]]:
-    """VADER's sentiment lexicon (Hutto & Gilbert 2014, MIT license, from the
-    ``vaderSentiment`` package): word -> (mean human polarity rating in -4..4, whether it
-    is one of VADER's negations).
-
-    Words are standardized as the sentiment vectorizer standardizes text (lower case,
-    punctuation removed: "didn't" -> "didnt"); entries that are not one word then
-    (emoticons) are left out.
-    """
-    try:
-        from importlib.resources import files
-
-        from vaderSentiment.vaderSentiment import NEGATE
-
-        text = files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
-    except ModuleNotFoundError:
-        raise UserError(
-            "lexicon = 'vader' needs the vaderSentiment package: pip install vaderSentiment "
-            "(or train without a lexicon: --set lexicon=none)."
-        ) from None
-
-    def standard(word: str) -> str:
-        return _PUNCTUATION.sub("", word.lower())
-
-    lexicon: dict[str, tuple[float, bool]] = {}
-    for line in text.splitlines():
-        fields = line.split("\t")
-        if len(fields) < 2:
-            continue
-        word = standard(fields[0])
-        if word.isalpha() and word not in lexicon:
-            lexicon[word] = (float(fields[1]), False)
-    for word in map(standard, NEGATE):
-        if word.isalpha():
-            lexicon[word] = (lexicon.get(word, (0.0, True))[0], True)
-    return lexicon
-
-
-@keras.saving.register_keras_serializable(package="recipes")
-class NegatedPolarity(keras.layers.Layer):
-    """``[B, T, 2]`` lexicon entries (polarity, negates) -> ``[B, T, 1]`` polarities, each
-    multiplied by ``factor`` when one of the ``window`` words before it negates (VADER's
-    rule: -0.74 over three words). The words' mask passes through."""
-
-    def __init__(self, window: int = 3, factor: float = -0.74, **kwargs):
-        super().__init__(**kwargs)
-        self.window, self.factor = window, factor
-        self.supports_masking = True
-
-    def call(self, entries):
-        polarity, negates = entries[..., 0], entries[..., 1]
-        steps = keras.ops.shape(negates)[1]
-        before = keras.ops.zeros_like(negates)
-        for k in range(1, self.window + 1):
-            shifted = keras.ops.pad(negates, [[0, 0], [k, 0]])[:, :steps]
-            before = before + shifted
-        negated = keras.ops.where(before > 0, self.factor * polarity, polarity)
-        return negated[..., None]
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], 1)
-
-    def get_config(self):
-        return {**super().get_config(), "window": self.window, "factor": self.factor}
-
-
-@keras.saving.register_keras_serializable(package="recipes")
-class PolaritySums(keras.layers.Layer):
-    """``[B, T, 1]`` word polarities -> ``[B, 2]``: the sums of the positive ones and of
-    the negative ones (padding and unknown words have polarity 0)."""
-
-    def call(self, polarity, mask=None):  # padding has polarity 0: the mask adds nothing
-        polarity = polarity[..., 0]
-        return keras.ops.stack(
-            [
-                keras.ops.sum(keras.ops.relu(polarity), axis=1),
-                keras.ops.sum(keras.ops.relu(-polarity), axis=1),
-            ],
-            axis=-1,
-        )
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 2)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
-
-
-@keras.saving.register_keras_serializable(package="recipes")
-class MaskedMaxPooling(keras.layers.Layer):
-    """Max over the steps that the mask keeps (padding never wins)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def call(self, inputs, mask=None):
-        if mask is not None:
-            inputs = keras.ops.where(mask[:, :, None], inputs, cl.MASKED)
-        return keras.ops.max(inputs, axis=1)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
