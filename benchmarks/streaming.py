@@ -34,7 +34,8 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 
 from recipes.core.runs import load_run  # noqa: E402
 from recipes.trigger_word import audio  # noqa: E402
-from recipes.trigger_word.recipe import Streamer, TFLiteStep, TriggerWord  # noqa: E402
+from recipes.trigger_word.recipe import TriggerWord  # noqa: E402
+from recipes.trigger_word.streaming import Streamer, TFLiteStep  # noqa: E402
 
 
 def stream(recipe: TriggerWord, waveform: np.ndarray, step=None) -> list:

@@ -17,20 +17,12 @@ import tensorflow as tf
 from recipes.core.errors import UserError
 from recipes.core.training import write_json
 from recipes.trigger_word import audio, mixing, synthesis
-from recipes.trigger_word.recipe import (
-    CALIBRATION_GRID,
-    FRAME_LENGTH,
-    FRAME_STEP,
-    Detector,
-    LogMel,
-    Streamer,
-    TFLiteStep,
-    TriggerWord,
-    TriggerWordConfig,
-    choose_threshold,
-    history_samples,
-    with_chimes,
-)
+from recipes.trigger_word.audio import with_chimes
+from recipes.trigger_word.config import FRAME_STEP, TriggerWordConfig
+from recipes.trigger_word.detection import CALIBRATION_GRID, Detector, choose_threshold
+from recipes.trigger_word.frontend import FRAME_LENGTH, LogMel, history_samples
+from recipes.trigger_word.recipe import TriggerWord
+from recipes.trigger_word.streaming import Streamer, TFLiteStep
 from rnn_apps.cli import main
 
 TINY = dict(

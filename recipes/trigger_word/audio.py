@@ -1,4 +1,4 @@
-"""Audio in and out: WAV files, resampling, generated noise and augmentation.
+"""Audio in and out: WAV files, resampling, generated noise, augmentation and chimes.
 
 Waveforms are 1-D ``float32`` NumPy arrays in [-1, 1] at :data:`SAMPLE_RATE` unless
 said otherwise. Reading and writing go through :mod:`scipy.io.wavfile` (PCM of 8, 16,
@@ -73,6 +73,20 @@ def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if data.ndim == 2:
         data = data.mean(axis=1)
     return resample(data, rate, sample_rate)
+
+
+def waveform_of(source) -> np.ndarray:
+    """``source`` as a waveform: a WAV file's path read (:func:`read_wav`), or a 1-D array.
+
+    Raises:
+        UserError: the array is not 1-D.
+    """
+    if isinstance(source, (str, Path)):
+        return read_wav(source)
+    waveform = np.asarray(source, np.float32)
+    if waveform.ndim != 1:
+        raise UserError(f"Expected a 1-D waveform (samples at 16 kHz), got shape {waveform.shape}.")
+    return waveform
 
 
 def write_wav(path: str | Path, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
@@ -183,3 +197,17 @@ def trim(waveform: np.ndarray, threshold_db: float = -40.0, margin: int = 160) -
     start = max(0, loud[0] * frame - margin)
     stop = min(waveform.size, (loud[-1] + 1) * frame + margin)
     return waveform[start:stop]
+
+
+def with_chimes(waveform: np.ndarray, times: list[float]) -> np.ndarray:
+    """``waveform`` with a short two-tone chime starting at each of ``times`` (seconds)."""
+    rate = SAMPLE_RATE
+    t = np.arange(int(0.25 * rate)) / rate
+    tone = np.where(t < 0.12, np.sin(2 * np.pi * 880 * t), np.sin(2 * np.pi * 1320 * t))
+    chime = (0.3 * tone * np.exp(-6 * t)).astype(np.float32)
+    out = np.asarray(waveform, np.float32).copy()
+    for time in times:
+        start = int(time * rate)
+        piece = chime[: max(0, len(out) - start)]
+        out[start : start + len(piece)] += piece
+    return np.clip(out, -1.0, 1.0)

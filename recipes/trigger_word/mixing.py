@@ -3,7 +3,8 @@
 Clips come from a folder in the Speech Commands layout (one sub-folder of WAV files per
 word, ``_background_noise_/``, optional ``testing_list*.txt``/``validation_list*.txt``),
 from eSpeak NG (synthesized renditions of words, :mod:`recipes.trigger_word.synthesis`) and from
-generated noise. :func:`compose` mixes them into labelled training examples.
+generated noise; :func:`split_clips` gathers the recipe's splits from them. :func:`compose`
+mixes them into labelled training examples.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recipes.core.errors import UserError
 from recipes.trigger_word import audio
+
+if TYPE_CHECKING:
+    from recipes.trigger_word.config import TriggerWordConfig
 
 BACKGROUND_FOLDER = "_background_noise_"
 #: words synthesized as negatives (the trigger word itself is left out)
@@ -220,6 +225,95 @@ def noise_backgrounds(seconds: float, seed: int) -> list[np.ndarray]:
     return [audio.noise(kind, int(seconds * audio.SAMPLE_RATE), rng) for kind in audio.NOISES]
 
 
+def split_clips(
+    config: TriggerWordConfig, data: str | None, plan: Mixing, quiet: bool = False
+) -> dict[str, Clips]:
+    """The train, validation and test clips of the recipe: those of a Speech Commands
+    style folder (:func:`read_speech_commands`) plus synthesized ones (training only), or,
+    without ``data``, synthesized speech split by voice and generated noise.
+
+    ``config`` gives the word, the synthesized counts, the shares held out and the seed;
+    ``quiet`` leaves out the lines on synthesis.
+
+    Raises:
+        UserError: a split has no clip of the word, or a folder without backgrounds has
+            a split where no positive fits in an example (``plan``): nothing to measure.
+    """
+    from recipes.trigger_word import synthesis
+
+    c = config
+    shares = (c.test_split, c.validation_split)
+    if data is None:
+        splits = {name: Clips() for name in ("train", "validation", "test")}
+        for part in noise_backgrounds(120.0, c.seed):
+            for split, piece in cut_background(part, shares).items():
+                splits[split].backgrounds.append(piece)
+    else:
+        splits = read_speech_commands(
+            data, c.word, c.test_split, c.validation_split, shares, c.seed
+        )
+        for name, clips in splits.items():
+            heard = any(len(b) for b in clips.backgrounds)
+            placeable = any(map(plan.fits, clips.positives))
+            if clips.positives and not heard and not placeable:
+                # nothing to measure the split on: no false accepts and no misses
+                raise UserError(
+                    f"{data} has no background recordings ({BACKGROUND_FOLDER}/ is "
+                    f"missing or empty) and no clip of {c.word!r} in its {name} split fits in "
+                    f"an example of {c.example_seconds:g} s with its {c.label_frames} label "
+                    f"frames; add WAV files of background sound to "
+                    f"{Path(data) / BACKGROUND_FOLDER}, or raise example_seconds or "
+                    "lower label_frames."
+                )
+    rng = np.random.default_rng(c.seed)
+    voices = (
+        synthesis.english_voices() if (c.synthesized_positives or c.synthesized_negatives) else []
+    )
+    negative_words = [w for w in NEGATIVE_WORDS if w != c.word.lower()]
+    positives, positive_names = synthesized(
+        [c.word],
+        c.synthesized_positives,
+        rng,
+        voices,
+        "" if quiet else f"{c.synthesized_positives} x {c.word!r}",
+    )
+    negatives, negative_names = synthesized(
+        negative_words,
+        c.synthesized_negatives,
+        rng,
+        voices,
+        "" if quiet else f"{c.synthesized_negatives} other words",
+    )
+    if data is None:
+        # voices are the speakers: a held-out voice is never heard in training
+        keys = [f"{n.split('@')[0]}_nohash_{i}" for i, n in enumerate(positive_names)]
+        held = split_by_speaker(keys, c.test_split, c.validation_split, c.seed)
+        test_voices, val_voices = ({speaker(k) for k in h} for h in held)
+
+        def split_of(name: str) -> str:
+            voice = name.split("@")[0]
+            return (
+                "test" if voice in test_voices else "validation" if voice in val_voices else "train"
+            )
+
+        for clip, name in zip(positives, positive_names, strict=True):
+            splits[split_of(name)].positives.append(clip)
+            splits[split_of(name)].positive_names.append(name)
+        for clip, name in zip(negatives, negative_names, strict=True):
+            splits[split_of(name)].negatives.append(clip)
+    else:
+        # real held-out speakers are the test; synthesized speech only trains
+        splits["train"].synthetic_positives += positives
+        splits["train"].negatives += negatives
+    for name, clips in splits.items():
+        if not clips.positives:
+            raise UserError(
+                f"The {name} split has no clip of {c.word!r}; give more clips of it or "
+                "raise synthesized_positives."
+            )
+    return splits
+
+
 @dataclass(frozen=True)
 class Mixing:
     """How examples are composed (see :func:`compose`)."""
@@ -235,6 +329,29 @@ class Mixing:
     pitch: float = 2.0  # augmentation: pitch within +- semitones
     noise: float = 0.3  # probability of added generated noise
     synthetic_share: float = 0.5  # share of inserted positives drawn from the synthesized ones
+
+    @classmethod
+    def of(
+        cls, config: TriggerWordConfig, frame_samples: int, seconds: float | None = None
+    ) -> Mixing:
+        """The composition ``config`` sets, for examples of ``seconds`` (default
+        ``example_seconds``) and output frames of ``frame_samples``."""
+        c = config
+        return cls(
+            samples=int((seconds or c.example_seconds) * audio.SAMPLE_RATE),
+            frame_samples=frame_samples,
+            label_frames=c.label_frames,
+            max_positives=c.max_positives,
+            max_negatives=c.max_negatives,
+            speed=c.speed,
+            pitch=c.pitch,
+            noise=c.noise,
+            synthetic_share=c.synthetic_share,
+        )
+
+    def fits(self, clip: np.ndarray) -> bool:
+        """Whether ``clip`` and its label span fit in an example."""
+        return len(clip) + self.label_frames * self.frame_samples < self.samples
 
 
 def background_stretch(

@@ -1,0 +1,259 @@
+"""Detections from per-frame probabilities, and how the detector is measured and calibrated.
+
+:class:`Detector` turns probabilities into detections (rising edges past a threshold,
+a refractory time apart). The measurements compose held-out audio from the clips of a
+split: positive trials (each positive inserted into background stretches) for misses,
+negative streams (the background recordings with negatives inserted) for false accepts.
+:func:`metrics` reports them at the recipe's threshold; :func:`calibrate` chooses the
+threshold (:func:`choose_threshold` on :data:`CALIBRATION_GRID`) from the validation
+split's trials and streams (:func:`calibration_data`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+
+from recipes.trigger_word import audio, mixing
+from recipes.trigger_word.mixing import Clips
+
+if TYPE_CHECKING:
+    from recipes.trigger_word.recipe import TriggerWord
+
+#: the run folder's file of the calibrated threshold
+THRESHOLD_FILE = "threshold.json"
+
+
+class Detector:
+    """Detections from per-frame probabilities, fed in one piece or chunk by chunk.
+
+    A detection is a frame whose probability reaches the threshold while the previous
+    frame's did not, at least ``refractory`` frames after the previous detection. Its
+    time is the end of the frame (seconds from the start of the audio), its score the
+    frame's probability. Feeding the probabilities in pieces gives the same detections
+    as feeding them at once.
+    """
+
+    def __init__(self, threshold: float, refractory_frames: int, frame_seconds: float):
+        self.threshold = threshold
+        self.refractory = refractory_frames
+        self.frame_seconds = frame_seconds
+        self.frames_seen = 0
+        self._above = False
+        self._last: int | None = None
+
+    def update(self, probabilities: np.ndarray) -> list[dict[str, float]]:
+        detections = []
+        for offset, p in enumerate(np.asarray(probabilities, np.float64).reshape(-1)):
+            frame = self.frames_seen + offset
+            above = p >= self.threshold
+            if (
+                above
+                and not self._above
+                and (self._last is None or frame - self._last >= self.refractory)
+            ):
+                self._last = frame
+                detections.append(
+                    {"time": round((frame + 1) * self.frame_seconds, 3), "score": round(p, 4)}
+                )
+            self._above = above
+        self.frames_seen += len(np.reshape(probabilities, -1))
+        return detections
+
+
+#: thresholds that calibration chooses from: 0.05 to 0.99 in steps of 0.01
+CALIBRATION_GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(95))
+
+
+def choose_threshold(grid, quiet, hearing) -> float:
+    """The calibrated threshold, from the ascending ``grid`` and, per threshold, whether it
+    meets the false-accept budget (``quiet``) and the miss budget (``hearing``).
+
+    Counts of detections (rising edges) are not monotonic in the threshold: a threshold
+    below a model's resting probability sees one edge per stream where a higher one sees
+    an edge at every dip, and a threshold below the probability before a word hears no
+    edge in the word's window. So the rule looks for safe ranges, not first and last
+    points:
+
+    - ``low``: the lowest threshold from which every higher one is quiet too (the
+      highest of the grid when even that one is not);
+    - from ``low`` up, the first range of consecutive hearing thresholds, from ``a`` to
+      ``b``: the threshold is their midpoint, rounded to 0.01 (inside the range: a margin
+      on both sides, since validation and test audio differ);
+    - ``low`` when no threshold from ``low`` up is hearing (false accepts come first).
+
+    When the counts are monotonic this is the midpoint of the lowest quiet and the
+    highest hearing threshold when the first is the lower, else the lowest quiet one
+    (the highest of the grid when none is quiet).
+    """
+    grid = [float(t) for t in grid]
+    low = len(grid) - 1
+    while low > 0 and quiet[low - 1] and quiet[low]:
+        low -= 1
+    first = next((i for i in range(low, len(grid)) if hearing[i]), None)
+    if first is None:
+        return grid[low]
+    last = first
+    while last + 1 < len(grid) and hearing[last + 1]:
+        last += 1
+    return round((grid[first] + grid[last]) / 2, 2)
+
+
+# -- held-out audio ----------------------------------------------------------------------
+def positive_trials(recipe: TriggerWord, clips: Clips, rng: np.random.Generator) -> list:
+    """Each positive inserted ``eval_trials`` times (unaugmented, random place and
+    level) into a background stretch of ``example_seconds``, one per stretch.
+
+    Returns ``[(probabilities, labels, (first, last) seconds of the hit window)]``.
+    """
+    c = recipe.config
+    plan = recipe.mixing()
+    tail = (c.label_frames + 1) * recipe.frame_samples()
+    waves, labels, windows = [], [], []
+    for clip in clips.positives:
+        for _ in range(c.eval_trials):
+            base = audio.with_level(
+                mixing.background_stretch(clips.backgrounds, plan.samples, rng),
+                rng.uniform(*plan.background_db),
+            )
+            mix, label, spans = mixing.insert(base, [(clip, True)], plan, rng, augment=False)
+            if spans:
+                waves.append(np.clip(mix, -1, 1))
+                labels.append(label)
+                start, end = spans[0]
+                windows.append((start / audio.SAMPLE_RATE, (end + tail) / audio.SAMPLE_RATE))
+    probs = _probabilities_in_batches(recipe, waves, 64)
+    return list(zip(probs, labels, windows, strict=True))
+
+
+def negative_streams(
+    recipe: TriggerWord, clips: Clips, rng: np.random.Generator, passes: int = 0
+) -> list:
+    """Every background recording, ``passes`` (default ``eval_passes``) times at random
+    levels, with negatives inserted (one per 2 s on average).
+
+    Returns ``[(probabilities, labels)]``.
+    """
+    plan = recipe.mixing()
+    streams = []
+    for _ in range(passes or recipe.config.eval_passes):
+        for background in clips.backgrounds:
+            base = audio.with_level(background, rng.uniform(*plan.background_db))
+            count = int(len(base) / audio.SAMPLE_RATE / 2) if clips.negatives else 0
+            chosen = [
+                (clips.negatives[rng.integers(len(clips.negatives))], False) for _ in range(count)
+            ]
+            mix, label, _ = mixing.insert(base, chosen, plan, rng, augment=False)
+            streams.append((np.clip(mix, -1, 1), label))
+    probs = _probabilities_in_batches(recipe, [w for w, _ in streams], 16)
+    return [(p, label[: len(p)]) for p, (_, label) in zip(probs, streams, strict=True)]
+
+
+def _probabilities_in_batches(
+    recipe: TriggerWord, waves: list[np.ndarray], size: int
+) -> list[np.ndarray]:
+    out: list[np.ndarray] = []
+    for start in range(0, len(waves), size):
+        out += recipe.batch_probabilities(waves[start : start + size])
+    return out
+
+
+# -- counts and metrics ------------------------------------------------------------------
+def false_accepts(recipe: TriggerWord, streams, threshold: float) -> int:
+    """Detections in negative streams (see :func:`negative_streams`)."""
+    return sum(len(recipe.detector(threshold).update(p)) for p, _ in streams)
+
+
+def misses(recipe: TriggerWord, trials, threshold: float) -> int:
+    """Trials (see :func:`positive_trials`) without a detection in their window."""
+    missed = 0
+    for probs, _, (first, last) in trials:
+        found = recipe.detector(threshold).update(probs)
+        missed += not any(first <= d["time"] <= last for d in found)
+    return missed
+
+
+def metrics(recipe: TriggerWord, clips: Clips) -> dict[str, Any]:
+    """Miss rate, false accepts per hour and per-frame precision/recall on held-out clips.
+
+    Miss rate: each positive is inserted ``eval_trials`` times into background
+    stretches (see :func:`positive_trials`); a trial is a hit when a detection falls
+    between the clip's start and the end of its label span. False accepts: every
+    detection in the background recordings with negatives inserted, passed over
+    ``eval_passes`` times (see :func:`negative_streams`). Frame precision/recall:
+    frames at or above the threshold against the labels, over both.
+    """
+    rng = np.random.default_rng([recipe.config.seed, 7])
+    trials = positive_trials(recipe, clips, rng)
+    streams = negative_streams(recipe, clips, rng)
+    threshold = recipe.threshold()
+    missed = misses(recipe, trials, threshold)
+    accepted = false_accepts(recipe, streams, threshold)
+    minutes = sum(len(p) for p, _ in streams) * recipe.frame_seconds() / 60.0
+    frames = [(p, label[: len(p)]) for p, label, _ in trials] + streams
+    predicted = np.concatenate([p for p, _ in frames] or [np.zeros(0)]) >= threshold
+    truth = np.concatenate([label for _, label in frames] or [np.zeros(0)]) > 0.5
+    true_positive = float(np.sum(predicted & truth))
+    return {
+        "miss_rate": round(missed / len(trials), 4) if trials else float("nan"),
+        "false_accepts_per_hour": round(accepted * 60.0 / minutes, 3) if minutes else float("nan"),
+        "frame_precision": round(true_positive / max(1.0, float(predicted.sum())), 4),
+        "frame_recall": round(true_positive / max(1.0, float(truth.sum())), 4),
+        "threshold": round(threshold, 4),
+        "positive_trials": len(trials),
+        "positive_clips": len(clips.positives),
+        "false_accepts": accepted,
+        "negative_minutes": round(minutes, 2),
+    }
+
+
+# -- calibration -------------------------------------------------------------------------
+def calibration_data(recipe: TriggerWord) -> tuple[list, list]:
+    """What the threshold is calibrated on: the model's probabilities on the validation
+    backgrounds with validation negatives (:func:`negative_streams`), passed over until
+    they last ``calibration_minutes`` (at least once), and on the validation positives
+    (:func:`positive_trials`). Returns ``(streams, trials)``."""
+    c = recipe.config
+    rng = np.random.default_rng([c.seed, 11])
+    clips = recipe.splits().validation
+    # the audio of one pass, in whole output frames (what the streams' probabilities cover)
+    frames = sum(len(b) // recipe.frame_samples() for b in clips.backgrounds)
+    seconds = frames * recipe.frame_seconds()
+    passes = max(1, int(np.ceil(c.calibration_minutes * 60 / seconds))) if seconds else 1
+    streams = negative_streams(recipe, clips, rng, passes)
+    trials = positive_trials(recipe, clips, rng)
+    return streams, trials
+
+
+def calibrate(recipe: TriggerWord, streams, trials) -> float:
+    """The threshold for negative ``streams`` and positive ``trials`` (see
+    :func:`calibration_data`): :func:`choose_threshold` on :data:`CALIBRATION_GRID`,
+    where a threshold is quiet when the streams give at most
+    ``target_false_accepts_per_hour`` false accepts per hour of their audio, and
+    hearing when at most ``target_miss_rate`` of the trials are missed."""
+    c = recipe.config
+    hours = sum(len(p) for p, _ in streams) * recipe.frame_seconds() / 3600.0
+    quiet = [
+        false_accepts(recipe, streams, t) <= c.target_false_accepts_per_hour * hours
+        for t in CALIBRATION_GRID
+    ]
+    hearing = [
+        misses(recipe, trials, t) <= c.target_miss_rate * len(trials) for t in CALIBRATION_GRID
+    ]
+    return choose_threshold(CALIBRATION_GRID, quiet, hearing)
+
+
+class StaleThreshold(keras.callbacks.Callback):
+    """Removes the run's ``threshold.json`` when training starts: it was calibrated for
+    the model that training replaces (fit writes the new one when it ends)."""
+
+    def __init__(self, run_dir: Path | None):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_train_begin(self, logs=None):
+        if self.run_dir is not None:
+            (Path(self.run_dir) / THRESHOLD_FILE).unlink(missing_ok=True)
