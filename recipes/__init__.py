@@ -22,6 +22,7 @@ from recipes.core.errors import UserError
 if TYPE_CHECKING:
     from recipes.core.config import RecipeConfig
     from recipes.core.recipe import Recipe
+    from recipes.core.runs import load_run
 
 #: application name -> (its recipe class, its config class), as the command line knows them
 APPLICATIONS: dict[str, tuple[str, str]] = {
@@ -35,6 +36,7 @@ APPLICATIONS: dict[str, tuple[str, str]] = {
 _OFFERED = {
     **{cls: app for app, names in APPLICATIONS.items() for cls in names},
     "Recipe": "core.recipe",
+    "load_run": "core.runs",
 }
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "UserError",
     "config_class",
     "get_recipe",
+    "load_run",
     *sorted(cls for names in APPLICATIONS.values() for cls in names),
 ]
 

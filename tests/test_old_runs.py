@@ -53,7 +53,7 @@ def test_a_run_of_version_0_1_0_predicts_as_it_did(recipe, tmp_path):
 
 
 def test_the_trigger_word_run_of_0_1_0_gives_its_probabilities_and_threshold():
-    from recipes.core.runs import load_run
+    from recipes import load_run
     from recipes.trigger_word import audio
 
     folder = FIXTURES / "trigger_word"
