@@ -11,7 +11,9 @@ from recipes import NER, UserError
 from recipes.core.data import Splits
 from recipes.core.runs import load_run
 from recipes.ner.conll import Tagged
-from recipes.ner.recipe import ENTITY_BIASES, SHAPES, WordDropout, entities, tokenize, word_shapes
+from recipes.ner.features import SHAPES, tokenize, word_shapes
+from recipes.ner.scoring import ENTITY_BIASES, entities
+from recipes.ner.tagger import WordDropout
 from rnn_apps.cli import main
 
 PEOPLE = ["Alice", "Bob", "Carmen", "Dmitri", "Erin", "Farid", "Grace", "Hugo", "Ines", "Jun"]
@@ -274,7 +276,7 @@ def test_lowercase_sentences_in_training_only():
 
 def test_training_callbacks_follow_the_settings():
     from recipes.core.training import WeightAverage
-    from recipes.ner.recipe import ValidationF1
+    from recipes.ner.scoring import ValidationF1
 
     data = sentences(20, 7)
     tagged = Tagged([[w for w, _ in s] for s in data], [[t for _, t in s] for s in data])

@@ -6,6 +6,8 @@ blank lines; IOB1, IOB2 and IOBES (also BILOU) tags, all read as IOB2.
     German  JJ   B-NP  B-MISC
 
 Lines holding only whitespace end a sentence too; ``-DOCSTART-`` lines are skipped.
+:func:`read_tagged` reads any of the tagger's data sources: a CoNLL file, a folder of
+split files, a tensorflow-datasets set.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes.core.data import read_text
+from recipes.core.data import TFDS_PREFIX, read_text, read_tfds
 from recipes.core.errors import UserError
 
 PREFIXES = {"B", "I", "E", "S", "L", "U"}
@@ -138,3 +140,19 @@ def split_files(folder: str | Path) -> dict[str, Path]:
             "name the split files train/dev/test or pass one file."
         )
     return found
+
+
+def read_tagged(source: str, data_dir: str | None, tag_feature: str) -> dict[str, Tagged]:
+    """The tagged sentences of a data source, by split: a tfds data set's splits (its
+    ``tokens`` and the tags of ``tag_feature``), a folder's split files
+    (:func:`split_files`), or one file's sentences as split ``"all"``."""
+    if source.startswith(TFDS_PREFIX):
+        parts = read_tfds(source, data_dir, ("tokens", tag_feature), "tag_feature")
+        return {
+            split: Tagged(part["tokens"], [to_iob2(tags) for tags in part[tag_feature]])
+            for split, part in parts.items()
+        }
+    path = Path(source)
+    if path.is_dir():
+        return {split: read_conll(file) for split, file in split_files(path).items()}
+    return {"all": read_conll(path)}
