@@ -131,6 +131,7 @@ class Recipe:
         self._functions: tuple[keras.Model | None, dict] = (None, {})  # see _compiled
         self.resumed_seconds = 0.0  # set by fit: training time of a resumed run's earlier calls
         self.initial_epoch = 0  # set by fit: the epochs a resumed run had done (0: a new run)
+        self.verbose: int | str = "auto"  # set by fit: its progress setting (0: quiet)
 
     @classmethod
     def from_config(cls, values: dict[str, Any]) -> Recipe:
@@ -280,6 +281,7 @@ class Recipe:
         Returns:
             The final train and validation metrics (also in ``metrics.json``).
         """
+        self.verbose = verbose
         run_dir = Path(run_dir) if run_dir is not None else self.default_run_dir()
         state = None
         changed: dict[str, tuple[Any, Any]] = {}

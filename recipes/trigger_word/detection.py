@@ -247,13 +247,15 @@ def calibrate(recipe: TriggerWord, streams, trials) -> float:
 
 
 class StaleThreshold(keras.callbacks.Callback):
-    """Removes the run's ``threshold.json`` when training starts: it was calibrated for
-    the model that training replaces (fit writes the new one when it ends)."""
+    """When training starts, forgets the recipe's threshold and removes the run's
+    ``threshold.json``: they were calibrated for the model that training replaces (the
+    recipe's ``finish_training`` writes the new one)."""
 
-    def __init__(self, run_dir: Path | None):
+    def __init__(self, recipe: TriggerWord):
         super().__init__()
-        self.run_dir = run_dir
+        self.recipe = recipe
 
     def on_train_begin(self, logs=None):
-        if self.run_dir is not None:
-            (Path(self.run_dir) / THRESHOLD_FILE).unlink(missing_ok=True)
+        self.recipe._calibrated = None
+        if self.recipe.run_dir is not None:
+            (Path(self.recipe.run_dir) / THRESHOLD_FILE).unlink(missing_ok=True)

@@ -55,7 +55,6 @@ class TriggerWord(Recipe):
     def __init__(self, config: TriggerWordConfig | None = None, **overrides: Any):
         super().__init__(config, **overrides)
         self._calibrated: tuple[Any, float] | None = None  # (model or "loaded", threshold)
-        self._fitting: dict[str, Any] | None = None  # while fit runs: its verbose
 
     # -- sizes ---------------------------------------------------------------------
     def frame_samples(self) -> int:
@@ -85,7 +84,7 @@ class TriggerWord(Recipe):
         """Clips of a Speech Commands style folder plus synthesized ones (training only),
         or, without ``data``, synthesized speech split by voice and generated noise
         (:func:`mixing.split_clips`)."""
-        quiet = self._fitting is not None and not self._fitting["verbose"]
+        quiet = not self.verbose  # fit --quiet: no notes of the synthesis either
         splits = mixing.split_clips(self.config, data, self.mixing(), quiet)
         return Splits(splits["train"], splits["validation"], splits["test"])
 
@@ -179,40 +178,15 @@ class TriggerWord(Recipe):
         return (EPOCHS_TRAINED, "max") if self.config.keep == "last" else ("val_loss", "min")
 
     def training_callbacks(self, splits: Splits) -> list[keras.callbacks.Callback]:
-        return [EpochCounter(), StaleThreshold(self.run_dir)]
+        return [EpochCounter(), StaleThreshold(self)]
 
-    def fit(
-        self,
-        data: str | None = None,
-        epochs: int | None = None,
-        run_dir: str | Path | None = None,
-        resume: bool = False,
-        verbose: int | str = "auto",
-        settings: dict[str, Any] | None = None,
-    ) -> dict[str, float]:
-        """:meth:`Recipe.fit`, then the threshold calibrated for the model it trained is
-        written to the run folder (``threshold.json``, when ``threshold = 0``).
-
-        A resumed run calibrates anew too: the ``threshold.json`` it finds belongs to the
-        model it goes on from, so it is not loaded, and it is removed when training
-        starts (a run interrupted again is calibrated when loaded). With ``verbose = 0``
-        nothing is said about the synthesis of clips either.
-        """
-        self._calibrated = None
-        self._fitting = {"verbose": verbose}
-        try:
-            metrics = super().fit(
-                data=data,
-                epochs=epochs,
-                run_dir=run_dir,
-                resume=resume,
-                verbose=verbose,
-                settings=settings,
-            )
-        finally:
-            self._fitting = None
+    def finish_training(self, splits: Splits) -> dict[str, Any]:
+        """The threshold calibrated for the model trained, written to the run folder
+        (``threshold.json``, when ``threshold = 0``). A resumed run calibrates anew too:
+        the file it found belonged to the model it went on from (see
+        :class:`detection.StaleThreshold`)."""
         self.save_assets(self.run_dir)
-        return metrics
+        return {}
 
     # -- metrics and the threshold ---------------------------------------------------
     def metrics(self, clips: Clips) -> dict[str, Any]:
@@ -352,7 +326,7 @@ class TriggerWord(Recipe):
         """The calibrated threshold of ``threshold.json``; not while :meth:`fit` resumes
         the run (it calibrates one for the model it trains)."""
         path = run_dir / THRESHOLD_FILE
-        if self._fitting is None and path.exists():
+        if path.exists():
             self._calibrated = ("loaded", float(json.loads(path.read_text())["threshold"]))
 
     def serving_resources(self) -> list:
