@@ -12,7 +12,7 @@ from recipes.core.config import (
     TaskOption,
     TrainConfig,
     check_range,
-    field_range,
+    check_setting,
     option,
     setting,
 )
@@ -84,9 +84,8 @@ SAMPLES = "[1, 100000]"
 
 def check_option(name: str, value: Any) -> Any:
     """A generation option (``length``, ``temperature``, ``top_k``, ``top_p``, ``seed``)
-    checked against the range of the config key of its name; ``samples`` against
+    checked as its config key is (:func:`check_setting`); ``samples`` against
     :data:`SAMPLES`. One-line :class:`UserError` naming the option otherwise."""
     if name == "samples":
         return check_range(name, value, SAMPLES, integer=True)
-    interval = field_range(CharLMConfig, name)
-    return check_range(name, value, interval, integer=name not in ("temperature", "top_p"))
+    return check_setting(CharLMConfig, name, value)

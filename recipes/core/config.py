@@ -114,6 +114,15 @@ def check_range(name: str, value: Any, interval: str | Interval, integer: bool) 
     return int(value) if integer else float(value)
 
 
+def check_setting(config_class: type, name: str, value: Any) -> Any:
+    """A value given for the setting ``name`` outside a config (an option of the task
+    verb that overrides it), checked as the config would check it: its kind (integer or
+    number) and its range. A one-line :class:`UserError` naming ``name`` otherwise."""
+    kinds = _allowed_types(typing.get_type_hints(config_class)[name])
+    interval = field_range(config_class, name)
+    return check_range(name, value, interval, integer=float not in kinds)
+
+
 # -- ranges that many recipes share ------------------------------------------------------
 SEED = "[0, 4294967295]"  # NumPy's seeds are 32-bit (keras.utils.set_random_seed)
 SIZE = "[1, 16384]"  # units, vector and attention sizes

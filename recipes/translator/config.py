@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Literal
 
 from recipes.core.config import (
     HELD_OUT,
@@ -11,8 +11,6 @@ from recipes.core.config import (
     SIZE,
     TaskOption,
     TrainConfig,
-    check_range,
-    field_range,
     option,
     setting,
 )
@@ -76,9 +74,3 @@ class TranslatorConfig(TrainConfig):
     jit_compile: bool = option(
         False, "train under XLA (3x slower on CPUs; decoding is always compiled)"
     )
-
-
-def checked(name: str, value: Any) -> Any:
-    """A decoding option checked against the range of the config key of its name."""
-    integer = name != "length_penalty"
-    return check_range(name, value, field_range(TranslatorConfig, name), integer=integer)

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
+from recipes.core.config import check_setting
 from recipes.core.data import (
     TFDS_PREFIX,
     Examples,
@@ -43,7 +44,7 @@ from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
 from recipes.translator.attention import EncoderAttention
 from recipes.translator.buckets import bucketed_batches, token_lengths
-from recipes.translator.config import TranslatorConfig, checked
+from recipes.translator.config import TranslatorConfig
 from recipes.translator.decoding import teacher_forced, translation_function
 from recipes.translator.plots import attention_heatmap
 from recipes.translator.tokens import END, PAD, SPECIALS, START, TOKENIZERS, vocabulary
@@ -236,13 +237,21 @@ class Translator(Recipe):
         """
         c = self.config
         # the options checked against their config keys' ranges, before any work
-        width = c.beam_width if beam_width is None else checked("beam_width", beam_width)
+        width = (
+            c.beam_width
+            if beam_width is None
+            else check_setting(TranslatorConfig, "beam_width", beam_width)
+        )
         alpha = (
             c.length_penalty
             if length_penalty is None
-            else checked("length_penalty", length_penalty)
+            else check_setting(TranslatorConfig, "length_penalty", length_penalty)
         )
-        max_length = c.max_length if max_length is None else checked("max_length", max_length)
+        max_length = (
+            c.max_length
+            if max_length is None
+            else check_setting(TranslatorConfig, "max_length", max_length)
+        )
         self._require_model()
         texts = [str(t) for t in texts]
         decode = self._compiled("decode", self._decoder_function)
