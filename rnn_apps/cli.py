@@ -307,7 +307,8 @@ def cmd_predict(args) -> int:
     from recipes.core.runs import load_run
     from recipes.core.training import output_file, output_folder
 
-    known = _task_options(_configs())
+    configs = _configs()
+    known = _task_options(configs)
     options = {k: getattr(args, k) for k in known if getattr(args, k, None) is not None}
     for key in options:  # output paths checked before any work
         output = known[key][0].output
@@ -318,7 +319,7 @@ def cmd_predict(args) -> int:
     with _stdout_to_stderr():
         recipe = load_run(args.run)
     if args.verb not in ("predict", recipe.task_verb):
-        names = _aliases(_configs())[args.verb]
+        names = _aliases(configs)[args.verb]
         raise UserError(
             f"rnn-apps {args.verb} is for {' and '.join(names)} runs; {args.run} "
             f"is a {recipe.name} run: use rnn-apps {recipe.task_verb}"

@@ -287,8 +287,9 @@ class RecipeConfig:
             for key in keys:
                 lines += [""] + [f"# {line}" for line in describe(type(self), key)]
                 value = getattr(self, key)
-                shown_value = "(not set)" if value is None else toml_text(value)
-                lines.append(f"# {key} = (not set)" if value is None else f"{key} = {shown_value}")
+                lines.append(
+                    f"# {key} = (not set)" if value is None else f"{key} = {toml_text(value)}"
+                )
         return "\n".join(lines) + "\n"
 
 
