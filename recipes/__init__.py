@@ -61,8 +61,13 @@ def _check(name: str) -> None:
 
 
 def get_recipe(name: str) -> type[Recipe]:
-    """The recipe class called ``name``; unknown names are a :class:`UserError`."""
-    _check(name)
+    """The recipe class called ``name``; unknown names are a :class:`UserError`, and so is
+    a recipe whose pip extra is not installed."""
+    from recipes.core.config import missing_extra
+
+    message = missing_extra(name, config_class(name))
+    if message:
+        raise UserError(message)
     return getattr(importlib.import_module(f"recipes.{name}"), APPLICATIONS[name][0])
 
 

@@ -14,9 +14,11 @@
                                                                   (alias of predict)
     rnn-apps export RUN_DIR [--out DIR] [--format saved_model]
     rnn-apps config RECIPE [--config FILE.toml] [--set KEY=VALUE]...   (settings as TOML)
+    rnn-apps runs [FOLDER] [--json]           (the run folders under FOLDER, default runs)
 
 ``rnn-apps fit RECIPE --help`` lists the recipe's settings; they, the predict aliases and
-their options come from the recipes' config classes (no TensorFlow is imported for them).
+their options come from the recipes' config classes. ``--help``, ``recipes``, ``config``
+and ``runs`` import no TensorFlow (they answer in a fraction of a second).
 A user error prints one line and exits with status 2; ``--debug`` shows the traceback.
 The command holds no modelling code: everything it does, a recipe does from Python.
 """
@@ -176,6 +178,14 @@ def build_parser(fit_recipe: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("--out", help="export folder (default: RUN/saved_model)")
     export.add_argument("--format", default="saved_model", choices=["saved_model"])
 
+    runs = verbs.add_parser(
+        "runs",
+        parents=[common],
+        help="the run folders under a folder: recipe, data, epochs, headline metric",
+    )
+    runs.add_argument("folder", nargs="?", default="runs", help="default: runs")
+    runs.add_argument("--json", action="store_true", help="one JSON object per run on stdout")
+
     config = verbs.add_parser(
         "config",
         parents=[common],
@@ -253,10 +263,29 @@ def _inputs(args) -> list[str]:
 
 
 def cmd_recipes(args) -> int:
-    from recipes import RECIPES
+    for name, config_class in _configs().items():
+        print(
+            f"{name:12s} {config_class.description}  [default data: {config_class.default_data}]"
+            f"  [extra: {config_class.extra}]"
+        )
+    return 0
 
-    for name, recipe in RECIPES.items():
-        print(f"{name:12s} {recipe.description}  [default data: {recipe.default_data}]")
+
+def cmd_runs(args) -> int:
+    from recipes import UserError
+    from rnn_apps.runs import list_runs, table
+
+    root = Path(args.folder)
+    if not root.is_dir():
+        raise UserError(f"{root} is not a folder; give the folder that holds the run folders.")
+    rows = list_runs(root)
+    if args.json:
+        for row in rows:
+            _print_json(row)
+    elif rows:
+        print(table(rows))
+    else:
+        print(f"no run folders under {root} (rnn-apps fit writes them)", file=sys.stderr)
     return 0
 
 
@@ -372,7 +401,10 @@ COMMANDS = {
     "detect": cmd_predict,
     "export": cmd_export,
     "config": cmd_config,
+    "runs": cmd_runs,
 }
+#: the verbs that read only text files: no TensorFlow is started for them
+LIGHT_VERBS = ("recipes", "config", "runs")
 
 
 def _start_tensorflow(quiet: bool) -> None:
@@ -410,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from recipes.core.errors import UserError
 
-    if args.verb != "config":  # (settings need no TensorFlow)
+    if args.verb not in LIGHT_VERBS:
         _start_tensorflow(quiet=not args.debug)
     try:
         return COMMANDS[args.verb](args)

@@ -7,11 +7,19 @@ import dataclasses
 from recipes.charlm.config import CharLMConfig
 from recipes.core.config import setting
 
+#: the music21 corpus collection of the default tunes
+MUSIC21_COLLECTION = "oneills1850"
+
 
 @dataclasses.dataclass
 class CharMusicConfig(CharLMConfig):
     """Settings of the music generator (see :class:`CharLMConfig`): a smaller model
     trained longer (tune collections are small), longer samples."""
+
+    description = "ABC tunes -> new tunes (one-to-many): character LSTM/GRU, MIDI out"
+    default_data = f"music21 corpus: {MUSIC21_COLLECTION}"
+    extra = "music"
+    requires = ("music21",)
 
     units: int = 256
     epochs: int = 40

@@ -13,12 +13,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from recipes.char_music.config import CharMusicConfig
+from recipes.char_music.config import MUSIC21_COLLECTION, CharMusicConfig
 from recipes.charlm.recipe import CharLM
 from recipes.core.data import read_text
 from recipes.core.errors import UserError
 
-MUSIC21_COLLECTION = "oneills1850"
 REQUIRED_HEADERS = ("X", "M", "K")
 _FIELD = re.compile(r"^([A-Za-z]):")
 
@@ -104,8 +103,6 @@ class CharMusic(CharLM):
     """Character language model of ABC tunes; ``predict`` writes whole new tunes."""
 
     name = "char_music"
-    description = "ABC tunes -> new tunes (one-to-many): character LSTM/GRU, MIDI out"
-    default_data = f"music21 corpus: {MUSIC21_COLLECTION}"
     config_class = CharMusicConfig
     default_prime = "X:"
     separator = "\n\n"  # a blank line ends a tune

@@ -86,8 +86,6 @@ class CharText(CharLM):
     """Character language model of any text; ``predict`` writes new text."""
 
     name = "char_text"
-    description = "text -> more text like it (one-to-many): character LSTM/GRU generator"
-    default_data = "python standard library"
     config_class = CharTextConfig
     default_prime = "\n"
 

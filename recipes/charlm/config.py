@@ -22,6 +22,7 @@ from recipes.core.config import (
 class CharLMConfig(TrainConfig):
     """Settings of a character language model (every key can be given with ``--set``)."""
 
+    headline = "val_bits_per_char"
     task_verb = "generate"
     task_reads_stdin = False  # no inputs: one sample of the default prime
     task_options = (

@@ -388,6 +388,29 @@ class TaskOption:
         return "--" + self.name.replace("_", "-")
 
 
+#: modules every recipe imports that the package's base install leaves out (each extra
+#: installs them): data sets, training-curve plots, TensorBoard logs
+SHARED_REQUIRES = ("tensorflow_datasets", "matplotlib", "tensorboard")
+
+
+def missing_extra(name: str, config_class: type[TrainConfig]) -> str | None:
+    """The one-line message when a module that recipe ``name`` needs is not installed
+    (its pip extra was left out), or None when all are there."""
+    import importlib.util
+
+    for module in (*SHARED_REQUIRES, *config_class.requires):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return (
+                f"{name} needs the {config_class.extra} extra ({module} is not installed): "
+                f"pip install 'rnn-apps[{config_class.extra}]'"
+            )
+    return None
+
+
 @dataclasses.dataclass
 class TrainConfig(RecipeConfig):
     """The settings that every recipe shares: data, splits, training, time budget,
@@ -398,6 +421,16 @@ class TrainConfig(RecipeConfig):
     its options, so that the command line knows them without importing TensorFlow.
     """
 
+    #: one line on what the recipe does (``rnn-apps recipes``)
+    description: typing.ClassVar[str] = ""
+    #: the data it trains on when ``data`` is not set
+    default_data: typing.ClassVar[str] = ""
+    #: the pip extra that installs what it needs: ``pip install 'rnn-apps[EXTRA]'``
+    extra: typing.ClassVar[str] = "all"
+    #: the modules of that extra it imports, beyond :data:`SHARED_REQUIRES`
+    requires: typing.ClassVar[tuple[str, ...]] = ()
+    #: the metric ``rnn-apps runs`` shows for a run (from its metrics.json)
+    headline: typing.ClassVar[str] = "val_loss"
     #: the task verb, an alias of ``rnn-apps predict`` for the recipe's runs
     task_verb: typing.ClassVar[str] = "predict"
     #: the options the task verb takes

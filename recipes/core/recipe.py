@@ -111,9 +111,16 @@ class Recipe:
     """
 
     name: ClassVar[str]
+    config_class: ClassVar[type[TrainConfig]]
+    #: (from the config class, which the command line reads without TensorFlow)
     description: ClassVar[str]
     default_data: ClassVar[str]
-    config_class: ClassVar[type[TrainConfig]]
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        cls.description = cls.config_class.description
+        cls.default_data = cls.config_class.default_data
+
     #: metric that early stopping and model selection follow by default, and its direction
     monitor: ClassVar[tuple[str, str]] = ("val_loss", "min")
 

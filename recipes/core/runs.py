@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from recipes.core.errors import UserError
 from recipes.core.recipe import RUN_FILE, Recipe
+from recipes.core.training import package_version
 
 
 def load_run(run_dir: str | Path) -> Recipe:
@@ -29,4 +31,31 @@ def load_run(run_dir: str | Path) -> Recipe:
             f"{run_dir} is not a run folder ({RUN_FILE} names no recipe); "
             "give the --out of rnn-apps fit."
         )
-    return get_recipe(info["recipe"]).load(run_dir)
+    saved, installed = info.get("version"), package_version()
+    if not isinstance(saved, str):
+        raise UserError(
+            f"{run_dir / RUN_FILE} names no rnn-apps version; it was not written by rnn-apps fit."
+        )
+    if None not in (_release(saved), _release(installed)) and _release(saved) > _release(installed):
+        raise UserError(
+            f"{run_dir} was saved by rnn-apps {saved}, newer than the installed {installed}: "
+            f"pip install --upgrade 'rnn-apps>={saved}' to load it."
+        )
+    recipe_class = get_recipe(info["recipe"])
+    try:
+        return recipe_class.load(run_dir)
+    except UserError:
+        raise
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        if saved == installed:
+            raise
+        raise UserError(
+            f"{run_dir} was saved by rnn-apps {saved} and does not load in {installed} "
+            f"({type(err).__name__}: {err}); load it with rnn-apps {saved} or train it again."
+        ) from err
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    """The release numbers of a version string ("0.2.0" -> (0, 2, 0)), or None."""
+    match = re.match(r"(\d+(?:\.\d+)*)", version)
+    return tuple(int(n) for n in match.group(1).split(".")) if match else None

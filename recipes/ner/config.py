@@ -12,6 +12,12 @@ from recipes.core.config import PATIENCE, SHARE, SIZE, TrainConfig, option, sett
 class NERConfig(TrainConfig):
     """Settings of the tagger (every key can be given with ``--set``)."""
 
+    description = "sentence -> entity tags (many-to-many): char+word BiLSTM with a CRF"
+    default_data = "tfds:conll2003"
+    headline = "val_f1"
+    extra = "text"
+    requires = ("seqeval",)
+
     task_verb = "tag"
 
     tag_feature: str = option("ner", "tfds: the feature holding the tags")

@@ -52,8 +52,6 @@ class NER(Recipe):
     """Named-entity tagger: word, character and shape features, BiLSTM, CRF."""
 
     name = "ner"
-    description = "sentence -> entity tags (many-to-many): char+word BiLSTM with a CRF"
-    default_data = "tfds:conll2003"
     config_class = NERConfig
     monitor = ("val_f1", "max")
 

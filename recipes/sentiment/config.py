@@ -12,6 +12,12 @@ from recipes.core.config import COLUMN, SHARE, SIZE, TrainConfig, option, settin
 class SentimentConfig(TrainConfig):
     """Settings of the sentiment classifier (every key can be given with ``--set``)."""
 
+    description = "text -> label (many-to-one): bidirectional LSTM/GRU classifier"
+    default_data = "tfds:imdb_reviews"
+    headline = "val_accuracy"
+    extra = "text"
+    requires = ("vaderSentiment",)
+
     text_column: str | int = setting(
         0, COLUMN, "the text's column: a name (the file has a header) or an index"
     )

@@ -44,8 +44,6 @@ class Sentiment(Recipe):
     """Text classification with a bidirectional LSTM/GRU (binary or multi-class)."""
 
     name = "sentiment"
-    description = "text -> label (many-to-one): bidirectional LSTM/GRU classifier"
-    default_data = "tfds:imdb_reviews"
     config_class = SentimentConfig
     monitor = ("val_accuracy", "max")
 

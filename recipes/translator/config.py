@@ -20,6 +20,12 @@ from recipes.core.config import (
 class TranslatorConfig(TrainConfig):
     """Settings of the translator (every key can be given with ``--set``)."""
 
+    description = "text -> text (seq2seq): BiGRU/LSTM encoder, attention decoder, beam search"
+    default_data = "dates (generated: 'saturday march 3 2001' -> '2001-03-03')"
+    headline = "val_exact_match"
+    extra = "text"
+    requires = ("babel", "sacrebleu")
+
     task_verb = "translate"
     task_options = (
         TaskOption("beam_width", int, "beams kept (1: greedy; default: the config's)"),

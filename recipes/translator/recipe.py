@@ -57,8 +57,6 @@ class Translator(Recipe):
     """Encoder-decoder with attention; greedy and beam search decoding in the graph."""
 
     name = "translator"
-    description = "text -> text (seq2seq): BiGRU/LSTM encoder, attention decoder, beam search"
-    default_data = "dates (generated: 'saturday march 3 2001' -> '2001-03-03')"
     config_class = TranslatorConfig
 
     def __init__(self, config: TranslatorConfig | None = None, **overrides):

@@ -29,6 +29,12 @@ CLIPS = "[0, 100000]"  # synthesized clips
 class TriggerWordConfig(TrainConfig):
     """Settings of the trigger-word detector (every key can be given with ``--set``)."""
 
+    description = "trigger-word detector on audio (many-to-many on frames, streaming)"
+    default_data = "synthesized speech (eSpeak NG) and generated noise"
+    headline = "val_miss_rate"
+    extra = "audio"
+    requires = ("scipy", "espeakng_loader")
+
     task_verb = "detect"  # inputs: WAV files
     task_options = (
         TaskOption(

@@ -48,8 +48,6 @@ class TriggerWord(Recipe):
     """Hears a chosen word in a stream of sound: ``detect(waveform)`` -> times."""
 
     name = "trigger_word"
-    description = "trigger-word detector on audio (many-to-many on frames, streaming)"
-    default_data = "synthesized speech (eSpeak NG) and generated noise"
     config_class = TriggerWordConfig
 
     def __init__(self, config: TriggerWordConfig | None = None, **overrides: Any):
