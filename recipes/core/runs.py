@@ -44,14 +44,13 @@ def load_run(run_dir: str | Path) -> Recipe:
     recipe_class = get_recipe(info["recipe"])
     try:
         return recipe_class.load(run_dir)
-    except UserError:
-        raise
-    except (KeyError, ValueError, TypeError, AttributeError) as err:
+    except (UserError, KeyError, ValueError, TypeError, AttributeError) as err:
         if saved == installed:
             raise
+        reason = str(err).rstrip(".") if isinstance(err, UserError) else f"{err!r}"
         raise UserError(
-            f"{run_dir} was saved by rnn-apps {saved} and does not load in {installed} "
-            f"({type(err).__name__}: {err}); load it with rnn-apps {saved} or train it again."
+            f"{reason}: {run_dir} was saved by rnn-apps {saved} and does not load in "
+            f"{installed}; load it with rnn-apps {saved} or train it again."
         ) from err
 
 
