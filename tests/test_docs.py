@@ -1,0 +1,142 @@
+"""The README, docs/ and examples/ as a reader uses them: every Python block runs (or, when
+marked ``<!-- not run: ... -->``, its names are checked), every ``rnn-apps`` line parses
+with the real command line and names real settings, every relative link leads to a file,
+every example config is accepted and every example script runs on tiny arguments."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import recipes
+from rnn_apps.cli import _fit_recipe, build_parser
+from tests.docs_blocks import ROOT, blocks, pages
+
+PAGES = pages()
+PYTHON_PAGES = [p for p in PAGES if any(b.language == "python" for b in blocks(p))]
+SHELL = ("bash", "sh", "shell", "console")
+#: where a shell line stops being the command's own arguments
+OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "2>", "2>&1", "&"}
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _name(page: Path) -> str:
+    return page.relative_to(ROOT).as_posix()
+
+
+def fresh_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(ROOT)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+@pytest.mark.parametrize("page", PYTHON_PAGES, ids=_name)
+def test_python_blocks_run(page, tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "docs_blocks.py"), str(page)],
+        cwd=tmp_path,
+        env=fresh_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def command_lines() -> list[tuple[str, list[str]]]:
+    """Every ``rnn-apps`` command in the pages' shell blocks: (where, its arguments)."""
+    found = []
+    for page in PAGES:
+        for block in blocks(page):
+            if block.language not in SHELL:
+                continue
+            for offset, line in enumerate(block.code.splitlines()):
+                try:
+                    words = shlex.split(line.strip().removeprefix("$ "), comments=True)
+                except ValueError:  # a quote spanning lines (python -c "...")
+                    assert "rnn-apps " not in line, f"{block.where}+{offset}: {line}"
+                    continue
+                for i, word in enumerate(words):  # also after `cd x &&` or `.venv/bin/`
+                    if word.endswith("rnn-apps") and (i == 0 or words[i - 1] in OPERATORS):
+                        args = []
+                        for arg in words[i + 1 :]:
+                            if arg in OPERATORS or arg.startswith(("2>", ">")):
+                                break
+                            args.append(arg)
+                        found.append((f"{block.where}+{offset}", args))
+    return found
+
+
+COMMANDS = command_lines()
+
+
+def test_the_docs_show_commands():
+    verbs = {args[0] for _, args in COMMANDS if args}
+    assert {"fit", "evaluate", "predict", "export", "config", "runs", "recipes"} <= verbs
+
+
+@pytest.mark.parametrize(("where", "args"), COMMANDS, ids=[w for w, _ in COMMANDS])
+def test_command_lines_parse(where, args):
+    parser = build_parser(fit_recipe=_fit_recipe(args))
+    try:
+        parsed, extra = parser.parse_known_args(args)
+    except SystemExit as done:
+        assert done.code == 0, f"{where}: rnn-apps {shlex.join(args)} does not parse"
+        return  # --help
+    inputs = getattr(parsed, "inputs", None)
+    assert not extra or (inputs is not None and not any(e.startswith("-") for e in extra)), (
+        f"{where}: unknown arguments {extra}"
+    )
+    if parsed.verb in ("fit", "config"):
+        assert parsed.recipe in recipes.APPLICATIONS, f"{where}: no recipe {parsed.recipe}"
+        keys = set(recipes.config_class(parsed.recipe).keys())
+        for pair in parsed.set:
+            key = pair.partition("=")[0]
+            assert key in keys, f"{where}: {parsed.recipe} has no setting {key!r}"
+
+
+def test_relative_links_lead_to_files():
+    broken = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for target in LINK.findall(text):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            if not path.exists():
+                broken.append(f"{_name(page)}: {target}")
+    assert not broken, broken
+
+
+def test_every_recipe_has_a_page_an_example_config_and_a_results_link():
+    for name in recipes.APPLICATIONS:
+        page = ROOT / "docs" / "apps" / f"{name}.md"
+        assert page.is_file(), page
+        text = page.read_text(encoding="utf-8")
+        assert f"<!-- settings: {name} -->" in text, page
+        assert (ROOT / "examples" / f"{name}.toml").is_file(), name
+        assert f"examples/{name}.toml" in text, page
+
+
+EXAMPLE_CONFIGS = sorted((ROOT / "examples").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLE_CONFIGS, ids=lambda p: p.name)
+def test_example_configs_are_accepted(path):
+    done = subprocess.run(
+        [sys.executable, "-m", "rnn_apps", "config", path.stem, "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=fresh_env(),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("#")
