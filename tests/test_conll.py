@@ -78,3 +78,17 @@ def test_split_files_by_name(tmp_path):
     (tmp_path / "other.train.conll").write_text("a O\n", encoding="utf-8")
     with pytest.raises(UserError, match="both"):
         split_files(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (("train.txt", "dev.txt", "test.txt", "readme.txt"), ("train.txt", "dev.txt", "test.txt")),
+        (("eng.train", "eng.testa", "eng.testb"), ("eng.train", "eng.testa", "eng.testb")),
+    ],
+)
+def test_common_split_layouts(tmp_path, names, expected):
+    for name in names:
+        (tmp_path / name).write_text("a O\n", encoding="utf-8")
+    files = split_files(tmp_path)
+    assert [files[s].name for s in ("train", "validation", "test")] == list(expected)

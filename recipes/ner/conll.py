@@ -42,7 +42,8 @@ def _check_tag(tag: str, path: Path, number: int) -> None:
     if not dash or prefix not in PREFIXES or not kind:
         raise UserError(
             f"{path}, line {number}: tag {tag!r} is not O or PREFIX-TYPE with a prefix among "
-            f"B, I, E, S (IOB1, IOB2, IOBES); is the tag the last column?"
+            f"{', '.join(sorted(PREFIXES))} (IOB1, IOB2, IOBES, BILOU); is the tag the last "
+            "column?"
         )
 
 
@@ -110,18 +111,20 @@ def read_conll(path: str | Path) -> Tagged:
 
 def split_files(folder: str | Path) -> dict[str, Path]:
     """The split files of a folder, by name: ``train``, ``validation`` (a name with
-    ``dev`` or ``valid``), ``test``; other files are ignored."""
+    ``dev`` or ``valid``, or CoNLL-2003's ``eng.testa``), ``test`` (``eng.testb`` too), with
+    any extension (``train.txt``, ``dev.conll``); Markdown files, READMEs and licences are
+    ignored, and so are files that name no split."""
     folder = Path(folder)
     found: dict[str, Path] = {}
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         name = path.name.lower()
-        if path.suffix.lower() in (".md", ".txt") and "conll" not in name:
-            continue  # READMEs and notes
+        if path.suffix.lower() == ".md" or name.startswith(("readme", "license", "licence")):
+            continue  # notes beside the data
         split = (
             "train"
             if "train" in name
             else "validation"
-            if "dev" in name or "valid" in name
+            if "dev" in name or "valid" in name or name.endswith(".testa")
             else "test"
             if "test" in name
             else None
