@@ -34,6 +34,22 @@ def test_csv_with_header_and_column_names(tmp_path):
         read_labelled_text(path, text_column="text", label_column="stars")
 
 
+@pytest.mark.parametrize(
+    ("first", "header"),
+    [
+        ("text,label", True),  # a usual column name
+        ("review,stars", True),  # a word above numeric labels
+        ("Fine enough,1", False),  # an example: its label is the other rows' too
+    ],
+)
+def test_a_header_row_is_recognised(tmp_path, first, header):
+    path = tmp_path / "reviews.csv"
+    path.write_text(f'{first}\nThe battery died.,0\n"Works great, really.",1\nAwful,0\n')
+    examples = read_labelled_text(path)
+    assert examples.texts[0] == ("The battery died." if header else first.split(",")[0])
+    assert examples.texts[-2:] == ["Works great, really.", "Awful"]
+
+
 def test_class_folders(tmp_path):
     for label, texts in {"neg": ["awful"], "pos": ["great", "fine"]}.items():
         (tmp_path / label).mkdir()

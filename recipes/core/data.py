@@ -83,6 +83,35 @@ def _column(name: str, spec: str | int, header: list[str] | None, width: int, pa
     return header.index(spec)
 
 
+#: label-column names that mark a first row as a header
+HEADER_NAMES = {"label", "labels", "class", "category", "target", "sentiment", "polarity", "y"}
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _looks_like_header(rows: list[tuple[int, list[str]]], label_column: int) -> bool:
+    """Whether the first row names the columns: its label cell is a usual column name,
+    or a word where every other row has a number, and no other row has that label."""
+    if len(rows) < 2:
+        return False
+    try:
+        first = rows[0][1][label_column].strip()
+        others = {row[label_column].strip() for _, row in rows[1:]}
+    except IndexError:
+        return False
+    if first in others:
+        return False
+    return first.lower() in HEADER_NAMES or (
+        not _number(first) and all(_number(label) for label in others)
+    )
+
+
 def read_delimited(
     path: str | Path,
     text_column: str | int = 0,
@@ -97,7 +126,9 @@ def read_delimited(
         text_column, label_column: column names (needs a header) or indexes
             (negative from the end).
         header: whether the first row names the columns; ``None`` decides: yes when
-            a column is given by name.
+            a column is given by name, or when the first row's label is a column name
+            (``label``, ``class``, ...) or a word above numeric labels, and no other row
+            has it.
 
     Returns:
         The examples; blank lines are skipped.
@@ -119,7 +150,11 @@ def read_delimited(
     except csv.Error as err:
         raise UserError(f"{path}, line {reader.line_num}: {err}.") from None
     if header is None:
-        header = isinstance(text_column, str) or isinstance(label_column, str)
+        header = (
+            isinstance(text_column, str)
+            or isinstance(label_column, str)
+            or _looks_like_header(rows, label_column)
+        )
     names = None
     if header:
         if not rows:

@@ -25,7 +25,9 @@ class SentimentConfig(TrainConfig):
         -1, COLUMN, "the label's column: a name or an index (-1: the last)"
     )
     header: bool | None = option(
-        None, "whether the first row names the columns; not set: when a column is a name"
+        None,
+        "whether the first row names the columns; not set: when a column is a name, or the "
+        "first row's label is a column name (label, class, ...) or a word above numeric labels",
     )
     max_tokens: int = setting(
         20000,
