@@ -375,7 +375,7 @@ def cmd_config(args) -> int:
     values = read_toml(args.config) if args.config else {}
     values.update(parse_overrides([_argument(a, f"--set {a!r}") for a in args.set]))
     config = config_class.from_dict(values)
-    sys.stdout.write(config.to_commented_toml(f"settings of the {args.recipe} recipe"))
+    sys.stdout.write(config.to_commented_toml(args.recipe))
     return 0
 
 

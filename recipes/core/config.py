@@ -276,12 +276,12 @@ class RecipeConfig:
         lines = [f"{k} = {toml_text(v)}" for k, v in self.to_dict().items() if v is not None]
         return "\n".join(lines) + "\n"
 
-    def to_commented_toml(self, title: str = "") -> str:
+    def to_commented_toml(self, recipe: str = "RECIPE") -> str:
         """Every setting with what it means, its allowed values and its value, as a TOML
         file to edit and pass back with ``--config``: the recipe's own settings first, then
         the training settings that every recipe shares. A setting that is not set (None)
-        is a comment."""
-        lines = [f"# {title}" if title else "# settings", "# (rnn-apps fit RECIPE --config FILE)"]
+        is a comment. ``recipe``: the recipe's name, for the header lines."""
+        lines = [f"# settings of the {recipe} recipe", f"# (rnn-apps fit {recipe} --config FILE)"]
         for heading, keys in groups(type(self)):
             lines += ["", f"# == {heading} =="]
             for key in keys:
