@@ -140,3 +140,62 @@ def test_example_configs_are_accepted(path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("#")
+
+
+def run_example(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=fresh_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_example_own_data_trains_on_a_csv(tmp_path):
+    script = str(ROOT / "examples" / "own_data.py")
+    data = tmp_path / "reviews.csv"
+    done = run_example(script, "--write-sample", str(data), cwd=tmp_path)
+    assert done.returncode == 0 and data.is_file(), done.stderr[-2000:]
+    again = run_example(script, "--write-sample", str(data), cwd=tmp_path)
+    assert again.returncode == 2, "refuses to overwrite the user's file"
+    done = run_example(
+        script,
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+        *("--set", "units=8", "--set", "embedding_dim=8", "--set", "max_length=16"),
+        *("--set", "max_tokens=200", "--set", "jit_compile=false"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run" / "model.keras").is_file()
+    assert "same predictions" in done.stdout.splitlines()[-1], done.stdout[-2000:]
+
+
+def test_example_own_model_saves_and_reloads(tmp_path):
+    done = run_example(
+        str(ROOT / "examples" / "own_model.py"),
+        *("--examples", "32", "--epochs", "1", "--units", "8", "--quiet"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_example_export_and_load_on_a_saved_run(tmp_path):
+    import shutil
+
+    from tests.test_old_runs import FIXTURES
+
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "sentiment", run)
+    done = run_example(
+        str(ROOT / "examples" / "export_and_load.py"), "--run", str(run), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "probabilities" in done.stdout
