@@ -203,7 +203,7 @@ class CharLM(Recipe):
         score = self._scorer()
         states = self._zero_states(streams)
         total = 0.0
-        for start in range(0, span, self.config.window):
+        for start in self.counted(range(0, span, self.config.window), "windows"):
             end = start + self.config.window
             nll, states = score(inputs[:, start:end], targets[:, start:end], states)
             total += float(tf.reduce_sum(nll * weights[:, start:end]))

@@ -7,12 +7,14 @@ early stopping, NaN handling, TensorBoard, plots, ``tf.distribute`` strategies.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import shutil
 import sys
 import tempfile
 import typing
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +27,7 @@ from recipes.core.errors import UserError
 from recipes.core.training import (
     LAST_CHECKPOINT,
     CosineBudget,
+    Progress,
     RunState,
     TimeLimit,
     load_model_file,
@@ -139,6 +142,7 @@ class Recipe:
         self.resumed_seconds = 0.0  # set by fit: training time of a resumed run's earlier calls
         self.initial_epoch = 0  # set by fit: the epochs a resumed run had done (0: a new run)
         self.verbose: int | str = "auto"  # set by fit: its progress setting (0: quiet)
+        self._phase: Progress | None = None  # the long phase in progress (see progress)
 
     @classmethod
     def from_config(cls, values: dict[str, Any]) -> Recipe:
@@ -247,6 +251,37 @@ class Recipe:
         if steps < 0:
             steps = -(-len(splits.train) // self.config.batch_size)
         return max(1, steps)
+
+    # -- progress ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def progress(self, what: str) -> Iterator[Progress]:
+        """A long phase, said on stderr (:class:`~recipes.core.training.Progress`) at the
+        recipe's verbosity (``fit(verbose=0)``: nothing); loops inside count their items
+        with :meth:`counted`."""
+        outer = self._phase
+        with Progress(what, self.verbose) as phase:
+            self._phase = phase
+            try:
+                yield phase
+            finally:
+                self._phase = outer
+
+    def counted(self, items: Iterable, unit: str, total: int | None = None) -> Iterable:
+        """``items``, counted by the phase in progress (``n/total unit``); as they are
+        outside one (the task verb on a few inputs says nothing)."""
+        phase = getattr(self, "_phase", None)
+        return items if phase is None else phase.count(items, unit, total)
+
+    def counting_callbacks(self, total: int, unit: str = "batches") -> list:
+        """For ``model.predict(..., callbacks=...)``: its ``total`` batches counted by the
+        phase in progress (none outside one)."""
+        phase = getattr(self, "_phase", None)
+        return [] if phase is None else [phase.callback(total, unit)]
+
+    def measured(self, examples, what: str) -> dict[str, Any]:
+        """:meth:`metrics` on ``examples``, said as the phase ``computing {what}``."""
+        with self.progress(f"computing {what}"):
+            return self.metrics(examples)
 
     # -- life cycle -------------------------------------------------------------------
     def splits(self) -> Splits:
@@ -405,10 +440,12 @@ class Recipe:
         chosen = self.finish_training(splits)
         if chosen:
             save_model_atomically(self.model, run_dir / "model.keras")
+        on_train = self.measured(splits.train, "the train metrics")
+        on_validation = self.measured(splits.validation, "the validation metrics")
         metrics = {
             **chosen,
-            **{f"train_{k}": v for k, v in self.metrics(splits.train).items()},
-            **{f"val_{k}": v for k, v in self.metrics(splits.validation).items()},
+            **{f"train_{k}": v for k, v in on_train.items()},
+            **{f"val_{k}": v for k, v in on_validation.items()},
             "best_epoch": run_state.state["best_epoch"],
             "epochs_done": run_state.state["epochs_done"],
         }
@@ -426,7 +463,7 @@ class Recipe:
         """
         self._require_model()
         if data is not None:
-            return self.metrics(self.load_examples(data))
+            return self.measured(self.load_examples(data), f"the metrics on {data}")
         splits = self.splits()
         if split is None:
             split = "test" if len(splits.test) else "validation"
@@ -437,7 +474,7 @@ class Recipe:
             raise UserError(
                 f"The {split} split of {self.config.data or self.default_data} is empty."
             )
-        return self.metrics(examples)
+        return self.measured(examples, f"the {split} metrics")
 
     def load_examples(self, data: str):
         """All examples of a source (for evaluation on other data)."""
@@ -509,9 +546,14 @@ class Recipe:
         archive = keras.export.ExportArchive()
         for resource in self.serving_resources():
             archive.track(resource)
-        for name, (function, signature) in self.export_endpoints().items():
-            archive.add_endpoint(name, function, signature)
-        archive.write_out(str(export_dir), verbose=False)
+        with self.progress("tracing the serving signatures"):
+            endpoints = self.export_endpoints()
+            for name, (function, signature) in self.counted(endpoints.items(), "signatures"):
+                traced = archive.add_endpoint(name, function, signature)
+                # traced now (one at a time, counted); the SavedModel reuses the trace
+                traced.get_concrete_function()
+        with self.progress("writing the SavedModel"):
+            archive.write_out(str(export_dir), verbose=False)
 
     def _write_run_files(self, run_dir: Path) -> None:
         """Config, ``run.json`` and the recipe's assets, each file written atomically: the

@@ -9,6 +9,9 @@ A run folder holds::
     logs/              TensorBoard
     training.png       training curves
     metrics.json       final train/validation metrics
+
+Long phases outside Keras's own progress bars (speech synthesis, calibration, the final
+metrics, evaluation, export) say what they do on stderr with :class:`Progress`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import os
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +93,156 @@ def stdout_to_stderr() -> Iterator[None]:
             _flush_c_streams()
             os.dup2(saved, 1)
             os.close(saved)
+
+
+#: seconds between the count lines of a phase when stderr is not a terminal (a log file)
+LOG_INTERVAL = 30.0
+#: seconds between redraws of a phase's count on a terminal
+REDRAW_INTERVAL = 0.1
+#: the phase whose line is on the terminal, unfinished (redrawn in place); see Progress
+_unfinished: list[Progress | None] = [None]
+
+
+def _duration(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``3 min 05 s``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class Progress:
+    """A long phase, said on stderr so that a user never waits on a silent terminal.
+
+    Used as a context manager around the phase; loops inside it count their items with
+    :meth:`count` (a Keras ``predict`` with :meth:`callback`)::
+
+        with Progress("calibrating the threshold", verbose) as phase:
+            for batch in phase.count(batches, "batches"):
+                ...
+
+    On a terminal the phase is one line, its count redrawn in place until it ends::
+
+        rnn-apps: calibrating the threshold ... 12/40 batches
+        rnn-apps: calibrating the threshold ... 40/40 batches, 95/95 thresholds, done in 3.4 s
+
+    Elsewhere (a log file, a pipe, ``verbose=2``) it is a line when it starts, a line
+    with the count every :data:`LOG_INTERVAL` seconds, and the line of its end. A phase
+    without a loop (one opaque call) says when it starts and when it is done, with the
+    seconds. ``verbose`` is Keras's setting, the recipe's (``fit(verbose=0)``, the
+    command line's ``--quiet``: nothing is said). Everything goes to ``sys.stderr``, never
+    to stdout (results are written there). A phase ended by an exception says nothing
+    more (its error does).
+    """
+
+    def __init__(self, what: str, verbose: int | str | bool = "auto"):
+        self.what = what
+        self.shown = bool(verbose)
+        self.verbose = verbose
+        self.done, self.total, self.unit = 0, 0, ""
+        self._counting = False  # whether a loop is counted (see begin)
+        self._counts: list[str] = []  # the counts of the phase's earlier loops
+        self._started = self._said = 0.0
+        self._dynamic = False
+
+    # -- the phase -------------------------------------------------------------------
+    def __enter__(self) -> Progress:
+        self._started = self._said = time.monotonic()
+        if self.shown:
+            self._dynamic = self.verbose != 2 and _is_terminal(sys.stderr)
+            self._write(self._text(), finished=not self._dynamic)
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if self.shown:
+            if kind is None:
+                counts = [*self._counts, self._count()] if self._counting else []
+                done = f"done in {_duration(time.monotonic() - self._started)}"
+                self._write(self._text(", ".join([*counts, done])))
+            elif _unfinished[0] is not None:  # the error starts a line of its own
+                self._emit("\n")
+                _unfinished[0] = None
+        return False
+
+    # -- counting --------------------------------------------------------------------------
+    def count(self, items: Iterable, unit: str, total: int | None = None) -> Iterator:
+        """``items``, counted as ``n/total unit`` (``total``: ``len(items)`` by default)."""
+        items = list(items) if total is None and not hasattr(items, "__len__") else items
+        self.begin(len(items) if total is None else total, unit)
+        for item in items:
+            yield item
+            self.advance()
+
+    def begin(self, total: int, unit: str) -> None:
+        """Starts a count of ``total`` ``unit`` (a phase's next loop starts its own; the
+        done line gives them all)."""
+        if self._counting:
+            self._counts.append(self._count())
+        self.done, self.total, self.unit, self._counting = 0, int(total), unit, True
+        if self.shown and self._dynamic:
+            self._write(self._text(self._count()), finished=False)
+
+    def advance(self, steps: int = 1) -> None:
+        """``steps`` more items of the count done."""
+        self.done += steps
+        if not self.shown:
+            return
+        now = time.monotonic()
+        if self._dynamic and (now - self._said >= REDRAW_INTERVAL or self.done == self.total):
+            self._write(self._text(self._count()), finished=False)
+        elif not self._dynamic and now - self._said >= LOG_INTERVAL:
+            elapsed = _duration(now - self._started)
+            self._write(self._text(f"{self._count()} ({elapsed})"))
+
+    def callback(self, total: int, unit: str = "batches") -> keras.callbacks.Callback:
+        """A Keras callback that counts the batches of a ``model.predict`` here."""
+        return _PredictCount(self, total, unit)
+
+    # -- writing ------------------------------------------------------------------------
+    def _count(self) -> str:
+        return f"{self.done}/{self.total} {self.unit}".rstrip()
+
+    def _text(self, status: str = "") -> str:
+        return f"rnn-apps: {self.what} ...{' ' + status if status else ''}"
+
+    def _write(self, text: str, finished: bool = True) -> None:
+        """``text`` as the phase's line: redrawn in place on a terminal while unfinished,
+        else a line of its own (after ending another phase's unfinished line)."""
+        self._said = time.monotonic()
+        mine = _unfinished[0] is self
+        if _unfinished[0] is not None and not mine:
+            self._emit("\n")  # a phase inside another: a line below the other's
+        self._emit(("\r\x1b[K" if mine else "") + text + ("\n" if finished else ""))
+        _unfinished[0] = None if finished else self
+
+    @staticmethod
+    def _emit(text: str) -> None:
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+
+class _PredictCount(keras.callbacks.Callback):
+    """Counts the batches of a ``model.predict`` in a :class:`Progress`."""
+
+    def __init__(self, progress: Progress, total: int, unit: str):
+        super().__init__()
+        self.progress, self.total, self.unit = progress, total, unit
+
+    def on_predict_begin(self, logs=None):
+        self.progress.begin(self.total, self.unit)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.progress.advance()
 
 
 def write_text_atomically(path: Path, text: str) -> None:

@@ -224,7 +224,8 @@ class NER(Recipe):
     def finish_training(self, splits) -> dict[str, Any]:
         if self.config.entity_bias is not None or not len(splits.validation):
             return {}
-        scores = self.calibrate_entity_bias(splits.validation)
+        with self.progress(f"choosing the entity bias on {len(splits.validation)} sentences"):
+            scores = self.calibrate_entity_bias(splits.validation)
         return {"entity_bias": self.entity_bias, "val_f1_unbiased": scores[0.0]}
 
     # -- tagging ---------------------------------------------------------------------------
@@ -268,7 +269,7 @@ class NER(Recipe):
         )
         entity = tf.constant(self._entity_tags())
         out: list[list[list[int]]] = [[] for _ in biases]
-        for start in range(0, len(tokens), 256):
+        for start in self.counted(range(0, len(tokens), 256), "batches"):
             part = tokens[start : start + 256]
             ragged = tf.ragged.constant(part, dtype=tf.string, ragged_rank=1)
             scores, mask = encode(ragged.to_tensor(), ragged.row_lengths())

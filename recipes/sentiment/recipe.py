@@ -210,7 +210,10 @@ class Sentiment(Recipe):
         """``accuracy``, ``macro_f1`` (mean of per-label F1) and ``loss`` (cross-entropy)."""
         self._require_model()
         targets = self._label_ids(examples.labels)
-        logits = self.model.predict(self.to_dataset(examples, training=False), verbose=0)
+        counting = self.counting_callbacks(-(-len(examples) // self.config.batch_size))
+        logits = self.model.predict(
+            self.to_dataset(examples, training=False), verbose=0, callbacks=counting
+        )
         loss = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(targets, logits))
         predicted = logits.argmax(axis=-1)
         f1s = []

@@ -265,7 +265,7 @@ class Translator(Recipe):
             ),
         )
         out: list[str] = []
-        for start in range(0, len(texts), c.batch_size):
+        for start in self.counted(range(0, len(texts), c.batch_size), "batches"):
             chunk = tf.constant(texts[start : start + c.batch_size], tf.string)
             translated = translate(chunk, tf.constant(alpha), tf.constant(max_length))
             out += [t.decode("utf-8") for t in translated.numpy()]

@@ -109,6 +109,47 @@ def positive_trials(recipe: TriggerWord, clips: Clips, rng: np.random.Generator)
 
     Returns ``[(probabilities, labels, (first, last) seconds of the hit window)]``.
     """
+    return _scored(recipe, _trial_audio(recipe, clips, rng), [])[0]
+
+
+def negative_streams(
+    recipe: TriggerWord, clips: Clips, rng: np.random.Generator, passes: int = 0
+) -> list:
+    """Every background recording, ``passes`` (default ``eval_passes``) times at random
+    levels, with negatives inserted (one per 2 s on average).
+
+    Returns ``[(probabilities, labels)]``.
+    """
+    return _scored(recipe, ([], [], []), _stream_audio(recipe, clips, rng, passes))[1]
+
+
+#: waveforms per batch of the model: positive trials (short) and negative streams (long)
+TRIAL_BATCH, STREAM_BATCH = 64, 16
+
+
+def _scored(recipe: TriggerWord, trials: tuple, streams: list) -> tuple[list, list]:
+    """The trials of :func:`positive_trials` and the streams of :func:`negative_streams`
+    from their audio (:func:`_trial_audio`, :func:`_stream_audio`): the model's
+    probabilities of both, batch by batch, the batches counted as one loop by the phase
+    in progress."""
+    waves, labels, windows = trials
+    groups = ((waves, TRIAL_BATCH), ([w for w, _ in streams], STREAM_BATCH))
+    batches = [
+        (index, group[start : start + size])
+        for index, (group, size) in enumerate(groups)
+        for start in range(0, len(group), size)
+    ]
+    probs: tuple[list, list] = ([], [])
+    for index, batch in recipe.counted(batches, "batches"):
+        probs[index].extend(recipe.batch_probabilities(batch))
+    return (
+        list(zip(probs[0], labels, windows, strict=True)),
+        [(p, label[: len(p)]) for p, (_, label) in zip(probs[1], streams, strict=True)],
+    )
+
+
+def _trial_audio(recipe: TriggerWord, clips: Clips, rng: np.random.Generator) -> tuple:
+    """The audio of :func:`positive_trials`: ``(waveforms, labels, windows)``."""
     c = recipe.config
     plan = recipe.mixing()
     tail = (c.label_frames + 1) * recipe.frame_samples()
@@ -125,18 +166,13 @@ def positive_trials(recipe: TriggerWord, clips: Clips, rng: np.random.Generator)
                 labels.append(label)
                 start, end = spans[0]
                 windows.append((start / audio.SAMPLE_RATE, (end + tail) / audio.SAMPLE_RATE))
-    probs = _probabilities_in_batches(recipe, waves, 64)
-    return list(zip(probs, labels, windows, strict=True))
+    return waves, labels, windows
 
 
-def negative_streams(
+def _stream_audio(
     recipe: TriggerWord, clips: Clips, rng: np.random.Generator, passes: int = 0
-) -> list:
-    """Every background recording, ``passes`` (default ``eval_passes``) times at random
-    levels, with negatives inserted (one per 2 s on average).
-
-    Returns ``[(probabilities, labels)]``.
-    """
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The audio of :func:`negative_streams`: ``[(waveform, labels)]``."""
     plan = recipe.mixing()
     streams = []
     for _ in range(passes or recipe.config.eval_passes):
@@ -148,17 +184,7 @@ def negative_streams(
             ]
             mix, label, _ = mixing.insert(base, chosen, plan, rng, augment=False)
             streams.append((np.clip(mix, -1, 1), label))
-    probs = _probabilities_in_batches(recipe, [w for w, _ in streams], 16)
-    return [(p, label[: len(p)]) for p, (_, label) in zip(probs, streams, strict=True)]
-
-
-def _probabilities_in_batches(
-    recipe: TriggerWord, waves: list[np.ndarray], size: int
-) -> list[np.ndarray]:
-    out: list[np.ndarray] = []
-    for start in range(0, len(waves), size):
-        out += recipe.batch_probabilities(waves[start : start + size])
-    return out
+    return streams
 
 
 # -- counts and metrics ------------------------------------------------------------------
@@ -187,9 +213,10 @@ def metrics(recipe: TriggerWord, clips: Clips) -> dict[str, Any]:
     frames at or above the threshold against the labels, over both.
     """
     rng = np.random.default_rng([recipe.config.seed, 7])
-    trials = positive_trials(recipe, clips, rng)
-    streams = negative_streams(recipe, clips, rng)
-    threshold = recipe.threshold()
+    threshold = recipe.threshold()  # (calibrated first when it is not yet)
+    trials, streams = _scored(
+        recipe, _trial_audio(recipe, clips, rng), _stream_audio(recipe, clips, rng)
+    )
     missed = misses(recipe, trials, threshold)
     accepted = false_accepts(recipe, streams, threshold)
     minutes = sum(len(p) for p, _ in streams) * recipe.frame_seconds() / 60.0
@@ -223,8 +250,8 @@ def calibration_data(recipe: TriggerWord) -> tuple[list, list]:
     frames = sum(len(b) // recipe.frame_samples() for b in clips.backgrounds)
     seconds = frames * recipe.frame_seconds()
     passes = max(1, int(np.ceil(c.calibration_minutes * 60 / seconds))) if seconds else 1
-    streams = negative_streams(recipe, clips, rng, passes)
-    trials = positive_trials(recipe, clips, rng)
+    streams = _stream_audio(recipe, clips, rng, passes)
+    trials, streams = _scored(recipe, _trial_audio(recipe, clips, rng), streams)
     return streams, trials
 
 
@@ -236,13 +263,10 @@ def calibrate(recipe: TriggerWord, streams, trials) -> float:
     hearing when at most ``target_miss_rate`` of the trials are missed."""
     c = recipe.config
     hours = sum(len(p) for p, _ in streams) * recipe.frame_seconds() / 3600.0
-    quiet = [
-        false_accepts(recipe, streams, t) <= c.target_false_accepts_per_hour * hours
-        for t in CALIBRATION_GRID
-    ]
-    hearing = [
-        misses(recipe, trials, t) <= c.target_miss_rate * len(trials) for t in CALIBRATION_GRID
-    ]
+    quiet, hearing = [], []
+    for t in recipe.counted(CALIBRATION_GRID, "thresholds"):
+        quiet.append(false_accepts(recipe, streams, t) <= c.target_false_accepts_per_hour * hours)
+        hearing.append(misses(recipe, trials, t) <= c.target_miss_rate * len(trials))
     return choose_threshold(CALIBRATION_GRID, quiet, hearing)
 
 

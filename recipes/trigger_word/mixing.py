@@ -10,7 +10,6 @@ mixes them into labelled training examples.
 from __future__ import annotations
 
 import hashlib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from recipes.core.errors import UserError
+from recipes.core.training import Progress
 from recipes.trigger_word import audio
 
 if TYPE_CHECKING:
@@ -194,28 +194,22 @@ def synthesized(
 ) -> tuple[list[np.ndarray], list[str]]:
     """``count`` renditions of ``words`` in random voices, rates and pitches (eSpeak NG).
 
-    With a ``label``, progress is written to stderr (a line naming what is synthesized,
-    then a counter when stderr is a terminal); stdout is left to the results.
+    With a ``label``, the synthesis is said on stderr as a phase counting its clips
+    (:class:`~recipes.core.training.Progress`); stdout is left to the results.
 
     Returns the clips and their voice names (``voice@rate/pitch``, the speaker ids).
     """
     from recipes.trigger_word import synthesis
 
     clips, names = [], []
-    progress = bool(count and label)
-    counter = progress and sys.stderr.isatty()
-    if progress:
-        print(f"synthesizing {label} with eSpeak NG", file=sys.stderr, flush=True)
-    for i in range(count):
-        voice = voices[rng.integers(len(voices))]
-        rate, pitch = int(rng.choice(RATES)), int(rng.choice(PITCHES))
-        text = words[rng.integers(len(words))]
-        clip = synthesis.synthesize(text, voice=voice, rate=rate, pitch=pitch)
-        clips.append(audio.with_level(audio.trim(clip), -20.0))
-        names.append(f"{voice}@{rate}/{pitch}:{text}")
-        if counter:
-            end = "\n" if i + 1 == count else ""
-            print(f"\r{i + 1}/{count} clips", end=end, file=sys.stderr, flush=True)
+    with Progress(f"synthesizing {label} with eSpeak NG", verbose=bool(count and label)) as phase:
+        for _ in phase.count(range(count), "clips"):
+            voice = voices[rng.integers(len(voices))]
+            rate, pitch = int(rng.choice(RATES)), int(rng.choice(PITCHES))
+            text = words[rng.integers(len(words))]
+            clip = synthesis.synthesize(text, voice=voice, rate=rate, pitch=pitch)
+            clips.append(audio.with_level(audio.trim(clip), -20.0))
+            names.append(f"{voice}@{rate}/{pitch}:{text}")
     return clips, names
 
 

@@ -200,7 +200,8 @@ class TriggerWord(Recipe):
             return self.config.threshold
         if self._calibrated is None or self._calibrated[0] not in (self.model, "loaded"):
             self._require_model()
-            chosen = self.calibrate(*self.calibration_data())
+            with self.progress("calibrating the threshold on the validation split"):
+                chosen = self.calibrate(*self.calibration_data())
             self._calibrated = (self.model, chosen)
         return self._calibrated[1]
 
@@ -358,7 +359,8 @@ class TriggerWord(Recipe):
         """The SavedModel and, beside its files, ``stream_step.tflite`` (the streaming
         step for TFLite)."""
         super().write_export(export_dir)
-        self.export_tflite(export_dir / "stream_step.tflite")
+        with self.progress("converting the streaming step to TFLite"):
+            self.export_tflite(export_dir / "stream_step.tflite")
 
     def export_tflite(self, path: str | Path) -> Path:
         """The streaming step as a TFLite model (batch 1, one ``chunk_ms`` chunk).
