@@ -24,17 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_name
+
 CLI = [sys.executable, "-m", "rnn_apps"]
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def timed(command: list[str], repeats: int) -> float:

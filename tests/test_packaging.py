@@ -109,6 +109,16 @@ def test_a_saved_run_of_a_missing_extra_says_which(tmp_path):
     assert "trigger_word needs the audio extra" in done.stderr.strip().splitlines()[-1]
 
 
+def translate(run: Path) -> subprocess.CompletedProcess:
+    """``rnn-apps translate RUN "3 May 1979"`` in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_apps", "translate", str(run), "3 May 1979"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
 def _rewrite_version(run: Path, version) -> None:
     info = json.loads((run / "run.json").read_text())
     if version is None:
@@ -130,12 +140,7 @@ def test_a_run_of_another_version_is_one_line(version, expected, tmp_path):
     shutil.copytree(FIXTURES / "translator", run)
     _rewrite_version(run, version)
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
-    done = subprocess.run(
-        [sys.executable, "-m", "rnn_apps", "translate", str(run), "3 May 1979"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = translate(run)
     assert done.returncode == 2, done.stderr[-2000:]
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("rnn-apps: error: ") and expected in line, line
@@ -148,12 +153,7 @@ def test_an_older_run_that_no_longer_loads_names_both_versions(tmp_path):
     _rewrite_version(run, "0.0.1")
     vocabulary = json.loads((run / "vocabulary.json").read_text())
     (run / "vocabulary.json").write_text(json.dumps({"renamed": vocabulary}))
-    done = subprocess.run(
-        [sys.executable, "-m", "rnn_apps", "translate", str(run), "3 May 1979"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = translate(run)
     assert done.returncode == 2, done.stderr[-2000:]
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("rnn-apps: error: "), line
