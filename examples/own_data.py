@@ -17,8 +17,9 @@ Labels are any strings (``0``/``1``, ``pos``/``neg``, star ratings, ...); two or
 distinct ones. By default the text is the first column and the label the last. A header
 row is recognised when its label cell is a usual column name (``label``, ``class``, ...) or
 a word above numeric labels; ``--header`` says there is one, and naming the columns
-(``--text-column review --label-column stars``) implies one. The file must be UTF-8. The examples are split deterministically (with
-the ``seed`` setting) into 80% train, 10% validation and 10% test.
+(``--text-column review --label-column stars``) implies one. The file must be UTF-8. The
+examples are split deterministically (with the ``seed`` setting) into 80% train, 10%
+validation and 10% test.
 
 The script trains with the recipes API (``Sentiment.from_config``, ``fit``, ``evaluate``,
 ``predict``), prints the metrics and a few predictions on held-out texts, then loads the

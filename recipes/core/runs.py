@@ -32,16 +32,20 @@ def load_run(run_dir: str | Path) -> Recipe:
             "give the --out of rnn-apps fit."
         )
     saved, installed = info.get("version"), package_version()
-    if not isinstance(saved, str):
-        raise UserError(
-            f"{run_dir / RUN_FILE} names no rnn-apps version; it was not written by rnn-apps fit."
-        )
-    if None not in (_release(saved), _release(installed)) and _release(saved) > _release(installed):
+    if (
+        isinstance(saved, str)
+        and None not in (_release(saved), _release(installed))
+        and _release(saved) > _release(installed)
+    ):
         raise UserError(
             f"{run_dir} was saved by rnn-apps {saved}, newer than the installed {installed}: "
             f"pip install --upgrade 'rnn-apps>={saved}' to load it."
         )
-    recipe_class = get_recipe(info["recipe"])
+    recipe_class = get_recipe(info["recipe"])  # an unknown name, or a missing extra
+    if not isinstance(saved, str):
+        raise UserError(
+            f"{run_dir / RUN_FILE} names no rnn-apps version; it was not written by rnn-apps fit."
+        )
     try:
         return recipe_class.load(run_dir)
     except (UserError, KeyError, ValueError, TypeError, AttributeError) as err:
