@@ -15,6 +15,7 @@
     rnn-apps export RUN_DIR [--out DIR] [--format saved_model]
     rnn-apps config RECIPE [--config FILE.toml] [--set KEY=VALUE]...   (settings as TOML)
     rnn-apps runs [FOLDER] [--json]           (the run folders under FOLDER, default runs)
+    rnn-apps serve PATH... [--host H] [--port P]   (TensorFlow Serving's REST API, pages)
 
 ``rnn-apps fit RECIPE --help`` lists the recipe's settings; they, the predict aliases and
 their options come from the recipes' config classes. ``--help``, ``recipes``, ``config``
@@ -177,6 +178,35 @@ def build_parser(fit_recipe: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("run", help="run folder")
     export.add_argument("--out", help="export folder (default: RUN/saved_model)")
     export.add_argument("--format", default="saved_model", choices=["saved_model"])
+
+    serve = verbs.add_parser(
+        "serve",
+        parents=[common],
+        help="exports (or run folders) behind TensorFlow Serving's REST API, with a page each",
+    )
+    serve.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="an export (rnn-apps export's --out), a folder of numbered versions, or a run folder",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine)")
+    serve.add_argument("--port", type=int, default=8501, help="default: 8501 (TF Serving's REST)")
+    serve.add_argument(
+        "--max-batch", type=int, default=32, help="most instances run as one batch (1: no batching)"
+    )
+    serve.add_argument(
+        "--batch-timeout-ms",
+        type=float,
+        default=2.0,
+        help="how long a request waits for others to share its batch (default 2)",
+    )
+    serve.add_argument(
+        "--max-instances", type=int, default=256, help="most instances in one request"
+    )
+    serve.add_argument(
+        "--max-body-mb", type=float, default=10.0, help="largest request body in MiB (default 10)"
+    )
 
     runs = verbs.add_parser(
         "runs",
@@ -390,6 +420,38 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import importlib.util
+
+    from recipes import UserError
+
+    for module in ("starlette", "uvicorn"):
+        if importlib.util.find_spec(module) is None:
+            raise UserError(
+                f"serve needs the serve extra ({module} is not installed): "
+                "pip install 'rnn-apps[serve]'"
+            )
+    for name in ("max_batch", "max_instances", "port"):
+        if getattr(args, name) < (0 if name == "port" else 1):
+            raise UserError(f"--{name.replace('_', '-')} must be a positive number.")
+    if args.batch_timeout_ms < 0 or args.max_body_mb <= 0:
+        raise UserError("--batch-timeout-ms and --max-body-mb must be positive.")
+    from rnn_apps.serve import serve
+
+    with _stdout_to_stderr():
+        serve(
+            args.paths,
+            args.host,
+            args.port,
+            max_batch=args.max_batch,
+            batch_timeout_ms=args.batch_timeout_ms,
+            max_body_bytes=int(args.max_body_mb * 2**20),
+            max_instances=args.max_instances,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    return 0
+
+
 COMMANDS = {
     "recipes": cmd_recipes,
     "fit": cmd_fit,
@@ -402,6 +464,7 @@ COMMANDS = {
     "export": cmd_export,
     "config": cmd_config,
     "runs": cmd_runs,
+    "serve": cmd_serve,
 }
 #: the verbs that read only text files: no TensorFlow is started for them
 LIGHT_VERBS = ("recipes", "config", "runs")

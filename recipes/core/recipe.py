@@ -44,6 +44,8 @@ from recipes.core.training import (
 DISTRIBUTIONS = typing.get_args(DISTRIBUTION)
 #: the file that marks a folder as a run of this package (it names the recipe)
 RUN_FILE = "run.json"
+#: in an export: the recipe that made it and the rnn-apps version
+EXPORT_INFO = "assets.extra/rnn_apps.json"
 
 
 def local_source(data: str) -> str:
@@ -528,6 +530,9 @@ class Recipe:
         os.chmod(staging, 0o777 & ~umask)  # as a folder made by mkdir (mkdtemp's is private)
         try:
             self.write_export(staging)
+            # what made the export, for servers and tools (TF Serving ignores assets.extra)
+            (staging / EXPORT_INFO).parent.mkdir(exist_ok=True)
+            write_json(staging / EXPORT_INFO, {"recipe": self.name, "version": package_version()})
             os.replace(staging, export_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
