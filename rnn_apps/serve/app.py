@@ -189,7 +189,7 @@ def create_app(
         Route("/v1/models/{name}/metadata", metadata),
         Route("/v1/models/{name}", status, methods=["GET"]),
         Route("/v1/models/{name}", predict, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=PAGES / "static"), name="static"),
+        Mount("/static", StaticFiles(directory=PAGES / "static", check_dir=False), name="static"),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:
