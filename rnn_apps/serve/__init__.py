@@ -13,6 +13,21 @@ import tempfile
 from pathlib import Path
 
 
+def _check_port(host: str, port: int) -> None:
+    """A :class:`UserError` unless this process may listen on ``host:port``."""
+    import socket
+
+    from recipes.core.errors import UserError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as err:
+        raise UserError(
+            f"Cannot listen on {host}:{port}: {err.strerror or err}; try another --port."
+        ) from None
+
+
 def serve(
     paths: list[str],
     host: str = "127.0.0.1",
@@ -31,6 +46,7 @@ def serve(
     from rnn_apps.serve.app import create_app
     from rnn_apps.serve.models import load_model
 
+    _check_port(host, port)  # before the models load, which takes a while
     with tempfile.TemporaryDirectory(prefix="rnn-apps-serve-") as exports:
         models = []
         for path in paths:
@@ -60,10 +76,8 @@ def serve(
         server = uvicorn.Server(config)
         try:
             server.run()
-        except OSError as err:  # the port is taken, or not ours to bind
-            raise UserError(
-                f"Cannot listen on {host}:{port}: {err.strerror}; try another --port."
-            ) from None
+        except SystemExit:  # uvicorn's answer to a failed start (it logged why)
+            pass
         if not server.started:
             raise UserError(
                 f"Cannot listen on {host}:{port}; is the port in use? Try another --port."

@@ -1,0 +1,237 @@
+"""``rnn-apps serve`` as its users meet it: a fresh ``rnn-apps serve`` process on saved runs
+and an export in TensorFlow Serving's version-folder layout, spoken to over a real socket on
+127.0.0.1 with an HTTP client (``requests``), in the request and response formats of
+TensorFlow Serving's REST API documentation; its answers must equal what ``rnn-apps
+predict`` printed for the same runs (tests/fixtures/runs_0.1.0/*/expected.json)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from tests.test_old_runs import FIXTURES, same
+
+SERVED = ("sentiment", "translator", "ner")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rnn_apps", "serve", *args]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One ``rnn-apps serve`` process: the sentiment run exported as models/sentiment/1,
+    the translator and tagger given as run folders (exported on the fly)."""
+    root = tmp_path_factory.mktemp("serve")
+    for name in SERVED:
+        shutil.copytree(FIXTURES / name, root / name)
+    export = subprocess.run(
+        [sys.executable, "-m", "rnn_apps", "export", str(root / "sentiment"), "--out",
+         str(root / "models" / "sentiment" / "1")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert export.returncode == 0, export.stderr[-2000:]
+    port = free_port()
+    log = (root / "serve.log").open("w")
+    process = subprocess.Popen(
+        serve_command(str(root / "models" / "sentiment"), str(root / "translator"),
+                      str(root / "ner"), "--port", str(port), "--batch-timeout-ms", "50"),
+        stdout=subprocess.PIPE, stderr=log, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail((root / "serve.log").read_text()[-3000:])
+        try:
+            requests.get(f"{url}/v1/models", timeout=2)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    else:
+        pytest.fail("rnn-apps serve did not answer within 300 s")
+    yield url, root
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def expected(name: str) -> dict:
+    return json.loads((FIXTURES / name / "expected.json").read_text(encoding="utf-8"))
+
+
+def predict(url: str, name: str, body, **kwargs) -> requests.Response:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.post(f"{url}/v1/models/{name}:predict", data=data, timeout=60, **kwargs)
+
+
+def test_status_and_metadata_as_tf_serving_answers_them(server):
+    url, _ = server
+    for name in SERVED:
+        status = requests.get(f"{url}/v1/models/{name}", timeout=10)
+        assert status.status_code == 200
+        assert status.json() == {
+            "model_version_status": [
+                {"version": "1", "state": "AVAILABLE",
+                 "status": {"error_code": "OK", "error_message": ""}}
+            ]
+        }  # fmt: skip
+    assert requests.get(f"{url}/v1/models/sentiment/versions/1", timeout=10).status_code == 200
+    meta = requests.get(f"{url}/v1/models/sentiment/metadata", timeout=10).json()
+    assert meta["model_spec"] == {"name": "sentiment", "signature_name": "", "version": "1"}
+    signature = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["inputs"]["text"]["dtype"] == "DT_STRING"
+    assert signature["inputs"]["text"]["tensor_shape"]["dim"] == [{"size": "-1", "name": ""}]
+    assert signature["outputs"]["probabilities"]["dtype"] == "DT_FLOAT"
+    assert signature["method_name"] == "tensorflow/serving/predict"
+    assert meta["rnn_apps"] == {"recipe": "sentiment"}  # from the export's assets.extra
+    listing = requests.get(f"{url}/v1/models", timeout=10).json()["models"]
+    assert sorted(m["name"] for m in listing) == sorted(SERVED)
+
+
+def test_row_format_answers_what_predict_printed(server):
+    url, _ = server
+    wanted = expected("sentiment")
+    answer = predict(url, "sentiment", {"instances": wanted["inputs"]})
+    assert answer.status_code == 200, answer.text
+    labels = json.loads((FIXTURES / "sentiment" / "labels.json").read_text())
+    for row, printed in zip(answer.json()["predictions"], wanted["stdout"], strict=True):
+        assert row["label"] == printed["label"]
+        same(dict(zip(labels, row["probabilities"], strict=True)), printed["probabilities"])
+    wanted = expected("translator")
+    named = [{"text": text} for text in wanted["inputs"]]  # instances as objects
+    rows = predict(url, "translator", {"instances": named}).json()["predictions"]
+    assert rows == [p["translation"] for p in wanted["stdout"]]  # one output: bare values
+    wanted = expected("ner")
+    rows = predict(url, "ner", {"instances": wanted["inputs"]}).json()["predictions"]
+    for row, printed in zip(rows, wanted["stdout"], strict=True):
+        n = len(printed["tokens"])
+        assert row["tokens"][:n] == printed["tokens"] and row["tags"][:n] == printed["tags"]
+        assert set(row["tokens"][n:]) <= {""}  # padded to the longest sentence
+
+
+def test_columnar_format_and_base64_strings(server):
+    url, _ = server
+    wanted = expected("translator")
+    text = wanted["inputs"][1]
+    b64 = {"b64": base64.b64encode(text.encode()).decode()}
+    columnar = predict(url, "translator", {"inputs": {"text": [text, b64]}})
+    assert columnar.status_code == 200, columnar.text
+    assert columnar.json() == {"outputs": [wanted["stdout"][1]["translation"]] * 2}
+    bare = predict(url, "translator", {"signature_name": "serving_default", "inputs": [text]})
+    assert bare.json() == columnar.json() | {"outputs": [wanted["stdout"][1]["translation"]]}
+
+
+def test_concurrent_requests_each_get_their_own_rows(server):
+    url, _ = server
+    wanted = expected("sentiment")
+    texts = wanted["inputs"] * 6
+    answers: dict[int, dict] = {}
+
+    def ask(i: int) -> None:
+        answers[i] = predict(url, "sentiment", {"instances": [texts[i]]}).json()
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for i, text in enumerate(texts):
+        printed = wanted["stdout"][wanted["inputs"].index(text)]
+        assert answers[i]["predictions"][0]["label"] == printed["label"], answers[i]
+
+
+BAD = [
+    ("malformed JSON", "sentiment", b'{"instances": [', 400, "not JSON"),
+    ("not an object", "sentiment", b"[1, 2]", 400, "must be a JSON object"),
+    ("wrong input name", "sentiment", {"instances": [{"txt": "a"}]}, 400, "['text']"),
+    ("wrong type", "sentiment", {"instances": [1, 2]}, 400, "expected a string"),
+    ("both formats", "sentiment", {"instances": ["a"], "inputs": ["a"]}, 400, "exactly one"),
+    ("no instances", "sentiment", {"instances": []}, 400, "non-empty"),
+    ("unknown signature", "sentiment", {"signature_name": "x", "instances": ["a"]}, 400,
+     '"x" not found'),
+    ("too many instances", "sentiment", {"instances": ["a"] * 300}, 400, "at most 256"),
+    ("oversized body", "sentiment", {"instances": ["a" * (11 * 2**20)]}, 413, "at most"),
+    ("unknown model", "nope", {"instances": ["a"]}, 404, "Servable not found"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "model", "body", "status", "message"), BAD, ids=[b[0] for b in BAD]
+)
+def test_bad_requests_get_one_clear_error(server, case, model, body, status, message):
+    url, _ = server
+    answer = predict(url, model, body)
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert message in error and "\n" not in error and "Traceback" not in error, error
+
+
+def test_unknown_version_and_method_and_endpoint(server):
+    url, _ = server
+    answer = requests.post(f"{url}/v1/models/sentiment/versions/7:predict", data="{}", timeout=10)
+    assert answer.status_code == 404 and "Specific(sentiment, 7)" in answer.json()["error"]
+    answer = requests.post(f"{url}/v1/models/sentiment:classify", data="{}", timeout=10)
+    assert answer.status_code == 400 and "classify" in answer.json()["error"]
+    answer = requests.get(f"{url}/v2/anything", timeout=10)
+    assert answer.status_code == 404 and "No such endpoint" in answer.json()["error"]
+
+
+def test_a_bad_path_or_a_taken_port_is_one_line(tmp_path, server):
+    done = subprocess.run(serve_command(str(tmp_path / "missing")), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"rnn-apps: error: {tmp_path / 'missing'} does not exist; give an exported "
+        "SavedModel or a run folder."
+    )
+    (tmp_path / "empty").mkdir()
+    done = subprocess.run(serve_command(str(tmp_path / "empty")), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "neither a SavedModel" in done.stderr.splitlines()[-1]
+    url, root = server
+    port = url.rsplit(":", 1)[1]
+    done = subprocess.run(serve_command(str(root / "models" / "sentiment"), "--port", port),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr.strip().splitlines()[-1]
+
+
+def test_the_batcher_runs_concurrent_requests_as_one_batch():
+    from rnn_apps.serve.batching import Batcher
+
+    sizes = []
+
+    def call(arrays):
+        sizes.append(len(arrays["x"]))
+        return {"y": arrays["x"] * 2}
+
+    batcher = Batcher(call, max_batch=8, timeout_ms=100)
+
+    async def main():
+        requests_ = [np.full((n, 3), float(i)) for i, n in enumerate((1, 2, 3, 1))]
+        outputs = await asyncio.gather(*(batcher.run({"x": x}, len(x)) for x in requests_))
+        for x, out in zip(requests_, outputs, strict=True):
+            np.testing.assert_array_equal(out["y"], x * 2)
+        other = await batcher.run({"x": np.zeros((1, 5))}, 1)  # another shape: its own batch
+        assert other["y"].shape == (1, 5)
+
+    asyncio.run(main())
+    assert sizes == [7, 1]
