@@ -80,7 +80,7 @@ COMMANDS = command_lines()
 
 def test_the_docs_show_commands():
     verbs = {args[0] for _, args in COMMANDS if args}
-    assert {"fit", "evaluate", "predict", "export", "config", "runs", "recipes"} <= verbs
+    assert {"fit", "evaluate", "predict", "export", "config", "runs", "recipes", "serve"} <= verbs
 
 
 @pytest.mark.parametrize(("where", "args"), COMMANDS, ids=[w for w, _ in COMMANDS])
