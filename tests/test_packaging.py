@@ -168,7 +168,6 @@ def test_a_distribution_carries_the_license_and_type_markers(tmp_path):
             "pip",
             "wheel",
             "--no-deps",
-            "--no-build-isolation",
             "-q",
             "-w",
             str(tmp_path),
@@ -178,8 +177,6 @@ def test_a_distribution_carries_the_license_and_type_markers(tmp_path):
         text=True,
         timeout=300,
     )
-    if done.returncode != 0 and "No module named" in done.stderr:
-        pytest.fail(done.stderr[-2000:])
     assert done.returncode == 0, done.stderr[-2000:]
     import zipfile
 
@@ -188,4 +185,6 @@ def test_a_distribution_carries_the_license_and_type_markers(tmp_path):
     for package in ("custom_layers", "recipes", "rnn_apps"):
         assert f"{package}/py.typed" in names
     assert any(n.endswith("licenses/LICENSE") for n in names), names
+    for page in ("index.html", "model.html", "static/app.js", "static/vendor/abcjs/LICENSE"):
+        assert f"rnn_apps/serve/pages/{page}" in names, page
     assert not any(n.startswith(("tests/", "docs/", "examples/")) for n in names)

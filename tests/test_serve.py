@@ -234,4 +234,5 @@ def test_the_batcher_runs_concurrent_requests_as_one_batch():
         assert other["y"].shape == (1, 5)
 
     asyncio.run(main())
-    assert sizes == [7, 1]
+    assert sizes == [8, 1]  # 7 instances padded to a power of two
+    assert [batcher.padded_size(n) for n in (1, 3, 5, 8, 9, 20)] == [1, 4, 8, 8, 9, 20]

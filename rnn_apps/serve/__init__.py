@@ -10,6 +10,7 @@ Needs the ``serve`` extra (Starlette, uvicorn).
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -44,6 +45,7 @@ def serve(
 
     from recipes.core.errors import UserError
     from rnn_apps.serve.app import create_app
+    from rnn_apps.serve.batching import warm_up
     from rnn_apps.serve.models import load_model
 
     _check_port(host, port)  # before the models load, which takes a while
@@ -65,6 +67,14 @@ def serve(
             max_instances=max_instances,
             batching=max_batch > 1,
         )
+        for (name, key), batcher in app.state.batchers.items():
+            start = time.monotonic()
+            model = next(m for m in models if m.name == name)
+            sizes = warm_up(batcher, model.signatures[key])
+            log(
+                f"rnn-apps: {name} warmed up at batch sizes {', '.join(map(str, sizes))} "
+                f"in {time.monotonic() - start:.1f} s"
+            )
         for model in models:
             log(
                 f"rnn-apps: serving {model.name} (version {model.version}"

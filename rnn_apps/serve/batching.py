@@ -2,6 +2,9 @@
 signature that arrive within ``timeout_ms`` of the first are run as one batch, of at most
 ``max_batch`` instances, and each request gets its own rows back.
 
+A batch is padded to the next power of two (repeating its last row), so that a model
+compiled with XLA meets a few batch sizes, not every one.
+
 Requests join a batch only when their inputs have the same shapes beyond the batch
 dimension, and only for signatures whose outputs do not grow with the longest request
 (an output padded to the longest sentence of a batch would change with its neighbours):
@@ -57,6 +60,15 @@ class Batcher:
         self._workers: dict[Any, asyncio.Task] = {}
         self.batches_run = 0  # (for tests and benchmarks)
 
+    def padded_size(self, count: int) -> int:
+        """The batch size a batch of ``count`` instances runs at: the next power of two
+        (at most ``max_batch``), as TensorFlow Serving's ``allowed_batch_sizes`` do, so that
+        a model compiled with XLA compiles a few sizes once instead of every size it meets."""
+        size = 1
+        while size < count:
+            size *= 2
+        return max(count, min(size, self.max_batch))
+
     @staticmethod
     def _key(arrays: dict[str, np.ndarray]) -> tuple:
         return tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in arrays.items()))
@@ -93,6 +105,10 @@ class Batcher:
                 waker.set()
             names = list(batch[0].arrays)
             joined = {n: np.concatenate([p.arrays[n] for p in batch]) for n in names}
+            size = self.padded_size(total)
+            if size > total:  # repeat the last row: a compiled size, not a new one
+                joined = {n: np.concatenate([a, np.repeat(a[-1:], size - total, axis=0)])
+                          for n, a in joined.items()}  # fmt: skip
             try:
                 outputs = await loop.run_in_executor(None, self.call, joined)
             except Exception as err:  # noqa: BLE001 - each request gets the error
@@ -106,3 +122,29 @@ class Batcher:
                 rows = slice(start, start + pending.count)
                 pending.done.set_result({n: np.asarray(a)[rows] for n, a in outputs.items()})
                 start += pending.count
+
+
+def warm_up(batcher: Batcher, signature) -> list[int]:
+    """Runs ``signature`` once at each batch size the batcher may pad to, on blank inputs
+    (empty strings, zeros), so that the first requests do not wait for compilation (XLA
+    compiles each batch size once, in seconds). Returns the sizes that ran; a size the
+    model refuses on blank inputs is skipped."""
+    sizes, size = [], 1
+    while size <= batcher.max_batch:
+        sizes.append(size)
+        size *= 2
+    done = []
+    for size in sizes:
+        arrays = {}
+        for name, spec in signature.inputs.items():
+            shape = [size] + [d or 1 for d in spec.shape.as_list()[1:]]
+            if spec.dtype.name == "string":
+                arrays[name] = np.full(shape, b"", dtype=object)
+            else:
+                arrays[name] = np.zeros(shape, dtype=spec.dtype.as_numpy_dtype)
+        try:
+            batcher.call(arrays)
+        except Exception:  # noqa: BLE001 - e.g. a waveform too short for its frames
+            continue
+        done.append(size)
+    return done
