@@ -57,7 +57,7 @@ GENERATOR_INPUTS = {
 }
 #: serving_default's raw inputs (name: dtype) and its outputs (README, "The command line")
 SERVING = {
-    "sentiment": ({"text": "DT_STRING"}, {"label", "probabilities"}),
+    "sentiment": ({"text": "DT_STRING"}, {"label", "probabilities", "labels"}),
     "char_text": (GENERATOR_INPUTS, {"text"}),
     "char_music": (GENERATOR_INPUTS, {"text"}),
     "translator": ({"text": "DT_STRING"}, {"translation"}),
@@ -104,8 +104,9 @@ def assert_serves_like_predict(recipe, outputs, lines, what):
         assert outputs["label"] == [line["label"] for line in lines], what
         expected = [list(line["probabilities"].values()) for line in lines]
         np.testing.assert_allclose(outputs["probabilities"], expected, atol=ATOL, err_msg=what)
-        for line in lines:  # the columns are the labels in the CLI's order
-            names = list(line["probabilities"])
+        for line, names in zip(lines, outputs["labels"], strict=True):
+            # the columns are the labels in the CLI's order, and the export names them
+            assert list(names) == list(line["probabilities"]), (what, names, line)
             assert line["label"] == names[int(np.argmax(list(line["probabilities"].values())))]
     elif recipe == "translator":
         assert outputs["translation"] == [line["translation"] for line in lines], what

@@ -91,6 +91,7 @@ def test_export_takes_raw_strings(trained, tmp_path):
         [[e["probabilities"][k] for k in app.labels] for e in expected],
         atol=1e-5,
     )
+    assert result["labels"].numpy().astype(str).tolist() == [list(app.labels)] * len(texts)
     with pytest.raises(UserError, match="not empty"):
         app.export(out)
     cli = subprocess.run(

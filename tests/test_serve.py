@@ -111,10 +111,9 @@ def test_row_format_answers_what_predict_printed(server):
     wanted = expected("sentiment")
     answer = predict(url, "sentiment", {"instances": wanted["inputs"]})
     assert answer.status_code == 200, answer.text
-    labels = json.loads((FIXTURES / "sentiment" / "labels.json").read_text())
     for row, printed in zip(answer.json()["predictions"], wanted["stdout"], strict=True):
-        assert row["label"] == printed["label"]
-        same(dict(zip(labels, row["probabilities"], strict=True)), printed["probabilities"])
+        assert row["label"] == printed["label"]  # the export names the columns: labels
+        same(dict(zip(row["labels"], row["probabilities"], strict=True)), printed["probabilities"])
     wanted = expected("translator")
     named = [{"text": text} for text in wanted["inputs"]]  # instances as objects
     rows = predict(url, "translator", {"instances": named}).json()["predictions"]

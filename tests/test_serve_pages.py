@@ -188,9 +188,8 @@ def test_sentiment_shows_the_probabilities_as_bars(page):
     values = _wait(driver, ".bar .value")
     shown = [float(v.text) for v in values]
     assert math.isclose(sum(shown), 1, abs_tol=0.002)
-    # the export has no label names: the bars are named by column
     names = [e.text for e in driver.find_elements("css selector", ".bar .name")]
-    assert names == ["class 0", "class 1"]
+    assert names == ["0", "1"]  # the export's labels output names the classes
     assert shown == [round(p, 3) for p in expected["probabilities"].values()]
     assert driver.find_element("css selector", ".verdict strong").text == expected["label"]
     styles = [e.get_attribute("style") for e in driver.find_elements("css selector", ".fill")]

@@ -290,7 +290,8 @@ class Sentiment(Recipe):
         return [tf.TensorSpec([None], tf.string, name="text")]
 
     def serving_function(self):
-        """Raw strings in; ``label`` (strings) and ``probabilities`` out."""
+        """Raw strings in; ``label`` (strings), ``probabilities`` and ``labels`` (each row
+        the label names, in the columns' order) out."""
         inputs, model = self.model_inputs, self.model
         label_names = tf.constant(self.labels)
 
@@ -299,6 +300,7 @@ class Sentiment(Recipe):
             return {
                 "label": tf.gather(label_names, tf.argmax(probabilities, axis=-1)),
                 "probabilities": probabilities,
+                "labels": tf.tile(label_names[tf.newaxis], [tf.shape(probabilities)[0], 1]),
             }
 
         return serve
