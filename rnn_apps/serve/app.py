@@ -39,17 +39,6 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _call(signature):
-    """The signature as a function of NumPy arrays to NumPy arrays."""
-    import tensorflow as tf
-
-    def call(arrays: dict) -> dict:
-        outputs = signature.function(**{n: tf.constant(a) for n, a in arrays.items()})
-        return {n: t.numpy() for n, t in outputs.items()}
-
-    return call
-
-
 def create_app(
     models: list[Model],
     *,
@@ -73,7 +62,7 @@ def create_app(
     for model in models:
         for key, signature in model.signatures.items():
             if batching and batchable(signature):
-                batchers[model.name, key] = Batcher(_call(signature), max_batch, batch_timeout_ms)
+                batchers[model.name, key] = Batcher(signature.call, max_batch, batch_timeout_ms)
 
     def find(name: str, version: str | None) -> Model:
         model = by_name.get(name)
@@ -143,7 +132,7 @@ def create_app(
                 outputs = await batcher.run(arrays, count)
             else:
                 loop = asyncio.get_running_loop()
-                outputs = await loop.run_in_executor(None, _call(signature), arrays)
+                outputs = await loop.run_in_executor(None, signature.call, arrays)
         except RequestError as err:
             message = str(err)
             if message.startswith("413:"):

@@ -32,13 +32,12 @@ def batchable(signature) -> bool:
     """Whether requests to ``signature`` may share a batch (see the module's docstring)."""
     if not signature.batched():
         return False
+    strings_in = any(s.dtype.name == "string" for s in signature.inputs.values())
     for spec in signature.outputs.values():
         if spec.shape.rank is None or spec.shape.rank == 0:
             return False
-        if spec.shape.rank > 1 and None in spec.shape.as_list()[1:]:
-            strings_in = any(s.dtype.name == "string" for s in signature.inputs.values())
-            if strings_in:  # its length follows the longest text of the batch
-                return False
+        if strings_in and spec.shape.rank > 1 and None in spec.shape.as_list()[1:]:
+            return False  # its length follows the longest text of the batch
     return True
 
 

@@ -39,6 +39,13 @@ class Signature:
     inputs: dict[str, Any]  # name -> tf.TensorSpec
     outputs: dict[str, Any]
 
+    def call(self, arrays: dict[str, Any]) -> dict[str, Any]:
+        """The signature on NumPy arrays (by input name), its outputs as NumPy arrays."""
+        import tensorflow as tf
+
+        outputs = self.function(**{n: tf.constant(a) for n, a in arrays.items()})
+        return {n: t.numpy() for n, t in outputs.items()}
+
     def batched(self) -> bool:
         """Whether every input has a batch dimension first (the row format applies)."""
         return all(spec.shape.rank and spec.shape.rank >= 1 for spec in self.inputs.values())
@@ -79,12 +86,12 @@ class Model:
     def metadata(self) -> dict:
         """The body of ``GET /v1/models/NAME/metadata``: each signature's inputs and outputs."""
 
+        from tensorflow.core.framework import types_pb2  # DT_FLOAT, DT_STRING, ...
+
         def tensors(specs: dict, kind: str, signature: str) -> dict:
             return {
                 name: {
-                    "dtype": f"DT_{spec.dtype.name.upper()}".replace(
-                        "DT_FLOAT32", "DT_FLOAT"
-                    ).replace("DT_FLOAT64", "DT_DOUBLE"),
+                    "dtype": types_pb2.DataType.Name(spec.dtype.as_datatype_enum),
                     "tensor_shape": _shape(spec.shape),
                     "name": f"{signature}_{name}:0" if kind == "inputs" else f"{name}:0",
                 }
@@ -149,8 +156,8 @@ def load_model(path: str | Path, exports: Path | None = None) -> Model:
         saved = path
         if path.name.isdigit():
             name, version = path.resolve().parent.name, int(path.name)
-    elif path.is_dir() and _version_folders(path):
-        saved = _version_folders(path)[-1]
+    elif path.is_dir() and (versions := _version_folders(path)):
+        saved = versions[-1]
         version = int(saved.name)
     else:
         raise UserError(
@@ -229,6 +236,14 @@ def _decode(value: Any, spec, where: str):
     return array
 
 
+def _check_count(count: int, max_instances: int) -> None:
+    if count > max_instances:
+        raise RequestError(
+            f"{count} instances in one request; at most {max_instances} "
+            "(the server's --max-instances)."
+        )
+
+
 def parse_request(
     body: bytes, model: Model, max_instances: int
 ) -> tuple[str, Signature, dict, str, int]:
@@ -254,11 +269,7 @@ def parse_request(
         instances = request["instances"]
         if not isinstance(instances, list) or not instances:
             raise RequestError('"instances" must be a non-empty list.')
-        if len(instances) > max_instances:
-            raise RequestError(
-                f"{len(instances)} instances in one request; at most {max_instances} "
-                "(the server's --max-instances)."
-            )
+        _check_count(len(instances), max_instances)
         if not signature.batched():
             raise RequestError(
                 f"The signature {name} has inputs without a batch dimension "
@@ -290,11 +301,8 @@ def parse_request(
         raise RequestError(f'"inputs": expected the inputs {sorted(names)}, got {got}.')
     arrays = {n: _decode(v, signature.inputs[n], f"input {n!r}") for n, v in inputs.items()}
     batch = [len(a) for n, a in arrays.items() if signature.inputs[n].shape.rank]
-    if batch and max(batch) > max_instances:
-        raise RequestError(
-            f"{max(batch)} instances in one request; at most {max_instances} "
-            "(the server's --max-instances)."
-        )
+    if batch:
+        _check_count(max(batch), max_instances)
     return name, signature, arrays, "columnar", 0
 
 
