@@ -12,7 +12,7 @@ from recipes.core.data import Splits
 from recipes.core.runs import load_run
 from recipes.ner.conll import Tagged
 from recipes.ner.features import SHAPES, tokenize, word_shapes
-from recipes.ner.scoring import ENTITY_BIASES, entities
+from recipes.ner.scoring import ENTITY_BIASES, entities, entity_spans
 from recipes.ner.tagger import WordDropout
 from rnn_apps.cli import main
 
@@ -130,6 +130,41 @@ def test_save_load_and_export(trained, tmp_path):
     )
     for row, result in zip(served["tags"].numpy(), expected, strict=True):
         assert [t.decode() for t in row if t] == result["tags"]
+    assert served_entities(served) == [r["entities"] for r in expected]
+    assert all(r["entities"] for r in expected)  # the comparison saw entities
+
+
+def served_entities(served) -> list[list[dict]]:
+    """The export's entity outputs as :func:`entities` gives them (padding dropped)."""
+    columns = [served[f"entity_{k}"].numpy() for k in ("type", "start", "end", "text")]
+    return [
+        [
+            {"type": t.decode(), "start": int(s), "end": int(e), "text": x.decode()}
+            for t, s, e, x in zip(*row, strict=True)
+            if s >= 0
+        ]
+        for row in zip(*columns, strict=True)
+    ]
+
+
+TAGS = ["O", "B-person", "I-person", "B-location", "I-location", "I-group"]
+
+
+def test_entity_spans_in_the_graph_are_those_of_entities():
+    """Random IOB2 rows, ill-formed ones included (I- after O, after another type, first
+    in a row), empty rows among them."""
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        rows = [list(rng.choice(TAGS, rng.integers(0, 7))) for _ in range(rng.integers(1, 5))]
+        tokens = [[f"w{i}.{j}" for j in range(len(r))] for i, r in enumerate(rows)]
+        ragged = [tf.ragged.constant(x, dtype=tf.string, ragged_rank=1) for x in (tokens, rows)]
+        got = served_entities(entity_spans(*ragged))
+        assert got == [entities(t, r) for t, r in zip(tokens, rows, strict=True)], rows
+    # no entity in the batch: every output is [batch, 0]
+    quiet = tf.ragged.constant([["O"], []], dtype=tf.string, ragged_rank=1)
+    assert {k: v.shape for k, v in entity_spans(quiet, quiet).items()} == {
+        f"entity_{k}": (2, 0) for k in ("type", "start", "end", "text")
+    }
 
 
 def test_entity_bias_is_chosen_on_validation_and_kept(trained, tmp_path):

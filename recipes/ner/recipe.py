@@ -35,7 +35,13 @@ from recipes.core.training import WeightAverage
 from recipes.ner.config import NERConfig
 from recipes.ner.conll import Tagged, read_tagged
 from recipes.ner.features import SHAPES, lowercase_some, token_features, tokenize
-from recipes.ner.scoring import ENTITY_BIASES, ValidationF1, entities, entity_scores
+from recipes.ner.scoring import (
+    ENTITY_BIASES,
+    ValidationF1,
+    entities,
+    entity_scores,
+    entity_spans,
+)
 from recipes.ner.tagger import (
     CharFeatures,
     CRFTagger,
@@ -317,7 +323,8 @@ class NER(Recipe):
         return [tf.TensorSpec([None], tf.string, name="sentence")]
 
     def serving_function(self):
-        """Raw sentences in; ``tokens`` and ``tags`` (padded with "") out."""
+        """Raw sentences in; ``tokens`` and ``tags`` (padded with "") and the entity spans
+        of :func:`~recipes.ner.scoring.entity_spans` out."""
         model = self.model
         names = tf.constant(["", *self.tags])
 
@@ -325,6 +332,10 @@ class NER(Recipe):
             tokens = tokenize(sentence)
             ids = model.decode(self.features(tokens))
             tags = tf.RaggedTensor.from_tensor(tf.gather(names, ids), lengths=tokens.row_lengths())
-            return {"tokens": tokens.to_tensor(), "tags": tags.to_tensor()}
+            return {
+                "tokens": tokens.to_tensor(),
+                "tags": tags.to_tensor(),
+                **entity_spans(tokens, tags),
+            }
 
         return serve

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import keras
+import tensorflow as tf
 
 from recipes.ner.conll import Tagged
 
@@ -45,6 +46,60 @@ def entities(tokens: list[str], tags: list[str]) -> list[dict]:
         if tag.startswith("B-") or (tag.startswith("I-") and start is None):
             start, kind = i, tag[2:]
     return spans
+
+
+def entity_spans(tokens: tf.RaggedTensor, tags: tf.RaggedTensor) -> dict[str, tf.Tensor]:
+    """:func:`entities` of a batch, in the graph (for the export).
+
+    Args:
+        tokens, tags: ``[batch, (tokens)]`` strings, the tags IOB2.
+
+    Returns:
+        ``entity_type``, ``entity_text`` (strings, "" padding), ``entity_start`` and
+        ``entity_end`` (int32 token indexes, ``end`` exclusive, -1 padding), each
+        ``[batch, most entities of a row]``.
+    """
+    prefix = tf.strings.substr(tags.values, 0, 2)
+    is_b, is_i = tf.equal(prefix, "B-"), tf.equal(prefix, "I-")
+    inside = is_b | is_i
+    kind = tf.where(inside, tf.strings.regex_replace(tags.values, "^[BI]-", ""), "")
+    rows_of = tags.value_rowids()
+    position = tf.cast(
+        tf.range(tf.size(tags.values, out_type=rows_of.dtype))
+        - tf.gather(tags.row_starts(), rows_of),
+        tf.int32,
+    )
+    # a token continues the entity before it (a row's first token never does)
+    continues = (
+        is_i
+        & (position > 0)
+        & tf.concat([[False], inside[:-1]], 0)
+        & tf.equal(tf.concat([[""], kind[:-1]], 0), kind)
+    )
+    starts = inside & ~continues
+    # the tokens inside entities, each with its entity's index
+    entity = tf.cumsum(tf.cast(starts, tf.int32)) - 1
+    count = tf.reduce_sum(tf.cast(starts, tf.int32))
+    where = tf.where(inside)[:, 0]
+    ids = tf.gather(entity, where)
+    start = tf.math.unsorted_segment_min(tf.gather(position, where), ids, count)
+    end = tf.math.unsorted_segment_max(tf.gather(position, where), ids, count) + 1
+    text = tf.strings.unsorted_segment_join(
+        tf.gather(tokens.values, where), ids, count, separator=" "
+    )
+    begins = tf.where(starts)[:, 0]
+    rows = tf.gather(rows_of, begins)
+
+    def padded(values, default):
+        ragged = tf.RaggedTensor.from_value_rowids(values, rows, nrows=tags.nrows())
+        return ragged.to_tensor(default)
+
+    return {
+        "entity_type": padded(tf.gather(kind, begins), ""),
+        "entity_start": padded(start, -1),
+        "entity_end": padded(end, -1),
+        "entity_text": padded(text, ""),
+    }
 
 
 class ValidationF1(keras.callbacks.Callback):
