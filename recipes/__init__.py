@@ -44,6 +44,7 @@ __all__ = [
     "RECIPES",
     "Recipe",
     "UserError",
+    "answers",
     "config_class",
     "get_recipe",
     "load_run",
@@ -75,6 +76,19 @@ def config_class(name: str) -> type[RecipeConfig]:
     """The config class of the recipe called ``name``, without importing TensorFlow."""
     _check(name)
     return getattr(importlib.import_module(f"recipes.{name}"), APPLICATIONS[name][1])
+
+
+#: the package of each recipe's :func:`answer` where it is not the recipe's own
+_ANSWERS = {"char_text": "charlm", "char_music": "charlm"}
+
+
+def answers(name: str):
+    """The recipe's ``answer(inputs, outputs) -> dict``: one instance of its export's
+    signatures (JSON values) read as ``rnn-apps predict`` prints it. No TensorFlow and no
+    extra is imported (a server of exports needs neither)."""
+    _check(name)
+    package = _ANSWERS.get(name, name)
+    return importlib.import_module(f"recipes.{package}.answers").answer
 
 
 def __getattr__(name: str):

@@ -112,7 +112,20 @@ SETTINGS: dict[str, dict[str, Any]] = {
 #: a whole tune of tests/test_charlm.py (TUNE, n=5): a prime the music generator may end
 WHOLE_TUNE = "X:5\nT:Tune 5\nM:6/8\nL:1/8\nK:D\n|:DFA dfa|gfe dcB|agf edc|d3 d3:|\n"
 #: generation settings of the generators' journeys (the same on the CLI and in the export)
-SAMPLING = {"char_text": (5, 40, 0.9), "char_music": (2, 120, 0.8)}  # seed, length, temperature
+#: the generators' sampling options, the same for predict and the export (top-k and top-p
+#: set, so that both must honour them)
+SAMPLING = {
+    "char_text": {"seed": 5, "length": 40, "temperature": 0.9, "top_k": 12, "top_p": 0.95},
+    "char_music": {"seed": 2, "length": 120, "temperature": 0.8, "top_k": 0, "top_p": 0.9},
+}
+#: the dtype of each sampling option in the export
+SAMPLING_DTYPES = {
+    "seed": "int64",
+    "length": "int32",
+    "temperature": "float32",
+    "top_k": "int32",
+    "top_p": "float32",
+}
 
 #: the raw inputs given to predict, to saved_model_cli and to the clean Python
 INPUTS: dict[str, list[str]] = {
@@ -443,18 +456,16 @@ def serving_calls(journey: Journey, export: Path, tag: str) -> list[dict]:
             }
         ]
     if recipe in SAMPLING:
-        seed, length, temperature = SAMPLING[recipe]
+        options = {
+            name: {"dtype": SAMPLING_DTYPES[name], "value": value}
+            for name, value in SAMPLING[recipe].items()
+        }
         return [
             {
                 "name": f"{tag}/{i}",
                 "export": str(export),
                 "signature": "serving_default",
-                "inputs": {
-                    "prime": {"dtype": "string", "value": [prime]},
-                    "length": {"dtype": "int32", "value": length},
-                    "temperature": {"dtype": "float32", "value": temperature},
-                    "seed": {"dtype": "int64", "value": seed},
-                },
+                "inputs": {"prime": {"dtype": "string", "value": [prime]}, **options},
             }
             for i, prime in enumerate(journey.inputs)
         ]
@@ -475,10 +486,11 @@ def saved_model_cli_inputs(journey: Journey, outdir: Path) -> list[str]:
     if recipe in TEXT_INPUT:
         exprs = f"{TEXT_INPUT[recipe]}={json.dumps(journey.inputs)}"
     elif recipe in SAMPLING:
-        seed, length, temperature = SAMPLING[recipe]
         prime = json.dumps([journey.inputs[0]])
         # plain literals: the session casts each to its input's dtype
-        exprs = f"prime={prime};length={length};temperature={temperature};seed={seed}"
+        exprs = ";".join(
+            [f"prime={prime}", *(f"{k}={v}" for k, v in SAMPLING[recipe].items())]
+        )
     else:
         return ["--inputs", f"waveform={outdir.parent / 'waveform.npy'}", "--outdir", outdir]
     return ["--input_exprs", exprs, "--outdir", outdir]
@@ -535,8 +547,8 @@ def _chain(journey: Journey) -> None:
     journey.run_step("evaluate", rnn_apps("evaluate", journey.run, "--json"), needs=("fit",))
     options = []
     if recipe in SAMPLING:
-        seed, length, temperature = SAMPLING[recipe]
-        options = ["--seed", seed, "--length", length, "--temperature", temperature]
+        for name, value in SAMPLING[recipe].items():
+            options += [f"--{name.replace('_', '-')}", value]
     journey.run_step(
         "predict",
         rnn_apps(VERBS[recipe], journey.run, *journey.inputs, *options),

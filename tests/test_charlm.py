@@ -119,13 +119,32 @@ def test_load_and_export_generate_identically(trained, tmp_path):
     loaded.export(tmp_path / "exported")
     reloaded = tf.saved_model.load(str(tmp_path / "exported"))
     assert {"serving_default", "generate"} <= set(reloaded.signatures)
-    out = reloaded.signatures["generate"](
-        prime=tf.constant(["one", "four f"]),
-        length=tf.constant(60),
-        temperature=tf.constant(0.9),
-        seed=tf.constant(5, tf.int64),
-    )
-    assert [t.decode() for t in out["text"].numpy()] == expected
+    generate = reloaded.signatures["generate"]
+
+    def served(top_k=0, top_p=1.0, length=60):
+        out = generate(
+            prime=tf.constant(["one", "four f"]),
+            length=tf.constant(length),
+            temperature=tf.constant(0.9),
+            top_k=tf.constant(top_k),
+            top_p=tf.constant(top_p),
+            seed=tf.constant(5, tf.int64),
+        )
+        return [t.decode() for t in out["text"].numpy()]
+
+    assert served() == expected
+    # the sampling options are inputs, as generate's options
+    for options in ({"top_k": 3}, {"top_p": 0.6}, {"top_k": 1}):
+        assert served(**options) == app.generate(
+            ["one", "four f"], length=60, temperature=0.9, seed=5, **options
+        ), options
+    for options, name in (
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_k": -1}, "top_k"),
+        ({"length": 0}, "length"),
+    ):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=name):
+            served(**options)
 
 
 def test_predict_writes_samples(trained, tmp_path):

@@ -53,6 +53,8 @@ GENERATOR_INPUTS = {
     "prime": "DT_STRING",
     "length": "DT_INT32",
     "temperature": "DT_FLOAT",
+    "top_k": "DT_INT32",
+    "top_p": "DT_FLOAT",
     "seed": "DT_INT64",
 }
 #: serving_default's raw inputs (name: dtype) and its outputs (README, "The command line")
@@ -61,7 +63,10 @@ SERVING = {
     "char_text": (GENERATOR_INPUTS, {"text"}),
     "char_music": (GENERATOR_INPUTS, {"text"}),
     "translator": ({"text": "DT_STRING"}, {"translation"}),
-    "ner": ({"sentence": "DT_STRING"}, {"tokens", "tags"}),
+    "ner": (
+        {"sentence": "DT_STRING"},
+        {"tokens", "tags", "entity_type", "entity_start", "entity_end", "entity_text"},
+    ),
     "trigger_word": ({"waveform": "DT_FLOAT"}, {"probabilities"}),
 }
 #: the signatures besides serving_default
@@ -115,6 +120,14 @@ def assert_serves_like_predict(recipe, outputs, lines, what):
             n = len(line["tokens"])
             assert tokens[:n] == line["tokens"] and not any(tokens[n:]), (what, tokens, line)
             assert tags[:n] == line["tags"], (what, tags, line)
+        spans = zip(*(outputs[f"entity_{k}"] for k in ("type", "start", "end", "text")), strict=True)
+        for row, line in zip(spans, lines, strict=True):
+            served = [
+                {"type": t, "start": int(s), "end": int(e), "text": x}
+                for t, s, e, x in zip(*row, strict=True)
+                if s >= 0
+            ]
+            assert served == line["entities"], (what, served, line)
     elif recipe == "char_text":
         assert single_texts(outputs) == [line["text"] for line in lines], what
     elif recipe == "char_music":
@@ -170,7 +183,7 @@ def test_predict_prints_a_json_line_per_input(recipe, tiny_runs):
         assert set(line) >= PREDICTION_KEYS[recipe], line
         assert line[ECHO[recipe]] == given, line
     if recipe in SAMPLING:
-        seed, length, _ = SAMPLING[recipe]
+        seed, length = SAMPLING[recipe]["seed"], SAMPLING[recipe]["length"]
         assert all(
             line["seed"] == seed and line["text"].startswith(line["prime"]) for line in lines
         )

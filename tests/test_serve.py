@@ -126,6 +126,23 @@ def test_row_format_answers_what_predict_printed(server):
         assert set(row["tokens"][n:]) <= {""}  # padded to the longest sentence
 
 
+def test_answer_gives_the_dicts_predict_printed(server):
+    """``:answer`` (rnn-apps's own method): one dict per instance, those of predict's JSON."""
+    url, _ = server
+    for name in SERVED:
+        wanted = expected(name)
+        answer = requests.post(
+            f"{url}/v1/models/{name}:answer",
+            json={"instances": wanted["inputs"]},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        same(answer.json()["answers"], wanted["stdout"], name)
+    if any(line["entities"] for line in expected("ner")["stdout"]):
+        return
+    pytest.fail("the ner fixture's predictions hold no entity: the spans went unchecked")
+
+
 def test_columnar_format_and_base64_strings(server):
     url, _ = server
     wanted = expected("translator")

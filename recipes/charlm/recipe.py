@@ -366,16 +366,35 @@ class CharLM(Recipe):
             tf.TensorSpec([None], tf.string, name="prime"),
             tf.TensorSpec([], tf.int32, name="length"),
             tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.float32, name="top_p"),
             tf.TensorSpec([], tf.int64, name="seed"),
         ]
 
     def serving_function(self):
-        """``generate(prime, length, temperature, seed)`` -> ``{"text": prime + sample}``."""
+        """``generate(prime, length, temperature, top_k, top_p, seed)`` ->
+        ``{"text": prime + sample}``; each option in its config key's range, else the call
+        fails with a message naming it."""
         generate = self._generation_function()
-        top_k, top_p = self.config.top_k, self.config.top_p
 
-        def serve(prime, length, temperature, seed):
-            return {"text": generate(prime, length, temperature, top_k, top_p, seed)}
+        def serve(prime, length, temperature, top_k, top_p, seed):
+            checks = [
+                tf.debugging.assert_greater_equal(length, 1, message="length: must be at least 1"),
+                tf.debugging.assert_greater_equal(
+                    temperature, 0.0, message="temperature: must be at least 0"
+                ),
+                tf.debugging.assert_greater_equal(
+                    top_k, 0, message="top_k: must be at least 0 (0: all characters)"
+                ),
+                tf.debugging.assert_greater(
+                    top_p, 0.0, message="top_p: must be in (0, 1] (1: all characters)"
+                ),
+                tf.debugging.assert_less_equal(
+                    top_p, 1.0, message="top_p: must be in (0, 1] (1: all characters)"
+                ),
+            ]
+            with tf.control_dependencies(checks):
+                return {"text": generate(prime, length, temperature, top_k, top_p, seed)}
 
         return serve
 

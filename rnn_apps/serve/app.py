@@ -7,6 +7,9 @@ Endpoints (``NAME`` a model, ``/versions/N`` optional after it, as in TensorFlow
 - ``GET /v1/models/NAME/metadata``: each signature's inputs and outputs;
 - ``POST /v1/models/NAME:predict``: ``{"instances": [...]}`` or ``{"inputs": ...}``, answered
   with ``{"predictions": [...]}`` or ``{"outputs": ...}``;
+- ``POST /v1/models/NAME:answer`` (not part of TensorFlow Serving): the same request,
+  answered with ``{"answers": [...]}``, one dict per instance as ``rnn-apps predict``
+  prints it (for a model exported by rnn-apps);
 - ``GET /``: the models, each with a page ``/models/NAME`` to try it;
 - ``GET /v1/models``: the models as JSON (for the pages; not part of TensorFlow Serving).
 
@@ -26,7 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from rnn_apps.serve.batching import Batcher, batchable
-from rnn_apps.serve.models import Model, RequestError, parse_request, response
+from rnn_apps.serve.models import Model, RequestError, answers, parse_request, response
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -114,10 +117,10 @@ def create_app(
             version, method = split(request.path_params["version"])
         else:
             (name, method), version = split(request.path_params["name"]), None
-        if method != "predict":
+        if method not in ("predict", "answer"):
             return _error(
                 f"Unsupported method {method!r} in {request.url.path}; "
-                "POST /v1/models/NAME:predict.",
+                "POST /v1/models/NAME:predict (or :answer).",
                 404 if method is None else 400,
             )
         try:
@@ -133,6 +136,8 @@ def create_app(
             else:
                 loop = asyncio.get_running_loop()
                 outputs = await loop.run_in_executor(None, signature.call, arrays)
+            if method == "answer":
+                return JSONResponse({"answers": answers(model, signature, arrays, outputs)})
         except RequestError as err:
             message = str(err)
             if message.startswith("413:"):

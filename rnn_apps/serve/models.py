@@ -334,3 +334,35 @@ def response(outputs: dict, kind: str) -> dict:
     if len(values) == 1:
         return {"predictions": next(iter(values.values()))}
     return {"predictions": [{n: v[i] for n, v in values.items()} for i in range(rows)]}
+
+
+def answers(model: Model, signature: Signature, arrays: dict, outputs: dict) -> list[dict]:
+    """One dict per instance, as ``rnn-apps predict`` prints it: the instance's inputs and
+    outputs (split along the batch dimension; an input without one is every instance's)
+    read by the model's recipe (:func:`recipes.answers`)."""
+    if model.recipe is None:
+        raise RequestError(
+            f"{model.name} records no rnn-apps recipe (assets.extra/rnn_apps.json), so it has "
+            "no :answer; use :predict."
+        )
+    from recipes import answers as answer_of
+
+    answer = answer_of(model.recipe)
+    ins = {n: _json_value(a) for n, a in arrays.items()}
+    outs = {n: _json_value(a) for n, a in outputs.items()}
+    batched_outputs = [n for n, spec in signature.outputs.items() if spec.shape.rank]
+    count = len(outs[batched_outputs[0]]) if batched_outputs else 1
+
+    def instance(values: dict, specs: dict, i: int) -> dict:
+        return {n: v[i] if specs[n].shape.rank else v for n, v in values.items()}
+
+    try:
+        return [
+            answer(instance(ins, signature.inputs, i), instance(outs, signature.outputs, i))
+            for i in range(count)
+        ]
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise RequestError(
+            f"This export of {model.name} lacks what :answer reads ({type(err).__name__}: "
+            f"{err}); export the run again with this rnn-apps, or use :predict."
+        ) from None
