@@ -245,7 +245,10 @@ def test_a_request_error_shows_the_servers_message(page, server):
     _submit(driver, {"input[type=number]": "10000000000"})
     body = {
         "signature_name": "serving_default",
-        "inputs": {"prime": [""], "length": 10000000000, "temperature": 0.8, "seed": 1},
+        "inputs": {
+            "prime": [""], "length": 10000000000, "temperature": 0.8, "top_k": 0, "top_p": 1.0,
+            "seed": 1,
+        },
     }
     request = urllib.request.Request(
         f"{server}/v1/models/char_music:predict", json.dumps(body).encode(), method="POST"
@@ -307,8 +310,10 @@ def test_a_model_without_a_recipe_gets_a_form_per_input_and_its_json(page):
     fields = {
         e.get_attribute("name"): e for e in driver.find_elements("css selector", "#app textarea")
     }
-    assert sorted(fields) == ["length", "prime", "seed", "temperature"]
-    for name, value in {"prime": "one", "length": "5", "temperature": "0.9", "seed": "5"}.items():
+    assert sorted(fields) == ["length", "prime", "seed", "temperature", "top_k", "top_p"]
+    values = {"prime": "one", "length": "5", "temperature": "0.9", "top_k": "0", "top_p": "1",
+              "seed": "5"}  # fmt: skip
+    for name, value in values.items():
         fields[name].send_keys(value)
     driver.find_element("css selector", "#app button[type=submit]").click()
     (shown,) = _wait(driver, "pre.json:not(:empty)")

@@ -127,22 +127,11 @@ function translator(ui) {
   }), result);
 }
 
-/** Entity spans {type, start, end} of IOB2 tags, as recipes.ner.scoring.entities reads them. */
-function entities(tags) {
-  const spans = [];
-  let start = null;
-  let kind = null;
-  [...tags, "O"].forEach((tag, i) => {
-    if (start !== null && !(tag.startsWith("I-") && tag.slice(2) === kind)) {
-      spans.push({type: kind, start, end: i});
-      start = kind = null;
-    }
-    if (tag.startsWith("B-") || (tag.startsWith("I-") && start === null)) {
-      start = i;
-      kind = tag.slice(2);
-    }
-  });
-  return spans;
+/** The export's entity spans {type, start, end}, their padding (start -1) dropped. */
+function entities(out) {
+  return out.entity_start
+    .map((start, i) => ({type: out.entity_type[i], start, end: out.entity_end[i]}))
+    .filter((span) => span.start >= 0);
 }
 
 const hue = (type) => [...type].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
@@ -157,7 +146,7 @@ function ner(ui) {
     const tokens = out.tokens.slice(0, tags.length);
     const parts = [];
     let i = 0;
-    for (const span of entities(tags)) {
+    for (const span of entities(out)) {
       parts.push(...tokens.slice(i, span.start).map((t) => el("span", {class: "token"}, t)));
       parts.push(el(
         "mark",
@@ -204,6 +193,9 @@ function sampler(music) {
     const temperature = el("input", {type: "range", min: 0.1, max: 2, step: 0.05, value: 0.8});
     const shown = el("output", {}, temperature.value);
     temperature.addEventListener("input", () => (shown.value = temperature.value));
+    const topK = el("input", {type: "number", min: 0, value: 0, title: "0: every character"});
+    const topP = el("input", {type: "number", min: 0.01, max: 1, step: 0.01, value: 1,
+      title: "1: every character"});
     const seed = el("input", {type: "number", value: 1});
     const text = el("pre", {class: "sample"});
     const notation = el("div", {class: "notation"});
@@ -213,6 +205,8 @@ function sampler(music) {
       ["Prime", prime],
       ["Length", length],
       ["Temperature", el("span", {}, temperature, shown)],
+      ["Top-k (0: all)", topK],
+      ["Top-p (1: all)", topP],
       ["Seed", seed],
     ];
     ui.root.append(form(fields, "Sample", async () => {
@@ -223,6 +217,8 @@ function sampler(music) {
         prime: prime.value,
         length: Number(length.value),
         temperature: Number(temperature.value),
+        top_k: Number(topK.value),
+        top_p: Number(topP.value),
         seed: Number(seed.value),
       });
       text.textContent = out.text;
@@ -359,8 +355,8 @@ const VIEWS = {
   sentiment: [["text"], sentiment],
   translator: [["text"], translator],
   ner: [["sentence"], ner],
-  char_text: [["length", "prime", "seed", "temperature"], sampler(false)],
-  char_music: [["length", "prime", "seed", "temperature"], sampler(true)],
+  char_text: [["length", "prime", "seed", "temperature", "top_k", "top_p"], sampler(false)],
+  char_music: [["length", "prime", "seed", "temperature", "top_k", "top_p"], sampler(true)],
   trigger_word: [["waveform"], triggerWord],
 };
 
