@@ -9,9 +9,9 @@ Any recipe's run folder works (``rnn-apps fit ... --out RUN``). The script
 3. calls ``serving_default`` on raw inputs and prints every output.
 
 Inputs: texts for the sentiment classifier, the translator and the tagger, primes for the
-character generators (with ``--length``, ``--temperature`` and ``--seed``), a 16 kHz mono
-WAV file for the trigger word (``--wav``; without it, one second of quiet noise). Without
-``--input``, a few examples of the run's recipe are used.
+character generators (with ``--length``, ``--temperature``, ``--top-k``, ``--top-p`` and
+``--seed``), a 16 kHz mono WAV file for the trigger word (``--wav``; without it, one second
+of quiet noise). Without ``--input``, a few examples of the run's recipe are used.
 
 Without ``--out`` the export goes to a temporary folder that is deleted at the end.
 
@@ -72,6 +72,8 @@ def serving_inputs(signature, texts: list[str], waveform: np.ndarray, args) -> d
     scalars = {
         "length": tf.constant(args.length, tf.int32),
         "temperature": tf.constant(args.temperature, tf.float32),
+        "top_k": tf.constant(args.top_k, tf.int32),
+        "top_p": tf.constant(args.top_p, tf.float32),
         "seed": tf.constant(args.seed, tf.int64),
     }
     inputs = {}
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wav", type=Path, help="trigger_word: a 16 kHz mono WAV file")
     parser.add_argument("--length", type=int, default=100, help="generators: characters")
     parser.add_argument("--temperature", type=float, default=0.8, help="generators")
+    parser.add_argument("--top-k", type=int, default=0, help="generators (0: all)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="generators (1: all)")
     parser.add_argument("--seed", type=int, default=1, help="generators: sampling seed")
     args = parser.parse_args(argv)
 

@@ -488,9 +488,7 @@ def saved_model_cli_inputs(journey: Journey, outdir: Path) -> list[str]:
     elif recipe in SAMPLING:
         prime = json.dumps([journey.inputs[0]])
         # plain literals: the session casts each to its input's dtype
-        exprs = ";".join(
-            [f"prime={prime}", *(f"{k}={v}" for k, v in SAMPLING[recipe].items())]
-        )
+        exprs = ";".join([f"prime={prime}", *(f"{k}={v}" for k, v in SAMPLING[recipe].items())])
     else:
         return ["--inputs", f"waveform={outdir.parent / 'waveform.npy'}", "--outdir", outdir]
     return ["--input_exprs", exprs, "--outdir", outdir]

@@ -141,7 +141,7 @@ def test_load_and_export_generate_identically(trained, tmp_path):
     for options, name in (
         ({"top_p": 0.0}, "top_p"),
         ({"top_k": -1}, "top_k"),
-        ({"length": 0}, "length"),
+        ({"length": -1}, "length"),
     ):
         with pytest.raises(tf.errors.InvalidArgumentError, match=name):
             served(**options)

@@ -120,7 +120,8 @@ def assert_serves_like_predict(recipe, outputs, lines, what):
             n = len(line["tokens"])
             assert tokens[:n] == line["tokens"] and not any(tokens[n:]), (what, tokens, line)
             assert tags[:n] == line["tags"], (what, tags, line)
-        spans = zip(*(outputs[f"entity_{k}"] for k in ("type", "start", "end", "text")), strict=True)
+        columns = [outputs[f"entity_{k}"] for k in ("type", "start", "end", "text")]
+        spans = zip(*columns, strict=True)
         for row, line in zip(spans, lines, strict=True):
             served = [
                 {"type": t, "start": int(s), "end": int(e), "text": x}
@@ -323,4 +324,6 @@ def test_resumed_copy_trains_on_and_exports(recipe, tiny_runs):
         first, second = clean["calls"][name.replace("export2", "export", 1)], clean["calls"][name]
         assert set(second) == SERVING[recipe][1] == set(first), (name, second)
         for key in second:  # the same shapes, from the model trained one epoch longer
-            assert np.shape(second[key]) == np.shape(first[key]), (name, key)
+            # (as many entity columns as the most entities of a sentence: the batch only)
+            dims = 1 if key.startswith("entity_") else None
+            assert np.shape(second[key])[:dims] == np.shape(first[key])[:dims], (name, key)

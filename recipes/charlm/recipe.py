@@ -379,7 +379,9 @@ class CharLM(Recipe):
 
         def serve(prime, length, temperature, top_k, top_p, seed):
             checks = [
-                tf.debugging.assert_greater_equal(length, 1, message="length: must be at least 1"),
+                tf.debugging.assert_greater_equal(
+                    length, 0, message="length: must be at least 0 (0: the prime alone)"
+                ),
                 tf.debugging.assert_greater_equal(
                     temperature, 0.0, message="temperature: must be at least 0"
                 ),
