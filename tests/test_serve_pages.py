@@ -246,7 +246,11 @@ def test_a_request_error_shows_the_servers_message(page, server):
     body = {
         "signature_name": "serving_default",
         "inputs": {
-            "prime": [""], "length": 10000000000, "temperature": 0.8, "top_k": 0, "top_p": 1.0,
+            "prime": [""],
+            "length": 10000000000,
+            "temperature": 0.8,
+            "top_k": 0,
+            "top_p": 1.0,
             "seed": 1,
         },
     }
