@@ -67,7 +67,10 @@ SERVING = {
         {"sentence": "DT_STRING"},
         {"tokens", "tags", "entity_type", "entity_start", "entity_end", "entity_text"},
     ),
-    "trigger_word": ({"waveform": "DT_FLOAT"}, {"probabilities"}),
+    "trigger_word": (
+        {"waveform": "DT_FLOAT"},
+        {"probabilities", "detection_time", "detection_score"},
+    ),
 }
 #: the signatures besides serving_default
 OTHER_SIGNATURES = {

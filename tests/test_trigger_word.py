@@ -454,10 +454,23 @@ def test_save_load_export_and_tflite(trained, tmp_path):
     expected = recipe.probabilities(w)
     loaded = TriggerWord.load(run)
     np.testing.assert_allclose(loaded.probabilities(w), expected, atol=1e-6)
+    recipe.config = recipe.config.replace(threshold=crossing_threshold(recipe, w))
     out = recipe.export(tmp_path / "exported")
     served = tf.saved_model.load(str(out))
-    probs = served.signatures["serving_default"](waveform=tf.constant(w[None]))["probabilities"]
+    quiet = audio.noise("pink", len(w), np.random.default_rng(7)) * 0.5
+    batch = served.signatures["serving_default"](waveform=tf.constant(np.stack([w, quiet])))
+    probs = batch["probabilities"]
     np.testing.assert_allclose(probs.numpy()[0], expected, atol=1e-5)
+    # the detections of predict's detector, each row its own (-1 padding)
+    for row, waveform in enumerate((w, quiet)):
+        found = recipe.detector().update(recipe.probabilities(waveform))
+        times, scores = (batch[k].numpy()[row] for k in ("detection_time", "detection_score"))
+        kept = times >= 0
+        assert np.all(times[~kept] == -1) and np.all(scores[~kept] == -1)
+        assert [round(float(t), 3) for t in times[kept]] == [d["time"] for d in found]
+        np.testing.assert_allclose(scores[kept], [d["score"] for d in found], atol=1e-4)
+        if row == 0:
+            assert len(found) >= 2, found  # several detections were compared
     states = recipe.initial_stream_states()
     chunk = w[None, : recipe.chunk_samples()]
     step = served.signatures["stream_step"](

@@ -64,6 +64,49 @@ class Detector:
         return detections
 
 
+def detections_in_graph(detector: Detector, probabilities) -> dict:
+    """:class:`Detector`'s rule on a batch of probabilities, in the graph (for the export).
+
+    Args:
+        probabilities: ``[batch, frames]`` float32.
+
+    Returns:
+        ``detection_time`` (the end of each detection's frame, in seconds) and
+        ``detection_score`` (its probability), float32 ``[batch, most detections of a
+        row]``, each row's detections in time order, padded with -1.
+    """
+    import tensorflow as tf
+
+    probabilities = tf.convert_to_tensor(probabilities, tf.float32)
+    # compared in float64, as Detector compares them
+    above = tf.cast(probabilities, tf.float64) >= detector.threshold
+    batch = tf.shape(probabilities)[0]
+    never = tf.fill([batch], tf.int32.min // 2)  # "no detection yet": far in the past
+
+    def step(carry, frame):
+        was_above, last, _ = carry
+        now, index = frame
+        fires = now & ~was_above & (index - last >= detector.refractory)
+        return now, tf.where(fires, index, last), fires
+
+    _, _, fired = tf.scan(
+        step,
+        (tf.transpose(above), tf.range(tf.shape(probabilities)[1])),
+        initializer=(tf.zeros([batch], tf.bool), never, tf.zeros([batch], tf.bool)),
+    )
+    where = tf.where(tf.transpose(fired))  # [detections, (row, frame)], in row-major order
+    rows, frames = where[:, 0], tf.cast(where[:, 1], tf.float32)
+
+    def padded(values):
+        ragged = tf.RaggedTensor.from_value_rowids(values, rows, nrows=tf.cast(batch, tf.int64))
+        return ragged.to_tensor(-1.0)
+
+    return {
+        "detection_time": padded((frames + 1.0) * detector.frame_seconds),
+        "detection_score": padded(tf.gather_nd(probabilities, where)),
+    }
+
+
 #: thresholds that calibration chooses from: 0.05 to 0.99 in steps of 0.01
 CALIBRATION_GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(95))
 

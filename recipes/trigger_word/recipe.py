@@ -335,17 +335,18 @@ class TriggerWord(Recipe):
         return [tf.TensorSpec((None, None), tf.float32, name="waveform")]
 
     def serving_function(self):
-        model, frame = self.model, self.frame_samples()
+        model, frame, detector = self.model, self.frame_samples(), self.detector()
 
         def serve(waveform):
             probs = ops.squeeze(model(waveform, training=False), -1)
-            frames = ops.shape(waveform)[1] // frame
-            return {"probabilities": probs[:, :frames]}
+            probs = probs[:, : ops.shape(waveform)[1] // frame]
+            return {"probabilities": probs, **detection.detections_in_graph(detector, probs)}
 
         return serve
 
     def export_endpoints(self) -> dict[str, tuple[Any, list[tf.TensorSpec]]]:
-        """``serving_default`` (waveform batch -> per-frame probabilities) and
+        """``serving_default`` (waveform batch -> per-frame probabilities and the detections
+        of :meth:`detector`, the run's threshold) and
         ``stream_step`` (one chunk and the states -> probabilities and new states)."""
         return {
             **super().export_endpoints(),
