@@ -143,6 +143,37 @@ def test_answer_gives_the_dicts_predict_printed(server):
     pytest.fail("the ner fixture's predictions hold no entity: the spans went unchecked")
 
 
+def test_translate_signature_answers_the_n_best_of_rnn_apps_translate(server):
+    """The translator's ``translate`` signature (beam width and n-best as inputs; scalars,
+    so the columnar format) answers what ``rnn-apps translate --n-best`` prints."""
+    url, root = server
+    sources = expected("translator")["inputs"]
+    printed = subprocess.run(
+        [sys.executable, "-m", "rnn_apps", "translate", str(root / "translator"), *sources,
+         "--beam-width", "3", "--n-best", "3"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    lines = [json.loads(line) for line in printed.stdout.splitlines()]
+    assert [len(line["n_best"]) for line in lines] == [3, 3], lines
+    body = {
+        "signature_name": "translate",
+        "inputs": {"text": sources, "beam_width": 3, "n_best": 3},
+    }
+    answer = requests.post(f"{url}/v1/models/translator:answer", json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    same(answer.json()["answers"], lines, "translator translate")
+    outputs = predict(url, "translator", body).json()["outputs"]
+    assert outputs["translation"] == [line["translation"] for line in lines]
+    assert np.array(outputs["attention"]).shape[:2] == np.array(outputs["output_tokens"]).shape
+    too_wide = predict(url, "translator", {**body, "inputs": {**body["inputs"], "n_best": 4}})
+    assert too_wide.status_code == 400
+    assert too_wide.json() == {
+        "error": "The model refused the inputs: n_best must be at most beam_width "
+        "(n_best = 4, beam_width = 3)"
+    }
+
+
 def test_columnar_format_and_base64_strings(server):
     url, _ = server
     wanted = expected("translator")

@@ -198,12 +198,49 @@ def test_sentiment_shows_the_probabilities_as_bars(page):
     _screenshot(driver, "sentiment")
 
 
-def test_translator_shows_the_translation(page):
+def test_translator_shows_the_n_best_and_the_attention_heatmap(page, server):
     expected = _expected("translator")["stdout"][1]  # "1 2" -> "seven. seven."
     driver = page("/models/translator")
-    _submit(driver, {"input[type=text]": expected["source"]})
+    # the run's beam width (3), so the best is what rnn-apps translate printed
+    fields = {"input[type=text]": expected["source"], "input[name=beam_width]": "3",
+              "input[name=n_best]": "2"}  # fmt: skip
+    _submit(driver, fields)
     (shown,) = _wait(driver, ".translation:not(:empty)")
     assert shown.text == expected["translation"] != ""
+    body = {
+        "signature_name": "translate",
+        "inputs": {"text": [expected["source"]], "beam_width": 3, "n_best": 2},
+    }
+    request = urllib.request.Request(
+        f"{server}/v1/models/translator:predict", json.dumps(body).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        outputs = json.load(answer)["outputs"]
+    listed = driver.execute_script(
+        "return [...document.querySelectorAll('.n-best li')]"
+        ".map((li) => [li.querySelector('.text').textContent, li.querySelector('.score')"
+        ".textContent])"
+    )
+    assert listed == [
+        [t or "(empty)", f"{s:.4f}"]
+        for t, s in zip(outputs["translations"][0], outputs["scores"][0], strict=True)
+    ]
+    assert len(listed) == 2 and listed[0][0] == expected["translation"]
+    table = driver.execute_script(
+        "const t = document.querySelector('table.attention');"
+        "return {cols: [...t.rows[0].cells].slice(1).map((c) => c.textContent),"
+        " rows: [...t.rows].slice(1).map((r) => r.cells[0].textContent),"
+        " weights: [...t.rows].slice(1).map((r) => [...r.cells].slice(1)"
+        ".map((c) => Number(c.dataset.weight)))}"
+    )
+    assert table["cols"] == ["1", "2"]  # the source's tokens
+    output = [t for t in outputs["output_tokens"][0] if t]
+    # the word tokens drawn without the tokenizer's joiner (U+FFED: "￭." is "." glued on)
+    assert table["rows"] == [t.replace("\uffed", "") for t in output] and output[-1] == "</s>"
+    served = [row[:2] for row in outputs["attention"][0][: len(output)]]
+    flat = [w for row in table["weights"] for w in row]
+    assert flat == pytest.approx([w for row in served for w in row], abs=1e-6)
+    assert all(math.isclose(sum(row), 1, abs_tol=1e-4) for row in table["weights"])
     _screenshot(driver, "translator")
 
 

@@ -188,6 +188,33 @@ def test_beam_search_finds_the_best_sequence_by_brute_force(trained):
     assert found == [expected]
 
 
+def test_n_best_are_the_best_sequences_by_brute_force(trained):
+    """With as many beams as sequences of 2 tokens, the n best of 3 steps are the n best
+    distinct translations (tokens after the end token do not count) with their scores."""
+    app, _, _ = trained
+    vocabulary = list(range(END, app.target_size))
+    width, steps, alpha = len(vocabulary) ** 2, 3, 0.6
+    source = "5 9"
+    sequences = [list(s) for s in itertools.product(vocabulary, repeat=steps)]
+    scores = _log_probs(app, source, sequences)
+    lengths = np.array(
+        [s.index(END) + 1 if END in s else steps for s in sequences], dtype="float32"
+    )
+    normalized = scores / ((5 + lengths) / 6) ** alpha
+    distinct: dict[str, float] = {}
+    for sequence, score in zip(sequences, normalized, strict=True):
+        kept = sequence[: sequence.index(END)] if END in sequence else sequence
+        words = [app.target_vocabulary[i - 4] for i in kept]
+        text = join_words(tf.constant([words], tf.string)).numpy()[0].decode()
+        distinct[text] = max(distinct.get(text, -np.inf), float(score))
+    expected = sorted(distinct.items(), key=lambda item: -item[1])[:5]
+    [found] = app.n_best([source], 5, beam_width=width, length_penalty=alpha, max_length=steps)
+    assert [t for t, _ in found] == [t for t, _ in expected]
+    np.testing.assert_allclose([x for _, x in found], [x for _, x in expected], atol=1e-4)
+    with pytest.raises(UserError, match=r"n_best must be an integer in \[1, 3\]"):
+        app.n_best([source], 4, beam_width=3)
+
+
 def test_beam_search_batches_like_single_inputs(trained):
     app, _, _ = trained
     sources = ["2 7 1 8", "0", "6 6"]
@@ -223,6 +250,45 @@ def test_save_load_and_export(trained, tmp_path):
     assert [t.decode() for t in served["translation"].numpy()] == expected
 
 
+def test_translate_signature_takes_beam_width_and_n_best(trained, tmp_path):
+    """The export's ``translate``: any beam width up to its widest gives the search of that
+    width (one compiled program, the beams past it dropped), with the n best and the
+    attention weights of the best translation over the source tokens."""
+    app, _, _ = trained
+    sources = ["3 3 1", "7 0 2 5", "4"]
+    translate = tf.saved_model.load(str(app.export(tmp_path / "export"))).signatures["translate"]
+    for width, n in ((1, 1), (2, 2), (3, 2), (5, 4)):
+        out = translate(
+            text=tf.constant(sources), beam_width=tf.constant(width), n_best=tf.constant(n)
+        )
+        expected = app.n_best(sources, n, beam_width=width)
+        texts = [[t.decode() for t in row] for row in out["translations"].numpy()]
+        assert texts == [[t for t, _ in best] for best in expected], width
+        assert [t.decode() for t in out["translation"].numpy()] == [b[0][0] for b in expected]
+        np.testing.assert_allclose(
+            out["scores"].numpy(), [[x for _, x in best] for best in expected], atol=1e-4
+        )
+    for row, source in enumerate(sources):
+        tokens, output, weights = app.attention(source, texts[row][0])
+        served_tokens = [t.decode() for t in out["source_tokens"].numpy()[row]]
+        served_output = [t.decode() for t in out["output_tokens"].numpy()[row]]
+        assert served_tokens[: len(tokens)] == tokens and not any(served_tokens[len(tokens) :])
+        assert served_output[: len(output)] == output and not any(served_output[len(output) :])
+        served = out["attention"].numpy()[row]
+        np.testing.assert_allclose(served[: len(output), : len(tokens)], weights, atol=1e-5)
+        assert not served[len(output) :].any() and not served[:, len(tokens) :].any()
+    for width, n, message in (
+        (0, 1, "beam_width must be at least 1"),
+        (17, 1, "beam_width must be at most 16"),
+        (2, 3, "n_best must be at most beam_width"),
+        (2, 0, "n_best must be at least 1"),
+    ):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            translate(
+                text=tf.constant(sources), beam_width=tf.constant(width), n_best=tf.constant(n)
+            )
+
+
 def test_attention_plot(trained, tmp_path):
     app, _, _ = trained
     source, output, weights = app.attention("4 0 7")
@@ -243,6 +309,13 @@ def test_cli_translate_and_evaluate(trained, tmp_path, capsys):
     )
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["source"] for x in lines] == ["1 2", "5"] and (tmp_path / "p.png").exists()
+    assert main(["translate", run, "1 2", "--beam-width", "3", "--n-best", "2"]) == 0
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    best = load_run(root / "run").n_best(["1 2"], 2, beam_width=3)[0]
+    assert line["n_best"] == [{"translation": t, "score": round(x, 4)} for t, x in best]
+    assert line["translation"] == best[0][0] and best[0][1] >= best[1][1]
+    assert main(["translate", run, "1 2", "--beam-width", "2", "--n-best", "3"]) == 2
+    assert "n_best must be an integer in [1, 2]" in capsys.readouterr().err
     data = write_pairs(tmp_path / "t.tsv", digit_pairs(20, seed=5))
     assert main(["evaluate", run, "--data", data, "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) == {"bleu", "chrf", "exact_match"}

@@ -29,6 +29,12 @@ class TranslatorConfig(TrainConfig):
     task_verb = "translate"
     task_options = (
         TaskOption("beam_width", int, "beams kept (1: greedy; default: the config's)"),
+        TaskOption(
+            "n_best",
+            int,
+            "the n best translations of each input, with their scores (n: at "
+            "most the beam width; default 1)",
+        ),
         TaskOption("plot", str, "a PNG of the first input's attention weights", output=".png"),
     )
 

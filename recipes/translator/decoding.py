@@ -62,15 +62,24 @@ def beam_search(
     width: int,
     max_length: tf.Tensor,
     alpha: tf.Tensor,
-) -> tf.Tensor:
+    live: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Beam search over the decoder cell (``width`` 1: greedy decoding).
 
     Beams are ranked by their log-probability divided by the GNMT length penalty
     ``((5 + length) / 6) ** alpha``; a beam that wrote the end token is finished and
     keeps its score. Stops when every beam is finished or after ``max_length`` tokens.
 
+    ``width`` is the number of beams the arrays hold (static, as XLA needs); ``live``
+    (a tensor in [1, width], default ``width``) is the number kept: the others are
+    dropped at each step, so the search is the one of width ``live`` (the best
+    ``live`` of the ``width`` best candidates are the ``live`` best), and one compiled
+    program serves every beam width up to ``width``.
+
     Returns:
-        ``[B, max_length]`` token ids of the best beam of each source, padded with 0.
+        ``([B, width, max_length] token ids, padded with 0, [B, width] scores)``: the
+        beams of each source best first, each scored by its log-probability over the
+        length penalty (the dropped beams last, scored about ``-1e9``).
     """
     values, mask, initial = _encode(layers, source_ids, states)
     keys = layers["attention"].keys(values)
@@ -102,6 +111,8 @@ def beam_search(
     scores = tf.tile(tf.concat([[0.0], tf.fill([width - 1], neg)], 0)[None], [batch, 1])
     lengths = tf.zeros([batch, width], tf.int32)
     finished = tf.zeros([batch, width], tf.bool)
+    # the beams past ``live``: dropped (scored neg, finished, of length 0) at each step
+    dropped = tf.range(width)[None, :] >= (width if live is None else live)
     history = tf.zeros([batch * width, max_length], tf.int32)
     tokens = tf.fill([batch * width], START)
     offsets = (tf.range(batch) * width)[:, None]  # row of each source's first beam
@@ -117,7 +128,9 @@ def beam_search(
         beam, token = best // vocabulary, best % vocabulary
         scores = tf.gather(tf.reshape(candidates, [batch, -1]), best, batch_dims=1)
         lengths = tf.gather(new_lengths, beam, batch_dims=1)
-        finished = tf.gather(finished, beam, batch_dims=1) | (token == END)
+        finished = tf.gather(finished, beam, batch_dims=1) | (token == END) | dropped
+        scores = tf.where(dropped, neg, scores)
+        lengths = tf.where(dropped, 0, lengths)
         parents = tf.reshape(beam + offsets, [-1])
         cell_states = [tf.gather(s, parents) for s in cell_states]
         token = tf.reshape(token, [-1])
@@ -133,8 +146,9 @@ def beam_search(
         (0, tokens, cell_states, scores, lengths, finished, history),
         maximum_iterations=max_length,
     )
-    chosen = tf.argmax(scores / penalty(lengths), axis=-1, output_type=tf.int32)
-    return tf.gather(history, tf.reshape(chosen + offsets[:, 0], [-1]))
+    ranked, order = tf.math.top_k(scores / penalty(lengths), k=width)  # best first
+    beams = tf.gather(tf.reshape(history, [batch, width, -1]), order, batch_dims=1)
+    return beams, ranked
 
 
 def translation_function(
@@ -146,26 +160,49 @@ def translation_function(
     """Raw strings in, translations out; beam search (width 1: greedy) in one XLA loop.
 
     Returns:
-        ``(texts[B], width, alpha, max_length) -> translations[B]``: the sources' ids
-        (``encode_sources``) padded to a bucket length, :func:`beam_search`, the output
-        ids read in ``target_vocabulary`` and joined (``join_tokens``).
+        ``(texts[B], width, alpha, max_length, live=None) -> dict``: the sources' ids
+        (``encode_sources``) padded to a bucket length, :func:`beam_search` (``width``
+        static, ``live`` beams kept), and its beams read in ``target_vocabulary`` and
+        joined (``join_tokens``): ``translations`` ``[B, width]`` (best first),
+        ``scores`` ``[B, width]``, ``tokens`` (ids ``[B, width, length]``) and
+        ``source_ids`` (``[B, bucket length]``).
     """
     states = len(layers["decoder"].cell.state_size)
     numeric = tf.function(
-        lambda ids, width, max_length, alpha: beam_search(
-            layers, states, ids, width, max_length, alpha
+        lambda ids, width, live, max_length, alpha: beam_search(
+            layers, states, ids, width, max_length, alpha, live
         ),
         jit_compile=True,
     )
     table = tf.constant(["", "", "", "", *target_vocabulary])
 
-    def translate(texts, width, alpha, max_length):
+    def translate(texts, width, alpha, max_length, live=None):
         ids = encode_sources(texts)
         ids = ids.to_tensor()
         padding = bucket_length(tf.shape(ids)[1]) - tf.shape(ids)[1]
         ids = tf.pad(ids, [[0, 0], [0, padding]])
         max_length = tf.where(max_length > 0, max_length, 2 * tf.shape(ids)[1] + 10)
-        tokens = numeric(ids, width, max_length, alpha)
-        return join_tokens(tf.gather(table, tokens))
+        live = tf.constant(width, tf.int32) if live is None else live
+        tokens, scores = numeric(ids, width, live, max_length, alpha)
+        words = tf.gather(table, tokens)  # [B, width, length]
+        joined = join_tokens(tf.reshape(words, [-1, tf.shape(words)[2]]))
+        return {
+            "translations": tf.reshape(joined, tf.shape(words)[:2]),
+            "scores": scores,
+            "tokens": tokens,
+            "source_ids": ids,
+        }
 
     return translate
+
+
+def attention_of(layers: Layers, source_ids: tf.Tensor, tokens: tf.Tensor) -> tf.Tensor:
+    """The attention weights ``[B, T, S]`` of the decoder writing ``tokens`` (ids
+    ``[B, T]``, padded with 0) over the sources (ids ``[B, S]``): the teacher-forced
+    decoder reads the start token and the tokens before each one; the rows of padding
+    are 0."""
+    states = len(layers["decoder"].cell.state_size)
+    start = tf.fill([tf.shape(tokens)[0], 1], START)
+    target_in = tf.concat([start, tokens[:, :-1]], axis=1)
+    _, weights = teacher_forced(layers, source_ids, target_in, None, states)
+    return tf.where((tokens != PAD)[:, :, None], weights, tf.zeros_like(weights))

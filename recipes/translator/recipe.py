@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -45,12 +46,14 @@ from recipes.core.recipe import Recipe, string_lookup
 from recipes.translator.attention import EncoderAttention
 from recipes.translator.buckets import bucketed_batches, token_lengths
 from recipes.translator.config import TranslatorConfig
-from recipes.translator.decoding import teacher_forced, translation_function
+from recipes.translator.decoding import attention_of, teacher_forced, translation_function
 from recipes.translator.plots import attention_heatmap
 from recipes.translator.tokens import END, PAD, SPECIALS, START, TOKENIZERS, vocabulary
 
 # -- settings ---------------------------------------------------------------------------
 DATE_EPOCHS, SENTENCE_EPOCHS = 3, 20  # epochs when the config says 0
+#: the widest beam the export's ``translate`` signature takes (at least; the run's if wider)
+EXPORT_BEAM_WIDTH = 16
 
 
 class Translator(Recipe):
@@ -233,6 +236,24 @@ class Translator(Recipe):
             max_length: output tokens at most (0: twice the source's, plus 10);
                 default the config's.
         """
+        return [
+            best[0][0] for best in self.n_best(texts, 1, beam_width, length_penalty, max_length)
+        ]
+
+    def n_best(
+        self,
+        texts: list[str],
+        n: int,
+        beam_width: int | None = None,
+        length_penalty: float | None = None,
+        max_length: int | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """The ``n`` best translations of each text, best first, with their scores.
+
+        A score is the beam's log-probability divided by the length penalty
+        ``((5 + length) / 6) ** length_penalty``, the end token counted. The other
+        arguments are :meth:`translate`'s; ``n`` is at most the beam width.
+        """
         c = self.config
         # the options checked against their config keys' ranges, before any work
         width = (
@@ -250,13 +271,21 @@ class Translator(Recipe):
             if max_length is None
             else check_setting(TranslatorConfig, "max_length", max_length)
         )
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= width:
+            raise UserError(
+                f"n_best must be an integer in [1, {width}] (the beam width), got {n!r}."
+            )
         self._require_model()
         texts = [str(t) for t in texts]
         decode = self._compiled("decode", self._decoder_function)
         translate = self._compiled(
             f"translate-{width}",
             lambda: tf.function(
-                lambda texts, alpha, max_length: decode(texts, width, alpha, max_length),
+                lambda texts, alpha, max_length: {
+                    k: v
+                    for k, v in decode(texts, width, alpha, max_length).items()
+                    if k in ("translations", "scores")
+                },
                 input_signature=[
                     tf.TensorSpec([None], tf.string),
                     tf.TensorSpec([], tf.float32),
@@ -264,11 +293,19 @@ class Translator(Recipe):
                 ],
             ),
         )
-        out: list[str] = []
+        out: list[list[tuple[str, float]]] = []
         for start in self.counted(range(0, len(texts), c.batch_size), "batches"):
             chunk = tf.constant(texts[start : start + c.batch_size], tf.string)
-            translated = translate(chunk, tf.constant(alpha), tf.constant(max_length))
-            out += [t.decode("utf-8") for t in translated.numpy()]
+            found = translate(chunk, tf.constant(alpha), tf.constant(max_length))
+            for row, scores in zip(
+                found["translations"].numpy(), found["scores"].numpy(), strict=True
+            ):
+                out.append(
+                    [
+                        (t.decode("utf-8"), float(x))
+                        for t, x in zip(row[:n], scores[:n], strict=True)
+                    ]
+                )
         return out
 
     def attention(self, text: str, translation: str | None = None) -> tuple:
@@ -292,22 +329,35 @@ class Translator(Recipe):
         ] + ["</s>"]
         return source_tokens, output_tokens, weights.numpy()[0]
 
-    def plot_attention(self, text: str, path: str | Path) -> Path:
+    def plot_attention(self, text: str, path: str | Path, beam_width: int | None = None) -> Path:
         """Draws the attention weights of one translation as a heatmap PNG."""
-        translation = self.translate([text])[0]
+        translation = self.translate([text], beam_width=beam_width)[0]
         return attention_heatmap(text, translation, *self.attention(text, translation), path)
 
     def predict(
-        self, inputs: list[str], beam_width: int | None = None, plot: str | None = None
+        self,
+        inputs: list[str],
+        beam_width: int | None = None,
+        n_best: int | None = None,
+        plot: str | None = None,
     ) -> list[dict]:
         """Translations of raw texts, one ``{"source", "translation"}`` dict per text.
 
-        ``plot``: a PNG path; the attention weights of the first input are drawn there.
+        ``n_best`` above 1 adds ``"n_best"``: that many ``{"translation", "score"}``,
+        best first (:meth:`n_best`, scores rounded to 4 decimals). ``plot``: a PNG path;
+        the attention weights of the first input are drawn there.
         """
-        translations = self.translate(inputs, beam_width=beam_width)
+        n = 1 if n_best is None else n_best
+        found = self.n_best(inputs, n, beam_width=beam_width)
         if plot and inputs:
-            self.plot_attention(inputs[0], plot)
-        return [{"source": s, "translation": t} for s, t in zip(inputs, translations, strict=True)]
+            self.plot_attention(inputs[0], plot, beam_width=beam_width)
+        results = []
+        for source, best in zip(inputs, found, strict=True):
+            result = {"source": source, "translation": best[0][0]}
+            if n > 1:
+                result["n_best"] = [{"translation": t, "score": round(x, 4)} for t, x in best]
+            results.append(result)
+        return results
 
     # -- evaluation --------------------------------------------------------------------------
     def metrics(self, examples: Examples) -> dict[str, float]:
@@ -370,6 +420,71 @@ class Translator(Recipe):
         max_length = tf.constant(self.config.max_length, tf.int32)
 
         def serve(text):
-            return {"translation": translate(text, width, alpha, max_length)}
+            return {"translation": translate(text, width, alpha, max_length)["translations"][:, 0]}
 
         return serve
+
+    def export_beam_width(self) -> int:
+        """The widest beam the ``translate`` signature takes: the run's, or
+        :data:`EXPORT_BEAM_WIDTH` if that is wider."""
+        return max(self.config.beam_width, EXPORT_BEAM_WIDTH)
+
+    def translate_function(self):
+        """The ``translate`` signature: ``text`` [B], ``beam_width`` and ``n_best`` (int32
+        scalars) in; the best ``translation`` [B], the ``translations`` and ``scores``
+        [B, n_best] (best first, as :meth:`n_best`), and the best translation's
+        ``source_tokens`` [B, S] and ``output_tokens`` [B, T] (padded with "", the end
+        token ``</s>`` included) with the ``attention`` [B, T, S] of each output token over
+        the source tokens (as :meth:`attention`; 0 in the padding)."""
+        layers = self._layers()
+        translate = self._decoder_function()
+        widest = self.export_beam_width()
+        alpha = tf.constant(self.config.length_penalty, tf.float32)
+        max_length = tf.constant(self.config.max_length, tf.int32)
+        tokens_of = tf.constant(["", "", "", SPECIALS[1], *self.target_vocabulary])
+
+        def serve(text, beam_width, n_best):
+            checks = [
+                tf.debugging.assert_greater_equal(
+                    beam_width, 1, message="beam_width must be at least 1"
+                ),
+                tf.debugging.assert_less_equal(
+                    beam_width,
+                    widest,
+                    message=f"beam_width must be at most {widest} (the export's widest beam)",
+                ),
+                tf.debugging.assert_greater_equal(n_best, 1, message="n_best must be at least 1"),
+                tf.debugging.assert_less_equal(
+                    n_best, beam_width, message="n_best must be at most beam_width"
+                ),
+            ]
+            with tf.control_dependencies(checks):
+                found = translate(text, widest, alpha, max_length, live=beam_width)
+            best = found["tokens"][:, 0]  # [B, T]
+            source_tokens = self.split_tokens(text).to_tensor("")
+            weights = attention_of(layers, found["source_ids"], best)
+            return {
+                "translation": found["translations"][:, 0],
+                "translations": found["translations"][:, :n_best],
+                "scores": found["scores"][:, :n_best],
+                "source_tokens": source_tokens,
+                "output_tokens": tf.gather(tokens_of, best),
+                "attention": weights[:, :, : tf.shape(source_tokens)[1]],
+            }
+
+        return serve
+
+    def export_endpoints(self) -> dict[str, tuple[Any, list[tf.TensorSpec]]]:
+        """``serving_default`` (``text`` -> ``translation``, the run's beam width) and
+        ``translate`` (:meth:`translate_function`: beam width and n-best as inputs)."""
+        return {
+            **super().export_endpoints(),
+            "translate": (
+                self.translate_function(),
+                [
+                    tf.TensorSpec([None], tf.string, name="text"),
+                    tf.TensorSpec([], tf.int32, name="beam_width"),
+                    tf.TensorSpec([], tf.int32, name="n_best"),
+                ],
+            ),
+        }

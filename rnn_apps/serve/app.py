@@ -29,7 +29,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from rnn_apps.serve.batching import Batcher, batchable
-from rnn_apps.serve.models import Model, RequestError, answers, parse_request, response
+from rnn_apps.serve.models import (
+    Model,
+    RequestError,
+    answers,
+    parse_request,
+    refusal,
+    response,
+)
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -144,10 +151,7 @@ def create_app(
                 return _error(message[4:], 413)
             return _error(message, 400)
         except Exception as err:  # noqa: BLE001 - TensorFlow's errors on bad values
-            first = (getattr(err, "message", None) or str(err)).strip().splitlines()
-            return _error(
-                f"The model refused the inputs: {first[0] if first else type(err).__name__}", 400
-            )
+            return _error(f"The model refused the inputs: {refusal(err)}", 400)
         return JSONResponse(response(outputs, kind))
 
     async def listing(request: Request) -> Response:

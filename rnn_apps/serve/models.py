@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,3 +367,28 @@ def answers(model: Model, signature: Signature, arrays: dict, outputs: dict) -> 
             f"This export of {model.name} lacks what :answer reads ({type(err).__name__}: "
             f"{err}); export the run again with this rnn-apps, or use :predict."
         ) from None
+
+
+#: the lines of TensorFlow's error text around the message itself
+_NOISE = re.compile(r"Graph execution error:|Detected at node|<stack traces unavailable>|\[\[")
+
+
+def refusal(err: Exception) -> str:
+    """One line saying why TensorFlow refused a request's values: a failed assertion of
+    the graph as its message and the values it compared (``n_best must be at most
+    beam_width (n_best = 4, beam_width = 3)``), else the error's first line of substance."""
+    text = getattr(err, "message", None) or str(err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("assertion failed:"):
+            parts = re.findall(r"\[([^\]]*)\]", line)
+            message = parts[0] if parts else line
+            values = [
+                f"{name.group(1)} = {value}"
+                for label, value in zip(parts, parts[1:], strict=False)
+                if (name := re.fullmatch(r"\w+ \((\w+)(?::\d+)?\) = ", label))
+            ]
+            return f"{message} ({', '.join(values)})" if values else message
+    kept = [line for line in lines if not _NOISE.match(line)]
+    first = kept[0] if kept else type(err).__name__
+    return re.sub(r"\s*\[Op:[^\]]*\]$", "", first)

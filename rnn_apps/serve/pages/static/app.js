@@ -116,15 +116,56 @@ function sentiment(ui) {
   }), result);
 }
 
+/** The attention weights as a table: a row per output token, a column per source token,
+ * each cell shaded by its weight (the padding of the export's outputs dropped). */
+function heatmap(sourceTokens, outputTokens, weights) {
+  const source = sourceTokens.filter((t) => t !== "");
+  const output = outputTokens.filter((t) => t !== "");
+  // a space token drawn as ␣; the joiner that marks a word token glued to its neighbour
+  // (the tokenizer's U+FFED) left out
+  const shown = (t) => (t === " " ? "\u2423" : t.replaceAll("\uffed", ""));
+  return el(
+    "table",
+    {class: "attention"},
+    el("tr", {}, el("th", {}), ...source.map((t) => el("th", {scope: "col"}, shown(t)))),
+    ...output.map((t, i) => el(
+      "tr",
+      {},
+      el("th", {scope: "row"}, shown(t)),
+      ...source.map((_, j) => {
+        const w = weights[i][j];
+        return el("td", {"data-weight": w, title: w.toFixed(3), style: `--w: ${w}`});
+      }),
+    )),
+  );
+}
+
 function translator(ui) {
-  // (an attention heatmap would go here; the export gives no attention weights)
   const text = el("input", {type: "text", value: "May 3rd, 1979"});
+  const width = el("input", {type: "number", name: "beam_width", min: 1, value: 4});
+  const nBest = el("input", {type: "number", name: "n_best", min: 1, value: 3});
   const result = el("p", {class: "translation"});
-  ui.root.append(form([["Text", text]], "Translate", async () => {
-    const {translation} = await ui.run({text: text.value});
-    result.textContent = translation;
-    result.classList.toggle("empty", !translation);
-  }), result);
+  const best = el("ol", {class: "n-best"});
+  const attention = el("div", {class: "heatmap"});
+  const fields = [["Text", text], ["Beam width", width], ["N best", nBest]];
+  ui.root.append(form(fields, "Translate", async () => {
+    const out = await ui.run({
+      text: text.value, beam_width: Number(width.value), n_best: Number(nBest.value),
+    });
+    result.textContent = out.translation;
+    result.classList.toggle("empty", !out.translation);
+    best.replaceChildren(...out.translations.map((t, i) => el(
+      "li",
+      {},
+      el("span", {class: "text"}, t || "(empty)"),
+      " ",
+      el("small", {class: "score"}, out.scores[i].toFixed(4)),
+    )));
+    attention.replaceChildren(
+      el("p", {class: "note"}, "Attention of each output token (rows) over the source (columns)"),
+      heatmap(out.source_tokens, out.output_tokens, out.attention),
+    );
+  }, {class: "translate"}), result, best, attention);
 }
 
 /** The export's entity spans {type, start, end}, their padding (start -1) dropped. */
@@ -350,14 +391,16 @@ function generic(ui) {
   }), result);
 }
 
-// a recipe's view, for a signature with these inputs
+// a recipe's view: the signature it runs and that signature's inputs
 const VIEWS = {
-  sentiment: [["text"], sentiment],
-  translator: [["text"], translator],
-  ner: [["sentence"], ner],
-  char_text: [["length", "prime", "seed", "temperature", "top_k", "top_p"], sampler(false)],
-  char_music: [["length", "prime", "seed", "temperature", "top_k", "top_p"], sampler(true)],
-  trigger_word: [["waveform"], triggerWord],
+  sentiment: ["serving_default", ["text"], sentiment],
+  translator: ["translate", ["beam_width", "n_best", "text"], translator],
+  ner: ["serving_default", ["sentence"], ner],
+  char_text: ["serving_default", ["length", "prime", "seed", "temperature", "top_k", "top_p"],
+    sampler(false)],
+  char_music: ["serving_default", ["length", "prime", "seed", "temperature", "top_k", "top_p"],
+    sampler(true)],
+  trigger_word: ["serving_default", ["waveform"], triggerWord],
 };
 
 // -- the pages -------------------------------------------------------------------------------
@@ -379,10 +422,10 @@ async function modelPage() {
   $("#title").textContent = name;
   const meta = await api(`/v1/models/${encodeURIComponent(name)}/metadata`);
   const defs = meta.metadata.signature_def.signature_def;
-  const key = "serving_default" in defs ? "serving_default" : Object.keys(defs)[0];
-  const signature = defs[key];
   const recipe = meta.rnn_apps?.recipe ?? null;
-  const [inputs, view] = VIEWS[recipe] ?? [null, generic];
+  const [wanted, inputs, view] = VIEWS[recipe] ?? ["serving_default", null, generic];
+  const key = [wanted, "serving_default"].find((k) => k in defs) ?? Object.keys(defs)[0];
+  const signature = defs[key];
   const fits = !inputs || inputs.join() === Object.keys(signature.inputs).sort().join();
   $("#about").textContent = `Version ${meta.model_spec.version}, ${
     recipe ? `recipe ${recipe}` : "no recipe recorded"}, signature ${key}${
