@@ -3,7 +3,9 @@ front end, offline and streaming detection, calibration, resume, save/load, Save
 TFLite export, CLI."""
 
 import copy
+import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,10 +15,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy.io import wavfile
 
 from recipes.core.errors import UserError
 from recipes.core.training import write_json
-from recipes.trigger_word import audio, mixing, synthesis
+from recipes.trigger_word import answers, audio, mixing, synthesis
 from recipes.trigger_word.audio import with_chimes
 from recipes.trigger_word.config import FRAME_STEP, TriggerWordConfig
 from recipes.trigger_word.detection import CALIBRATION_GRID, Detector, choose_threshold
@@ -482,6 +485,117 @@ def test_save_load_export_and_tflite(trained, tmp_path):
     streamer.push(w)
     streamer.finish()
     np.testing.assert_allclose(np.concatenate(streamer.probabilities), expected, atol=1e-4)
+
+
+def kept_detections(outputs, row: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row ``row``'s ``detection_time`` and ``detection_score``, the -1 padding (checked
+    to be -1 in both) left out."""
+    times, scores = (outputs[k].numpy()[row] for k in ("detection_time", "detection_score"))
+    kept = times >= 0
+    assert np.all(times[~kept] == -1) and np.all(scores[~kept] == -1)
+    return times[kept], scores[kept]
+
+
+def wav_bytes(data: np.ndarray, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    wavfile.write(buffer, rate, data)
+    return buffer.getvalue()
+
+
+def test_wav_signature_reads_files_as_detect_does(trained, tmp_path):
+    """The export's ``wav`` signature on WAV files' bytes. One file: exactly what
+    serving_default gives on audio.read_wav of it (stereo averaged), and what predict and
+    detect give (probabilities to float rounding, the same detections, the dict that
+    answers.answer reads off it). A batch of files of different lengths, padded to the
+    longest: each row is its file's own result, -1 past its ``frames``."""
+    recipe, _, _ = trained
+    long = some_audio(2.5, seed=4)[:37928]  # 2.3705 s: 2.371 in float32, 2.37 in float64
+    short = some_audio(1.6, seed=5)[:24008]  # neither in whole frames
+    noise = audio.noise("white", len(short), np.random.default_rng(5)) * 0.3
+    stereo = np.round(np.clip(np.stack([short, noise], axis=1), -1, 1) * 32767)
+    paths = [audio.write_wav(tmp_path / "long.wav", long), tmp_path / "stereo.wav"]
+    wavfile.write(paths[1], 16000, stereo.astype(np.int16))
+    paths.append(audio.write_wav(tmp_path / "tiny.wav", long[:200]))  # under one frame
+    waveforms = [audio.read_wav(path) for path in paths]
+    threshold = crossing_threshold(recipe, waveforms[0])
+    recipe.config = recipe.config.replace(threshold=threshold)
+    served = tf.saved_model.load(str(recipe.export(tmp_path / "exported")))
+    wav, default = served.signatures["wav"], served.signatures["serving_default"]
+    files = [path.read_bytes() for path in paths]
+    alone = []
+    for path, data, waveform in zip(paths, files, waveforms, strict=True):
+        out = wav(wav=tf.constant([data]))
+        same = default(waveform=tf.constant(waveform[None]))
+        for key in same:
+            np.testing.assert_array_equal(out[key].numpy(), same[key].numpy(), err_msg=key)
+        assert out["frames"].numpy().tolist() == [len(waveform) // 320]
+        assert out["seconds"].numpy().tolist() == [np.float32(len(waveform) / 16000)]
+        np.testing.assert_allclose(out["probabilities"][0], recipe.probabilities(path), atol=1e-5)
+        times, scores = kept_detections(out, 0)
+        found = recipe.detect(path)
+        assert [round(float(t), 3) for t in times] == [d["time"] for d in found]
+        np.testing.assert_allclose(scores, [d["score"] for d in found], atol=1e-4)
+        printed = recipe.predict([str(path)])[0]
+        row = {key: value.numpy()[0] for key, value in out.items()}
+        assert answers.answer({"wav": data}, row) == {
+            "seconds": printed["seconds"],
+            "detections": printed["detections"],
+        }
+        alone.append(out)
+    assert len(kept_detections(alone[0], 0)[0]) >= 2 and len(kept_detections(alone[1], 0)[0])
+    assert round(float(alone[0]["seconds"][0]), 3) == 2.371  # answer's rounding was needed
+    assert alone[2]["probabilities"].shape == (1, 0)  # and no error
+    batch = wav(wav=tf.constant(files))
+    padded = np.zeros((len(files), len(long)), np.float32)
+    for i, waveform in enumerate(waveforms):
+        padded[i, : len(waveform)] = waveform
+    same = default(waveform=tf.constant(padded))
+    for i, out in enumerate(alone):
+        frames = int(out["frames"][0])
+        assert batch["frames"][i] == frames and batch["seconds"][i] == out["seconds"][0]
+        probs = batch["probabilities"].numpy()[i]
+        assert np.all(probs[frames:] == -1)
+        # the rows of serving_default on the padded batch, bit for bit ...
+        np.testing.assert_array_equal(probs[:frames], same["probabilities"].numpy()[i, :frames])
+        # ... and the file's own to float rounding, not bit for bit: all up to the output
+        # layer is, but its matrix product (rows: batch x frames) takes the rows 8 at a
+        # time on this CPU and those past the last multiple of 8 another way; a file alone
+        # ends in such rows (75 frames: 72-74), which fall in whole blocks in the batch
+        np.testing.assert_allclose(probs[:frames], out["probabilities"][0], rtol=0, atol=1e-6)
+        times, scores = kept_detections(batch, i)
+        alone_times, alone_scores = kept_detections(out, 0)
+        np.testing.assert_array_equal(times, alone_times)
+        np.testing.assert_allclose(scores, alone_scores, rtol=0, atol=1e-6)
+
+
+def test_wav_signature_refuses_other_audio_in_one_line(trained, tmp_path):
+    """Bytes that are not a WAV file, samples other than 16-bit PCM and rates other than
+    16 kHz fail the call: one line naming the file's place in the batch and what to send."""
+    recipe, _, _ = trained
+    served = tf.saved_model.load(str(recipe.export(tmp_path / "exported")))
+    pcm = np.round(np.clip(audio.noise("pink", 8000, np.random.default_rng(3)), -1, 1) * 32767)
+    pcm = pcm.astype(np.int16)
+    good = wav_bytes(pcm, 16000)
+    advice = (
+        "send 16 kHz 16-bit PCM WAV (e.g. ffmpeg -i IN -ar 16000 -ac 1 -c:a pcm_s16le "
+        "OUT.wav), or post the waveform (float32 at 16 kHz) to serving_default"
+    )
+    not_wav = "is not a WAV file (no RIFF/WAVE header)"
+    refused = [
+        ("is 44100 Hz audio", wav_bytes(pcm, 44100)),
+        (not_wav, b"ID3\x04\x00 the start of an MP3 file"),
+        (not_wav, b""),
+        (
+            "holds 32-bit samples of format 3, not 16-bit PCM (format 1)",
+            wav_bytes(pcm.astype(np.float32) / 32768, 16000),
+        ),
+    ]
+    for line, data in refused:
+        with pytest.raises(tf.errors.InvalidArgumentError) as error:
+            served.signatures["wav"](wav=tf.constant([good, data]))
+        message = re.findall(r"assertion failed: \[(.*)\]$", str(error.value), re.MULTILINE)
+        assert message == [f"wav[1] {line}; {advice}"], str(error.value)
+    assert served.signatures["wav"](wav=tf.constant([good]))["frames"].numpy().tolist() == [25]
 
 
 def test_cli_detect_plot_chime_and_evaluate(trained, tmp_path, capsys):

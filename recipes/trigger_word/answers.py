@@ -15,8 +15,9 @@ SAMPLE_RATE = 16000
 def answer(inputs: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
     """``{"seconds", "detections": [{"time", "score"}]}``, as :meth:`TriggerWord.predict`
     rounds them (the -1 padding dropped)."""
-    if "seconds" in outputs:
-        seconds = float(outputs["seconds"])
+    if "seconds" in outputs:  # wav's float32 samples / 16000, as whole samples again: it
+        # rounds as predict's float64 does (2.3705 s is 2.371 in float32, 2.37 in float64)
+        seconds = round(float(outputs["seconds"]) * SAMPLE_RATE) / SAMPLE_RATE
     else:
         seconds = len(inputs["waveform"]) / SAMPLE_RATE
     return {

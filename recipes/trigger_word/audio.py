@@ -4,6 +4,7 @@ Waveforms are 1-D ``float32`` NumPy arrays in [-1, 1] at :data:`SAMPLE_RATE` unl
 said otherwise. Reading and writing go through :mod:`scipy.io.wavfile` (PCM of 8, 16,
 24 or 32 bits and float WAV files), resampling through
 :func:`scipy.signal.resample_poly` (a polyphase filter, exact for rational ratios).
+:func:`wavs_in_graph` decodes WAV files in the graph, for the export's ``wav`` signature.
 """
 
 from __future__ import annotations
@@ -73,6 +74,72 @@ def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if data.ndim == 2:
         data = data.mean(axis=1)
     return resample(data, rate, sample_rate)
+
+
+#: what the export's ``wav`` signature accepts, and how to get it (its errors end with it)
+WAV_ADVICE = (
+    "send 16 kHz 16-bit PCM WAV (e.g. ffmpeg -i IN -ar 16000 -ac 1 -c:a pcm_s16le OUT.wav), "
+    "or post the waveform (float32 at 16 kHz) to serving_default"
+)
+
+
+def wavs_in_graph(wavs):
+    """WAV files' bytes decoded in the graph as :func:`read_wav` reads a 16 kHz 16-bit
+    PCM file (samples / 32768, channels averaged), padded with zeros to the longest.
+
+    Only such files are decoded (:func:`tf.audio.decode_wav` reads 16-bit PCM and does
+    not resample); any other fails the call with ``tf.errors.InvalidArgumentError``, one
+    line naming the file (``wav[i]``, its place in the batch) and ending in
+    :data:`WAV_ADVICE`: not a RIFF/WAVE file, samples other than 16-bit PCM (read from a
+    ``fmt`` chunk right after the RIFF header, where converters write it; elsewhere
+    ``decode_wav`` says so itself) or a sample rate other than :data:`SAMPLE_RATE`.
+
+    Args:
+        wavs: ``[batch]`` tf.string, each element the bytes of one WAV file.
+
+    Returns:
+        ``(waveforms, samples)``: float32 ``[batch, longest]`` and each file's length,
+        int32 ``[batch]``.
+    """
+    import tensorflow as tf
+
+    wavs = tf.convert_to_tensor(wavs, tf.string)
+
+    def check(ok, line: str, *values):
+        """An assertion that fails with ``wav[i] <line>; <advice>``."""
+        message = tf.strings.format(f"wav[{{}}] {line}; {WAV_ADVICE}", values)
+        return tf.debugging.Assert(ok, [message])
+
+    def decode(i):
+        wav = wavs[i]
+        head = tf.strings.substr(tf.strings.join([wav, "\0" * 36]), 0, 36)  # short files too
+        byte = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int32)
+        form, bits = byte[20] + 256 * byte[21], byte[34] + 256 * byte[35]  # little-endian
+        riff = tf.strings.substr(head, 0, 4) == "RIFF"
+        riff &= tf.strings.substr(head, 8, 4) == "WAVE"
+        fmt_first = tf.strings.substr(head, 12, 4) == "fmt "
+        header = [
+            check(riff, "is not a WAV file (no RIFF/WAVE header)", i),
+            check(
+                ~riff | ~fmt_first | ((form == 1) & (bits == 16)),
+                "holds {}-bit samples of format {}, not 16-bit PCM (format 1)",
+                i,
+                bits,
+                form,
+            ),
+        ]
+        with tf.control_dependencies(header):
+            decoded = tf.audio.decode_wav(wav)
+        rate = decoded.sample_rate
+        with tf.control_dependencies([check(rate == SAMPLE_RATE, "is {} Hz audio", i, rate)]):
+            return tf.reduce_mean(decoded.audio, axis=1)  # mono: channels averaged
+
+    ragged = tf.map_fn(
+        decode,
+        tf.range(tf.shape(wavs)[0]),
+        fn_output_signature=tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0),
+    )
+    return ragged.to_tensor(0.0), tf.cast(ragged.row_lengths(), tf.int32)
 
 
 def waveform_of(source) -> np.ndarray:

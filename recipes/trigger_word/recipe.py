@@ -14,6 +14,10 @@ word) and negatives (other words) inserted into backgrounds, augmented in speed,
 level and noise. Without data, the word and the negatives are synthesized with eSpeak
 NG and the backgrounds are generated noise.
 
+The export's ``serving_default`` takes waveforms, ``wav`` the bytes of WAV files (decoded
+in the graph), ``stream_step`` a chunk and the states; the first two give the detections
+as well as the probabilities.
+
 The front end is :mod:`~recipes.trigger_word.frontend`; detections, their measurement and
 the calibrated threshold are :mod:`~recipes.trigger_word.detection`; streaming and TFLite
 :mod:`~recipes.trigger_word.streaming`; the ``--plot`` figure :mod:`~recipes.trigger_word.plots`.
@@ -45,7 +49,11 @@ from recipes.trigger_word.streaming import Streamer
 
 
 class TriggerWord(Recipe):
-    """Hears a chosen word in a stream of sound: ``detect(waveform)`` -> times."""
+    """Hears a chosen word in a stream of sound: ``detect(waveform)`` -> times.
+
+    Exported (:meth:`export_endpoints`) with the signatures ``serving_default``
+    (waveforms), ``wav`` (WAV files' bytes) and ``stream_step`` (one chunk of a stream).
+    """
 
     name = "trigger_word"
     config_class = TriggerWordConfig
@@ -335,21 +343,66 @@ class TriggerWord(Recipe):
         return [tf.TensorSpec((None, None), tf.float32, name="waveform")]
 
     def serving_function(self):
+        """``serving_default``: waveforms ``[batch, samples]`` (16 kHz) -> ``probabilities``
+        ``[batch, samples // 320]`` and the detections of :meth:`detector` (the run's
+        threshold), ``detection_time`` and ``detection_score`` ``[batch, detections]``
+        padded with -1 (:func:`detection.detections_in_graph`).
+
+        Audio shorter than one frame has no frame, hence no detection, as in
+        :meth:`predict`. The function also takes ``frames``, each row's own frame count
+        when the rows are audio of different lengths padded with zeros
+        (:meth:`wav_function`): the frames past a row's end are -1 then, and so have no
+        detection.
+        """
         model, frame, detector = self.model, self.frame_samples(), self.detector()
 
-        def serve(waveform):
-            probs = ops.squeeze(model(waveform, training=False), -1)
-            probs = probs[:, : ops.shape(waveform)[1] // frame]
-            return {"probabilities": probs, **detection.detections_in_graph(detector, probs)}
+        def serve(waveform, frames=None):
+            samples = tf.shape(waveform)[1]
+            if frames is None:
+                frames = tf.fill(tf.shape(waveform)[:1], samples // frame)
+            # at least one frame: the model fails on less audio, the detector's scan on
+            # none; the frames only look back, so the first ``samples // frame`` are those
+            # of the audio as it came
+            padded = tf.pad(waveform, [[0, 0], [0, tf.maximum(frame - samples, 0)]])
+            probs = ops.squeeze(model(padded, training=False), -1)
+            # past each row's frames: -1, below any threshold (all are above 0)
+            probs = tf.where(tf.sequence_mask(frames, tf.shape(probs)[1]), probs, -1.0)
+            found = detection.detections_in_graph(detector, probs)
+            return {"probabilities": probs[:, : samples // frame], **found}
 
         return serve
 
+    def wav_function(self):
+        """``wav``: the bytes of WAV files ``[batch]`` -> what ``serving_default`` gives for
+        their waveforms, and ``frames`` (int32) and ``seconds`` (float32) ``[batch]``.
+
+        Each file is decoded in the graph (:func:`audio.wavs_in_graph`: 16 kHz 16-bit PCM
+        only, channels averaged, as :func:`audio.read_wav` reads it) and the files are
+        padded with zeros to the longest; the model only looks back, so a row's frames
+        are those of the file alone (to float rounding: the matrix product of the output
+        layer may round a frame's last bit otherwise in another batch), and
+        ``probabilities`` past its ``frames`` are -1.
+        """
+        serve, frame = self.serving_function(), self.frame_samples()
+
+        def serve_wav(wav):
+            waveform, samples = audio.wavs_in_graph(wav)
+            frames = samples // frame
+            # divided in float64: float32 division here is not always the nearest float32
+            seconds = tf.cast(tf.cast(samples, tf.float64) / audio.SAMPLE_RATE, tf.float32)
+            return {**serve(waveform, frames), "frames": frames, "seconds": seconds}
+
+        return serve_wav
+
     def export_endpoints(self) -> dict[str, tuple[Any, list[tf.TensorSpec]]]:
         """``serving_default`` (waveform batch -> per-frame probabilities and the detections
-        of :meth:`detector`, the run's threshold) and
-        ``stream_step`` (one chunk and the states -> probabilities and new states)."""
+        of :meth:`detector`, the run's threshold; :meth:`serving_function`), ``wav`` (WAV
+        files' bytes -> the same, and each file's ``frames`` and ``seconds``;
+        :meth:`wav_function`) and ``stream_step`` (one chunk and the states ->
+        probabilities and new states)."""
         return {
             **super().export_endpoints(),
+            "wav": (self.wav_function(), [tf.TensorSpec((None,), tf.string, name="wav")]),
             "stream_step": (
                 streaming.stream_step(self, named=True),
                 streaming.stream_signature(self, batch=None),
