@@ -76,7 +76,8 @@ SERVING = {
 OTHER_SIGNATURES = {
     "char_text": {"generate"},
     "char_music": {"generate"},
-    "trigger_word": {"stream_step"},
+    "translator": {"translate"},
+    "trigger_word": {"stream_step", "wav"},
 }
 
 recipes = pytest.mark.parametrize("recipe", RECIPES)

@@ -38,9 +38,9 @@ def serve_command(*args: str) -> list[str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One ``rnn-apps serve`` process: the sentiment run exported as models/sentiment/1,
-    the translator and tagger given as run folders (exported on the fly)."""
+    the translator, tagger and trigger word given as run folders (exported on the fly)."""
     root = tmp_path_factory.mktemp("serve")
-    for name in SERVED:
+    for name in (*SERVED, "trigger_word"):
         shutil.copytree(FIXTURES / name, root / name)
     export = subprocess.run(
         [sys.executable, "-m", "rnn_apps", "export", str(root / "sentiment"), "--out",
@@ -52,7 +52,8 @@ def server(tmp_path_factory):
     log = (root / "serve.log").open("w")
     process = subprocess.Popen(
         serve_command(str(root / "models" / "sentiment"), str(root / "translator"),
-                      str(root / "ner"), "--port", str(port), "--batch-timeout-ms", "50"),
+                      str(root / "ner"), str(root / "trigger_word"), "--port", str(port),
+                      "--batch-timeout-ms", "50"),
         stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -103,7 +104,7 @@ def test_status_and_metadata_as_tf_serving_answers_them(server):
     assert signature["method_name"] == "tensorflow/serving/predict"
     assert meta["rnn_apps"] == {"recipe": "sentiment"}  # from the export's assets.extra
     listing = requests.get(f"{url}/v1/models", timeout=10).json()["models"]
-    assert sorted(m["name"] for m in listing) == sorted(SERVED)
+    assert sorted(m["name"] for m in listing) == sorted([*SERVED, "trigger_word"])
 
 
 def test_row_format_answers_what_predict_printed(server):
@@ -138,6 +139,16 @@ def test_answer_gives_the_dicts_predict_printed(server):
         )
         assert answer.status_code == 200, answer.text
         same(answer.json()["answers"], wanted["stdout"], name)
+    # the trigger word's wav signature on the WAV file itself, base64 in JSON
+    wav = base64.b64encode((FIXTURES / "trigger_word" / "listen.wav").read_bytes()).decode()
+    answer = requests.post(
+        f"{url}/v1/models/trigger_word:answer",
+        json={"signature_name": "wav", "instances": [{"b64": wav}]},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    (detected,) = expected("trigger_word")["stdout"]
+    same(answer.json()["answers"], [{k: v for k, v in detected.items() if k != "file"}], "wav")
     if any(line["entities"] for line in expected("ner")["stdout"]):
         return
     pytest.fail("the ner fixture's predictions hold no entity: the spans went unchecked")
@@ -217,6 +228,15 @@ BAD = [
     ("too many instances", "sentiment", {"instances": ["a"] * 300}, 400, "at most 256"),
     ("oversized body", "sentiment", {"instances": ["a" * (11 * 2**20)]}, 413, "at most"),
     ("unknown model", "nope", {"instances": ["a"]}, 404, "Servable not found"),
+    ("value out of range", "translator",
+     {"signature_name": "translate", "inputs": {"text": ["1"], "beam_width": 40, "n_best": 1}},
+     400, "refused the inputs: beam_width must be at most 16, the widest beam of this export "
+     "(beam_width = 40)"),
+    ("not a WAV file", "trigger_word",
+     {"signature_name": "wav", "instances": [{"b64": base64.b64encode(b"ID3 mp3").decode()}]},
+     400, "refused the inputs: wav[0] is not a WAV file (no RIFF/WAVE header); send 16 kHz "
+     "16-bit PCM WAV (e.g. ffmpeg -i IN -ar 16000 -ac 1 -c:a pcm_s16le OUT.wav), or post the "
+     "waveform (float32 at 16 kHz) to serving_default"),
 ]  # fmt: skip
 
 
@@ -229,6 +249,8 @@ def test_bad_requests_get_one_clear_error(server, case, model, body, status, mes
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
     assert message in error and "\n" not in error and "Traceback" not in error, error
+    if case in ("value out of range", "not a WAV file"):
+        assert error.endswith(message), error  # the whole line: nothing after the values
 
 
 def test_unknown_version_and_method_and_endpoint(server):

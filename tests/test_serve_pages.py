@@ -82,6 +82,8 @@ def server(tmp_path_factory):
     for name in SERVED:
         shutil.copytree(RUNS / name, folder / name)
         paths.append(folder / name)
+    # a threshold that listen.wav's probabilities (0.36 to 0.65) cross: detections to show
+    (folder / "trigger_word" / "threshold.json").write_text(json.dumps({"threshold": 0.5}))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     subprocess.run(
         [sys.executable, "-m", "rnn_apps", "export", str(RUNS / "char_text")]
@@ -318,7 +320,7 @@ def _tone_wav(path: Path, seconds: float, rate: int) -> None:
         out.writeframes(bytes(frames))
 
 
-def test_trigger_word_draws_the_timeline_of_an_uploaded_wav(page, tmp_path):
+def test_trigger_word_draws_the_timeline_of_an_uploaded_wav(page, server, tmp_path):
     driver = page("/models/trigger_word")
     _wait(driver, "input[type=file]")
     canvas_blank = "return document.querySelector('canvas').toDataURL()"
@@ -342,6 +344,22 @@ def test_trigger_word_draws_the_timeline_of_an_uploaded_wav(page, tmp_path):
     assert summary.text.startswith(f"2.37 s, {len(expected)} frames of 20 ms")
     peak = float(summary.text.split("highest probability ")[1].split()[0])
     assert math.isclose(peak, max(expected), abs_tol=0.002)
+    # the detections listed are those :answer gives for the same samples (threshold 0.5)
+    with wave.open(str(RUNS / "trigger_word" / "listen.wav")) as wav:
+        frames = wav.readframes(wav.getnframes())
+    samples = [v / 32768 for (v,) in struct.iter_unpack("<h", frames)]
+    request = urllib.request.Request(
+        f"{server}/v1/models/trigger_word:answer",
+        json.dumps({"instances": [samples]}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        (answered,) = json.load(answer)["answers"]
+    assert answered["detections"], answered  # the threshold is crossed
+    listed = driver.execute_script(
+        "return [...document.querySelectorAll('.detections li')].map((li) => li.textContent)"
+    )
+    assert listed == [f"{d['time']:.2f} s score {d['score']:.4f}" for d in answered["detections"]]
     _screenshot(driver, "trigger_word")
 
 

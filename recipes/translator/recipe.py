@@ -451,7 +451,7 @@ class Translator(Recipe):
                 tf.debugging.assert_less_equal(
                     beam_width,
                     widest,
-                    message=f"beam_width must be at most {widest} (the export's widest beam)",
+                    message=f"beam_width must be at most {widest}, the widest beam of this export",
                 ),
                 tf.debugging.assert_greater_equal(n_best, 1, message="n_best must be at least 1"),
                 tf.debugging.assert_less_equal(
@@ -460,7 +460,8 @@ class Translator(Recipe):
             ]
             with tf.control_dependencies(checks):
                 found = translate(text, widest, alpha, max_length, live=beam_width)
-            best = found["tokens"][:, 0]  # [B, T]
+            best = found["tokens"][:, 0]  # [B, max_length]: to the longest written
+            best = best[:, : tf.reduce_max(tf.reduce_sum(tf.cast(best != PAD, tf.int32), 1))]
             source_tokens = self.split_tokens(text).to_tensor("")
             weights = attention_of(layers, found["source_ids"], best)
             return {

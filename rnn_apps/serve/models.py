@@ -381,12 +381,15 @@ def refusal(err: Exception) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
         if line.startswith("assertion failed:"):
-            parts = re.findall(r"\[([^\]]*)\]", line)
-            message = parts[0] if parts else line
+            # "assertion failed: [message] [Condition ...] [x (n_best:0) = ] [4] ..."
+            body = line.removeprefix("assertion failed:").strip().replace("\\'", "'")
+            parts = body[1:-1].split("] [") if body[:1] + body[-1:] == "[]" else [body]
+            message = parts[0]
             values = [
                 f"{name.group(1)} = {value}"
                 for label, value in zip(parts, parts[1:], strict=False)
                 if (name := re.fullmatch(r"\w+ \((\w+)(?::\d+)?\) = ", label))
+                and not re.fullmatch(r"Const(_\d+)?", name.group(1))  # a bound, in the message
             ]
             return f"{message} ({', '.join(values)})" if values else message
     kept = [line for line in lines if not _NOISE.match(line)]

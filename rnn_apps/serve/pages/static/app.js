@@ -275,7 +275,9 @@ function sampler(music) {
   };
 }
 
-function drawTimeline(canvas, samples, probs) {
+/** The waveform's envelope, the probabilities (one per 20 ms) and a mark at each detection
+ * (``times`` in seconds, the end of the frame that reached the threshold). */
+function drawTimeline(canvas, samples, probs, times) {
   const g = canvas.getContext("2d");
   const {width: w, height: h} = canvas;
   const pad = 20;
@@ -309,6 +311,17 @@ function drawTimeline(canvas, samples, probs) {
   g.beginPath();
   probs.forEach((p, i) => g.lineTo(((i + 0.5) / probs.length) * w, y(p)));
   g.stroke();
+  g.strokeStyle = "#1e8449"; // the detections
+  g.fillStyle = "#1e8449";
+  g.lineWidth = 2;
+  for (const t of times) {
+    const x = (t / seconds) * w;
+    g.beginPath();
+    g.moveTo(x, pad / 2);
+    g.lineTo(x, h - pad);
+    g.stroke();
+    g.fillText(`${t.toFixed(2)} s`, x + 3, pad);
+  }
 }
 
 function triggerWord(ui) {
@@ -316,6 +329,7 @@ function triggerWord(ui) {
   const record = el("button", {type: "button"}, "Record");
   const canvas = el("canvas", {width: 920, height: 220});
   const summary = el("p", {class: "summary"});
+  const detections = el("ul", {class: "detections"});
 
   async function detect(bytes) {
     // decodeAudioData resamples to its context's rate, 16 kHz; rendering through a
@@ -329,13 +343,22 @@ function triggerWord(ui) {
     const samples = (await mono.startRendering()).getChannelData(0);
     // 5 decimals: finer than 16-bit audio, and a body half the size
     const waveform = Array.from(samples, (x) => Math.round(x * 1e5) / 1e5);
-    const {probabilities} = await ui.run({waveform});
+    const out = await ui.run({waveform});
+    const probabilities = out.probabilities;
     if (!probabilities.length) throw new Error("The sound is shorter than one frame, 20 ms.");
-    drawTimeline(canvas, samples, probabilities);
+    // the export's detections at the run's threshold, their padding (-1) dropped
+    const found = out.detection_time
+      .map((time, i) => ({time, score: out.detection_score[i]}))
+      .filter((d) => d.time >= 0);
+    drawTimeline(canvas, samples, probabilities, found.map((d) => d.time));
     const peak = Math.max(...probabilities);
     summary.textContent = `${(samples.length / 16000).toFixed(2)} s, ${probabilities.length} ` +
       `frames of 20 ms; highest probability ${peak.toFixed(3)} at ` +
       `${(probabilities.indexOf(peak) * 0.02).toFixed(2)} s`;
+    detections.replaceChildren(...(found.length ? found.map((d) => el(
+      "li", {"data-time": d.time}, `${d.time.toFixed(2)} s`, " ",
+      el("small", {class: "score"}, `score ${d.score.toFixed(4)}`),
+    )) : [el("li", {class: "none"}, "No detection at the run's threshold.")]));
   }
 
   let recorder = null;
@@ -362,6 +385,7 @@ function triggerWord(ui) {
     el("div", {class: "audio"}, el("label", {}, "A sound file: ", file), " or ", record),
     canvas,
     summary,
+    detections,
   );
 }
 
