@@ -79,7 +79,7 @@ def config_class(name: str) -> type[RecipeConfig]:
 
 
 #: the package of each recipe's :func:`answer` where it is not the recipe's own
-_ANSWERS = {"char_text": "charlm", "char_music": "charlm"}
+_ANSWERS = {"char_text": "charlm"}
 
 
 def answers(name: str):

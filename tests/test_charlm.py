@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from recipes import CharMusic, CharText, UserError
-from recipes.char_music.recipe import check_tune, headers, split_tunes
+from recipes.char_music.recipe import split_tunes
+from recipes.char_music.tunes import check_tune, headers
 from recipes.char_text.recipe import STDLIB_MODULES, local_documents, stdlib_documents
 from recipes.charlm.generation import sample
 from recipes.charlm.recipe import tail_split

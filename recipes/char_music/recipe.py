@@ -9,29 +9,14 @@ written as MIDI.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from recipes.char_music.config import MUSIC21_COLLECTION, CharMusicConfig
+from recipes.char_music.tunes import check_tune, require_music21, whole_tune
 from recipes.charlm.recipe import CharLM
 from recipes.core.data import read_text
 from recipes.core.errors import UserError
-
-REQUIRED_HEADERS = ("X", "M", "K")
-_FIELD = re.compile(r"^([A-Za-z]):")
-
-
-def require_music21():
-    """The ``music21`` module, or a one-line error naming the extra to install."""
-    try:
-        import music21
-    except ImportError:
-        raise UserError(
-            "char_music needs music21 to read its default tunes and check generated ones; "
-            "install the extra: pip install 'rnn-apps[music]'."
-        ) from None
-    return music21
 
 
 def split_tunes(text: str) -> list[str]:
@@ -56,35 +41,6 @@ def split_tunes(text: str) -> list[str]:
     if current:
         tunes.append(current)
     return ["\n".join(lines) + "\n" for lines in tunes if len(lines) > 1]
-
-
-def headers(tune: str) -> dict[str, str]:
-    """The header fields of a tune (``{"X": "1", "M": "6/8", ...}``), up to its ``K:``."""
-    fields = {}
-    for line in tune.splitlines():
-        match = _FIELD.match(line)
-        if not match:
-            break
-        fields.setdefault(match.group(1), line[2:].strip())
-        if match.group(1) == "K":
-            break
-    return fields
-
-
-def check_tune(tune: str) -> dict[str, Any]:
-    """Whether a tune carries the X, M and K headers and parses with music21 into notes.
-
-    Returns ``{"headers": bool, "parses": bool, "score": music21 stream or None}``.
-    """
-    music21 = require_music21()
-    has_headers = all(key in headers(tune) for key in REQUIRED_HEADERS)
-    score = None
-    try:
-        score = music21.converter.parse(tune, format="abc")
-        parses = len(score.flatten().notes) > 0
-    except Exception:  # music21 raises many kinds on malformed ABC
-        parses = False
-    return {"headers": has_headers, "parses": parses, "score": score if parses else None}
 
 
 def abc_paths(source: str) -> list[Path]:
@@ -148,7 +104,7 @@ class CharMusic(CharLM):
     def generate(self, prime: str | list[str] = "", **kwargs: Any) -> list[str]:
         """Whole tunes, each cut at its first blank line (see :meth:`CharLM.generate`)."""
         texts = super().generate(prime, **kwargs)
-        return [text.split("\n\n", 1)[0].rstrip("\n") + "\n" for text in texts]
+        return [whole_tune(text) for text in texts]
 
     def predict(self, inputs: list[str], **options: Any) -> list[dict]:
         """Tunes with ``parses`` and ``headers`` checks; with ``out``, files too.

@@ -362,6 +362,8 @@ def answers(model: Model, signature: Signature, arrays: dict, outputs: dict) -> 
             answer(instance(ins, signature.inputs, i), instance(outs, signature.outputs, i))
             for i in range(count)
         ]
+    except UserError as err:  # e.g. the extra that reads the outputs is not installed
+        raise RequestError(f"{model.name}:answer: {err}") from None
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise RequestError(
             f"This export of {model.name} lacks what :answer reads ({type(err).__name__}: "
