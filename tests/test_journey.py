@@ -11,14 +11,19 @@ tests/journey.py); these tests read what each command did.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
 
-from tests.journey import OURS, RECIPES, SAMPLING, WHOLE_TUNE, load_npy_outputs
+from tests.journey import OURS, RECIPES, SAMPLING, TEXT_INPUT, WHOLE_TUNE, load_npy_outputs
+from tests.serving import serving
+from tests.test_old_runs import same
 
 ATOL = 1e-5
 
@@ -272,6 +277,90 @@ def test_clean_python_serves_like_predict(recipe, tiny_runs):
         assert_serves_like_predict(recipe, outputs, lines, what)
     else:
         assert_serves_like_predict(recipe, calls["export"], lines, what)
+
+
+@pytest.fixture(scope="module")
+def served_journeys(tiny_runs, tmp_path_factory):
+    """One ``rnn-apps serve`` on the journeys' exports, each as ``RECIPE/1`` (a link to the
+    export: TensorFlow Serving's version layout names the model): the URL and the journeys."""
+    root = tmp_path_factory.mktemp("served-journeys")
+    served = {}
+    for recipe in RECIPES:
+        journey = tiny_runs[recipe]
+        if journey.skipped or not (journey.steps.get("export") and journey.steps["export"].ok):
+            continue
+        (root / recipe).mkdir()
+        (root / recipe / "1").symlink_to(journey.export, target_is_directory=True)
+        served[recipe] = journey
+    if not served:
+        pytest.skip("no journey exported a model")
+    with serving([root / r for r in served], root / "serve.log", "--max-batch", "1") as url:
+        yield url, served
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as err:
+        pytest.fail(f"{url}: {err.code} {err.read().decode()[:2000]}")
+
+
+def _requests(journey) -> list[dict]:
+    """The request bodies of the journey's inputs (the clean Python's calls, over HTTP)."""
+    recipe = journey.recipe
+    if recipe in TEXT_INPUT:
+        return [{"instances": journey.inputs}]
+    if recipe in SAMPLING:
+        return [{"inputs": {"prime": [p], **SAMPLING[recipe]}} for p in journey.inputs]
+    wav = base64.b64encode(journey.wav.read_bytes()).decode()
+    return [{"signature_name": "wav", "instances": [{"b64": wav}]}]
+
+
+@recipes
+def test_serve_answers_what_predict_printed(recipe, served_journeys):
+    """``rnn-apps serve`` on the journey's export: status, metadata, ``:predict`` (what the
+    export gives) and ``:answer`` (predict's JSON lines, less the trigger word's file)."""
+    url, served = served_journeys
+    if recipe not in served:
+        pytest.skip(f"{recipe}: no export to serve")
+    journey = served[recipe]
+    base = f"{url}/v1/models/{recipe}"
+    with urllib.request.urlopen(base, timeout=30) as answer:
+        (status,) = json.load(answer)["model_version_status"]
+    assert status["state"] == "AVAILABLE" and status["version"] == "1", status
+    with urllib.request.urlopen(f"{base}/metadata", timeout=30) as answer:
+        meta = json.load(answer)
+    defs = meta["metadata"]["signature_def"]["signature_def"]
+    assert set(defs) == {"serving_default", *OTHER_SIGNATURES.get(recipe, ())}, sorted(defs)
+    inputs, outputs = SERVING[recipe]
+    assert {n: spec["dtype"] for n, spec in defs["serving_default"]["inputs"].items()} == inputs
+    assert set(defs["serving_default"]["outputs"]) == outputs
+    assert meta["rnn_apps"] == {"recipe": recipe}
+    lines = predictions(journey)
+    bodies = _requests(journey)
+    what = f"{recipe}: rnn-apps serve vs rnn-apps predict"
+    predicted = [_post(f"{base}:predict", body) for body in bodies]
+    answered = [a for body in bodies for a in _post(f"{base}:answer", body)["answers"]]
+    if recipe == "trigger_word":
+        (row,) = predicted[0]["predictions"]
+        clean = journey.json("clean python")["calls"]["export"]["probabilities"][0]
+        np.testing.assert_allclose(row["probabilities"], clean, atol=ATOL, err_msg=what)
+        (line,) = lines
+        same(answered, [{k: v for k, v in line.items() if k != "file"}], what)
+        return
+    if recipe in SAMPLING:
+        outputs = [{"text": p["outputs"]} for p in predicted]
+    else:
+        rows = predicted[0]["predictions"]
+        outputs = (
+            {k: [row[k] for row in rows] for k in rows[0]}
+            if isinstance(rows[0], dict)
+            else {next(iter(defs["serving_default"]["outputs"])): rows}
+        )
+    assert_serves_like_predict(recipe, outputs, lines, what)
+    same(answered, lines, what)
 
 
 def test_tflite_streaming_step_equals_the_saved_model(tiny_runs):

@@ -10,29 +10,18 @@ import asyncio
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
 import requests
 
+from tests.serving import serve_command, serving
 from tests.test_old_runs import FIXTURES, same
 
 SERVED = ("sentiment", "translator", "ner")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "rnn_apps", "serve", *args]
 
 
 @pytest.fixture(scope="module")
@@ -48,30 +37,9 @@ def server(tmp_path_factory):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert export.returncode == 0, export.stderr[-2000:]
-    port = free_port()
-    log = (root / "serve.log").open("w")
-    process = subprocess.Popen(
-        serve_command(str(root / "models" / "sentiment"), str(root / "translator"),
-                      str(root / "ner"), str(root / "trigger_word"), "--port", str(port),
-                      "--batch-timeout-ms", "50"),
-        stdout=subprocess.PIPE, stderr=log, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail((root / "serve.log").read_text()[-3000:])
-        try:
-            requests.get(f"{url}/v1/models", timeout=2)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.5)
-    else:
-        pytest.fail("rnn-apps serve did not answer within 300 s")
-    yield url, root
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    paths = [root / "models" / "sentiment", *(root / n for n in (*SERVED[1:], "trigger_word"))]
+    with serving(paths, root / "serve.log", "--batch-timeout-ms", "50") as url:
+        yield url, root
 
 
 def expected(name: str) -> dict:

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import wave
 from pathlib import Path
 
 import pytest
+
+from tests.serving import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "tests" / "fixtures" / "runs_0.1.0"
@@ -67,12 +68,6 @@ def browser():
     driver.quit()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``rnn-apps serve`` in its own process on copies of the tiny runs and on ``plain``, an
@@ -95,37 +90,8 @@ def server(tmp_path_factory):
     )
     (folder / "plain" / "assets.extra" / "rnn_apps.json").unlink()
     paths.append(folder / "plain")
-    port = _free_port()
-    log = (folder / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rnn_apps", "serve", *map(str, paths), "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"rnn-apps serve exited: {(folder / 'server.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/v1/models", timeout=5) as answer:
-                    json.load(answer)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline:
-                    pytest.fail("rnn-apps serve did not answer GET /v1/models in 300 s")
-                time.sleep(0.5)
+    with serving(paths, folder / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture
