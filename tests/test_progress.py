@@ -68,7 +68,8 @@ def test_export_says_each_step_and_prints_only_the_folder(tmp_path):
     assert_phases(
         done.stderr,
         [
-            ("tracing the serving signatures", "2/2 signatures"),  # serving_default, stream_step
+            # serving_default, wav, stream_step
+            ("tracing the serving signatures", "3/3 signatures"),
             ("writing the SavedModel", ""),
             ("converting the streaming step to TFLite", ""),
         ],

@@ -166,35 +166,10 @@ def _log_probs(app, source, sequences):
     return np.where(ended, 0.0, picked).sum(1)
 
 
-def test_beam_search_finds_the_best_sequence_by_brute_force(trained):
-    """With as many beams as sequences, the search is exhaustive: it must return the
-    sequence of at most 3 tokens with the best length-normalized log-probability."""
-    app, _, _ = trained
+def _every_translation(app, source: str, steps: int, alpha: float) -> list[tuple[str, float]]:
+    """Every translation of at most ``steps`` tokens with its best length-normalized
+    log-probability (tokens after the end token do not count), best first."""
     vocabulary = list(range(END, app.target_size))
-    width, steps, alpha = len(vocabulary) ** 2, 3, 0.6
-    source = "8 1 6"
-    sequences = [list(s) for s in itertools.product(vocabulary, repeat=steps)]
-    scores = _log_probs(app, source, sequences)
-    lengths = np.array(
-        [s.index(END) + 1 if END in s else steps for s in sequences], dtype="float32"
-    )
-    normalized = scores / ((5 + lengths) / 6) ** alpha
-    best = sequences[int(normalized.argmax())]
-    words = [
-        app.target_vocabulary[i - 4] for i in best[: best.index(END) if END in best else steps]
-    ]
-    expected = join_words(tf.constant([words], tf.string)).numpy()[0].decode()
-    found = app.translate([source], beam_width=width, length_penalty=alpha, max_length=steps)
-    assert found == [expected]
-
-
-def test_n_best_are_the_best_sequences_by_brute_force(trained):
-    """With as many beams as sequences of 2 tokens, the n best of 3 steps are the n best
-    distinct translations (tokens after the end token do not count) with their scores."""
-    app, _, _ = trained
-    vocabulary = list(range(END, app.target_size))
-    width, steps, alpha = len(vocabulary) ** 2, 3, 0.6
-    source = "5 9"
     sequences = [list(s) for s in itertools.product(vocabulary, repeat=steps)]
     scores = _log_probs(app, source, sequences)
     lengths = np.array(
@@ -207,12 +182,30 @@ def test_n_best_are_the_best_sequences_by_brute_force(trained):
         words = [app.target_vocabulary[i - 4] for i in kept]
         text = join_words(tf.constant([words], tf.string)).numpy()[0].decode()
         distinct[text] = max(distinct.get(text, -np.inf), float(score))
-    expected = sorted(distinct.items(), key=lambda item: -item[1])[:5]
-    [found] = app.n_best([source], 5, beam_width=width, length_penalty=alpha, max_length=steps)
+    return sorted(distinct.items(), key=lambda item: -item[1])
+
+
+def test_beam_search_finds_the_best_sequence_by_brute_force(trained):
+    """With as many beams as sequences of 2 tokens, the search of 3 steps is exhaustive:
+    it must return the translation with the best length-normalized log-probability."""
+    app, _, _ = trained
+    width, steps, alpha = (app.target_size - END) ** 2, 3, 0.6
+    (expected, _), *_ = _every_translation(app, "8 1 6", steps, alpha)
+    found = app.translate(["8 1 6"], beam_width=width, length_penalty=alpha, max_length=steps)
+    assert found == [expected]
+
+
+def test_n_best_are_the_best_sequences_by_brute_force(trained):
+    """Exhaustive as above, the n best are the n best distinct translations, with their
+    scores."""
+    app, _, _ = trained
+    width, steps, alpha = (app.target_size - END) ** 2, 3, 0.6
+    expected = _every_translation(app, "5 9", steps, alpha)[:5]
+    [found] = app.n_best(["5 9"], 5, beam_width=width, length_penalty=alpha, max_length=steps)
     assert [t for t, _ in found] == [t for t, _ in expected]
     np.testing.assert_allclose([x for _, x in found], [x for _, x in expected], atol=1e-4)
     with pytest.raises(UserError, match=r"n_best must be an integer in \[1, 3\]"):
-        app.n_best([source], 4, beam_width=3)
+        app.n_best(["5 9"], 4, beam_width=3)
 
 
 def test_beam_search_batches_like_single_inputs(trained):
