@@ -12,7 +12,7 @@
     rnn-apps tag RUN_DIR [SENTENCE ...]                           (alias of predict)
     rnn-apps detect RUN_DIR FILE.wav ... [--plot probs.png] [--chime out.wav]
                                                                   (alias of predict)
-    rnn-apps export RUN_DIR [--out DIR] [--format saved_model]
+    rnn-apps export RUN_DIR [--out DIR] [--format saved_model|onnx]
     rnn-apps config RECIPE [--config FILE.toml] [--set KEY=VALUE]...   (settings as TOML)
     rnn-apps runs [FOLDER] [--json]           (the run folders under FOLDER, default runs)
     rnn-apps serve PATH... [--host H] [--port P]   (TensorFlow Serving's REST API, pages)
@@ -174,10 +174,18 @@ def build_parser(fit_recipe: str | None = None) -> argparse.ArgumentParser:
             help=_option_help(uses),
         )
 
-    export = verbs.add_parser("export", parents=[common], help="a SavedModel that takes raw inputs")
+    export = verbs.add_parser(
+        "export", parents=[common], help="a SavedModel (or ONNX model) that takes raw inputs"
+    )
     export.add_argument("run", help="run folder")
-    export.add_argument("--out", help="export folder (default: RUN/saved_model)")
-    export.add_argument("--format", default="saved_model", choices=["saved_model"])
+    export.add_argument("--out", help="export folder (default: RUN/saved_model or RUN/onnx)")
+    export.add_argument(
+        "--format",
+        default="saved_model",
+        choices=["saved_model", "onnx"],
+        help="saved_model (default), or onnx: model.onnx with inference.py, which runs it on "
+        "raw inputs with NumPy and onnxruntime (the onnx extra; sentiment)",
+    )
 
     serve = verbs.add_parser(
         "serve",
@@ -412,10 +420,10 @@ def cmd_config(args) -> int:
 def cmd_export(args) -> int:
     from recipes.core.runs import load_run
 
-    out = Path(args.out) if args.out else Path(args.run) / "saved_model"
+    out = Path(args.out) if args.out else Path(args.run) / args.format
     with _stdout_to_stderr():
         recipe = load_run(args.run)
-        recipe.export(out)
+        recipe.export(out, format=args.format)
     print(f"exported: {out}")
     return 0
 

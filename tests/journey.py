@@ -7,6 +7,9 @@ For every recipe: tiny data from the recipes' own test generators, then
     rnn-apps evaluate RUN --json
     rnn-apps predict RUN INPUT ...            (or its alias: generate, translate, tag, detect)
     rnn-apps export RUN --out E
+    rnn-apps export RUN --format onnx --out O
+    python -c ONNX   (imports only numpy and onnxruntime: O's inference.py on the inputs;
+                      the recipes of ONNX only, the others' export says they have none)
     rnn-apps fit RECIPE --out RUN2 --resume --epochs 2      (RUN2: a copy of RUN)
     rnn-apps export RUN2 --out E2
     saved_model_cli show --dir E --all
@@ -233,6 +236,23 @@ WRITERS: dict[str, Callable[[Path], Path]] = {
 
 
 # -- the clean Python: TensorFlow and NumPy only --------------------------------------------
+#: the recipes with an ONNX export (the others' ``export --format onnx`` says it has none)
+ONNX = ("sentiment",)
+#: a Python that imports only NumPy and onnxruntime, through the export's own inference.py:
+#: argv: the ONNX export folder, the inputs (JSON); prints predict's dicts and what it imported
+ONNX_PYTHON = r"""
+import json, sys
+
+folder, inputs = sys.argv[1], json.loads(sys.argv[2])
+sys.path.insert(0, folder)
+import inference
+
+results = inference.load(folder).predict(inputs)
+ours = ("rnn_apps", "recipes", "custom_layers", "tensorflow", "keras")
+imported = sorted({m.split(".")[0] for m in sys.modules} & set(ours))
+print(json.dumps({"predictions": results, "imported": imported}))
+"""
+
 CLEAN_PYTHON = r"""
 import json, sys, wave
 
@@ -555,6 +575,17 @@ def _chain(journey: Journey) -> None:
     journey.run_step(
         "export", rnn_apps("export", journey.run, "--out", journey.export), needs=("fit",)
     )
+    journey.run_step(
+        "export onnx",
+        rnn_apps("export", journey.run, "--format", "onnx", "--out", root / "onnx"),
+        needs=("fit",),
+    )
+    if recipe in ONNX:
+        journey.run_step(
+            "onnx python",
+            [sys.executable, "-c", ONNX_PYTHON, root / "onnx", json.dumps(journey.inputs)],
+            needs=("export onnx",),
+        )
     # resume on a copy: the one-epoch run stays as fit left it, for the other tests
     if journey.steps["fit"].ok:
         shutil.copytree(journey.run, journey.run2)

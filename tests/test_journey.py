@@ -21,7 +21,15 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tests.journey import OURS, RECIPES, SAMPLING, TEXT_INPUT, WHOLE_TUNE, load_npy_outputs
+from tests.journey import (
+    ONNX,
+    OURS,
+    RECIPES,
+    SAMPLING,
+    TEXT_INPUT,
+    WHOLE_TUNE,
+    load_npy_outputs,
+)
 from tests.serving import serving
 from tests.test_old_runs import same
 
@@ -361,6 +369,31 @@ def test_serve_answers_what_predict_printed(recipe, served_journeys):
         )
     assert_serves_like_predict(recipe, outputs, lines, what)
     same(answered, lines, what)
+
+
+@recipes
+def test_onnx_export_predicts_like_predict_or_says_it_has_none(recipe, tiny_runs):
+    """``export --format onnx`` in a fresh process; its inference.py in a Python that
+    imports only NumPy and onnxruntime gives predict's dicts (floats within 1e-5)."""
+    journey = journey_of(tiny_runs, recipe)
+    if recipe not in ONNX:
+        step = journey.steps["export onnx"]
+        assert step.returncode == 2 and not (journey.root / "onnx").exists(), step.describe()
+        assert step.stderr.strip().splitlines()[-1] == (
+            f"rnn-apps: error: {recipe} has no ONNX export in this version; export a "
+            "SavedModel (--format saved_model), which TensorFlow, TF Serving and rnn-apps "
+            "serve run."
+        )
+        return
+    journey.step("export onnx")
+    folder = journey.root / "onnx"
+    assert {p.name for p in folder.iterdir()} == {
+        "model.onnx", "preprocessing.json", "inference.py", "rnn_apps.json"
+    }  # fmt: skip
+    assert json.loads((folder / "rnn_apps.json").read_text())["format"] == "onnx"
+    result = journey.json("onnx python")
+    assert result["imported"] == [], result["imported"]
+    same(result["predictions"], predictions(journey), f"{recipe}: ONNX vs rnn-apps predict")
 
 
 def test_tflite_streaming_step_equals_the_saved_model(tiny_runs):

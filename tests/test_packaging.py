@@ -33,6 +33,8 @@ EXTRA_MODULES = (
     "scipy",
     "espeakng_loader",
     "music21",
+    "tf2onnx",
+    "onnxruntime",
 )
 
 
@@ -92,6 +94,18 @@ def test_a_missing_extra_is_one_line(recipe, hidden, extra, tmp_path):
         f"pip install 'rnn-apps[{extra}]'"
     )
     assert not out.exists()
+
+
+def test_an_onnx_export_without_its_extra_is_one_line(tmp_path):
+    run, out = tmp_path / "run", tmp_path / "onnx"
+    shutil.copytree(FIXTURES / "sentiment", run)
+    done = without(("tf2onnx",), CLI, "export", str(run), "--format", "onnx", "--out", str(out))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "rnn-apps: error: --format onnx needs the onnx extra (tf2onnx is not installed): "
+        "pip install 'rnn-apps[onnx]'"
+    )
+    assert not out.exists() and not list(tmp_path.glob(".onnx.*"))  # no staging left
 
 
 def test_listing_and_settings_work_without_extras(tmp_path):

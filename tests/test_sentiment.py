@@ -1,20 +1,31 @@
 """The sentiment recipe end to end: fit, evaluate, predict, save/load, resume, export."""
 
+import functools
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recipes import Sentiment, UserError
 from recipes.core.runs import load_run
 from recipes.core.training import RunState
+from recipes.sentiment import onnx_inference
 from tests.sentiment_data import write_tsv
 
 SMALL = dict(units=8, embedding_dim=8, max_length=10, batch_size=16, max_tokens=200, seed=3)
+
+
+@functools.cache
+def _fixture_run():
+    """The sentiment run of tests/fixtures/runs_0.1.0 (its vocabulary: 25 words)."""
+    return load_run(Path(__file__).parent / "fixtures" / "runs_0.1.0" / "sentiment")
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +126,28 @@ def test_export_takes_raw_strings(trained, tmp_path):
     )
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert "b'1'" in cli.stdout
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="AbZéÉİß .,!?'-_\t\n\r\x0b\x0c\u00a0\u2003😀superbloved", max_size=40))
+def test_onnx_inference_reads_words_as_text_vectorization(text):
+    """inference.py's words and ids are TextVectorization's, any text (non-ASCII letters
+    are not lowercased, non-ASCII spaces do not split, in both)."""
+    app = _fixture_run()
+    expected = app.vectorizer(tf.constant([text])).numpy()
+    vocabulary = [str(w) for w in app.vectorizer.get_vocabulary()]
+    ids = onnx_inference.token_ids([text], vocabulary, app.config.max_length)
+    np.testing.assert_array_equal(ids, expected)
+
+
+def test_onnx_export_runs_in_onnxruntime_as_the_model(trained, tmp_path):
+    app, _, _ = trained
+    out = app.export(tmp_path / "onnx", format="onnx")
+    texts = ["superb and loved", "hated it, boring", "", "a " * 50]
+    served = onnx_inference.load(out)
+    expected = tf.nn.softmax(app.model(app.model_inputs(tf.constant(texts)))).numpy()
+    np.testing.assert_allclose(served.probabilities(texts), expected, atol=1e-6)
+    assert served.predict(texts) == app.predict(texts)
 
 
 def test_resume_continues_without_losing_anything(tmp_path):

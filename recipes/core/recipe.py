@@ -46,6 +46,10 @@ DISTRIBUTIONS = typing.get_args(DISTRIBUTION)
 RUN_FILE = "run.json"
 #: in an export: the recipe that made it and the rnn-apps version
 EXPORT_INFO = "assets.extra/rnn_apps.json"
+#: the same in an ONNX export, and its format
+ONNX_INFO = "rnn_apps.json"
+#: what ``export`` writes: a SavedModel, or an ONNX model with its NumPy pre-processing
+EXPORT_FORMATS = ("saved_model", "onnx")
 
 
 def local_source(data: str) -> str:
@@ -510,13 +514,18 @@ class Recipe:
         recipe.run_dir = run_dir
         return recipe
 
-    def export(self, export_dir: str | Path) -> Path:
-        """A SavedModel whose ``serving_default`` signature takes raw inputs.
+    def export(self, export_dir: str | Path, format: str = "saved_model") -> Path:
+        """A SavedModel whose ``serving_default`` signature takes raw inputs, or with
+        ``format="onnx"`` an ONNX model and the NumPy module that feeds it raw inputs
+        (:meth:`write_onnx`; the ``onnx`` extra).
 
         ``export_dir`` must be new or empty. The export is written into a temporary
         folder beside it and renamed into place when complete, so a failed or killed
         export leaves nothing half-written.
         """
+        if format not in EXPORT_FORMATS:
+            known = ", ".join(EXPORT_FORMATS)
+            raise UserError(f"Unknown export format {format!r}; one of {known}.")
         self._require_model()
         export_dir = Path(export_dir)
         if export_dir.exists() and not export_dir.is_dir():
@@ -529,10 +538,15 @@ class Recipe:
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)  # as a folder made by mkdir (mkdtemp's is private)
         try:
-            self.write_export(staging)
-            # what made the export, for servers and tools (TF Serving ignores assets.extra)
-            (staging / EXPORT_INFO).parent.mkdir(exist_ok=True)
-            write_json(staging / EXPORT_INFO, {"recipe": self.name, "version": package_version()})
+            info = {"recipe": self.name, "version": package_version()}
+            if format == "onnx":
+                self.write_onnx(staging)
+                write_json(staging / ONNX_INFO, {**info, "format": "onnx"})
+            else:
+                self.write_export(staging)
+                # what made the export, for servers and tools (TF Serving ignores assets.extra)
+                (staging / EXPORT_INFO).parent.mkdir(exist_ok=True)
+                write_json(staging / EXPORT_INFO, info)
             os.replace(staging, export_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -559,6 +573,14 @@ class Recipe:
                 traced.get_concrete_function()
         with self.progress("writing the SavedModel"):
             archive.write_out(str(export_dir), verbose=False)
+
+    def write_onnx(self, export_dir: Path) -> None:
+        """Writes the ONNX export into the new ``export_dir``: ``model.onnx``,
+        ``preprocessing.json`` and ``inference.py`` (:mod:`recipes.core.onnx`)."""
+        raise UserError(
+            f"{self.name} has no ONNX export in this version; export a SavedModel "
+            "(--format saved_model), which TensorFlow, TF Serving and rnn-apps serve run."
+        )
 
     def _write_run_files(self, run_dir: Path) -> None:
         """Config, ``run.json`` and the recipe's assets, each file written atomically: the

@@ -16,6 +16,7 @@ it is a negation ("not", "never", "didnt", ...).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import keras
@@ -34,6 +35,7 @@ from recipes.core.data import (
 )
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe
+from recipes.core.training import write_json
 from recipes.sentiment.config import SentimentConfig
 from recipes.sentiment.layers import MaskedMaxPooling, NegatedPolarity, PolaritySums
 from recipes.sentiment.lexicon import LEXICON_FILE, vader_lexicon
@@ -288,6 +290,36 @@ class Sentiment(Recipe):
 
     def serving_signature(self) -> list[tf.TensorSpec]:
         return [tf.TensorSpec([None], tf.string, name="text")]
+
+    def write_onnx(self, export_dir: Path) -> None:
+        """``model.onnx`` (token ids -> ``probabilities``; ids of ``preprocessing.json``'s
+        vocabularies), ``preprocessing.json`` (the vocabularies by input name, ``max_length``
+        and the label names) and ``inference.py`` (:mod:`recipes.sentiment.onnx_inference`:
+        raw texts in, predict's dicts out, with NumPy and onnxruntime only)."""
+        from recipes.core import onnx
+
+        self._require_model()
+        vectorizers = {"token_ids": self.vectorizer}
+        if self.lexicon_vectorizer is not None:
+            vectorizers["lexicon_ids"] = self.lexicon_vectorizer
+        length = self.config.max_length
+        signature = [tf.TensorSpec([None, length], tf.int64, name=n) for n in vectorizers]
+        model = self.model
+
+        @tf.function(input_signature=signature)
+        def numeric(*ids):
+            inputs = {n: tf.cast(i, tf.int32) for n, i in zip(vectorizers, ids, strict=True)}
+            return {"probabilities": tf.nn.softmax(model(inputs, training=False))}
+
+        onnx.convert(numeric, signature, export_dir / onnx.MODEL_FILE)
+        vocabularies = {
+            name: [str(w) for w in v.get_vocabulary()] for name, v in vectorizers.items()
+        }
+        preprocessing = {"max_length": length, "inputs": vocabularies, "labels": self.labels}
+        write_json(export_dir / onnx.PREPROCESSING_FILE, preprocessing)
+        shutil.copyfile(
+            Path(__file__).with_name("onnx_inference.py"), export_dir / onnx.INFERENCE_FILE
+        )
 
     def serving_function(self):
         """Raw strings in; ``label`` (strings), ``probabilities`` and ``labels`` (each row
