@@ -160,12 +160,12 @@ def translation_function(
     """Raw strings in, translations out; beam search (width 1: greedy) in one XLA loop.
 
     Returns:
-        ``(texts[B], width, alpha, max_length, live=None) -> dict``: the sources' ids
-        (``encode_sources``) padded to a bucket length, :func:`beam_search` (``width``
-        static, ``live`` beams kept), and its beams read in ``target_vocabulary`` and
-        joined (``join_tokens``): ``translations`` ``[B, width]`` (best first),
-        ``scores`` ``[B, width]``, ``tokens`` (ids ``[B, width, length]``) and
-        ``source_ids`` (``[B, bucket length]``).
+        ``(texts[B], width, alpha, max_length, live=None, keep=None) -> dict``: the
+        sources' ids (``encode_sources``) padded to a bucket length, :func:`beam_search`
+        (``width`` static, ``live`` beams kept), and its ``keep`` best beams (default all
+        ``width``) read in ``target_vocabulary`` and joined (``join_tokens``):
+        ``translations`` ``[B, keep]`` (best first), ``scores`` ``[B, keep]``, ``tokens``
+        (ids ``[B, keep, length]``) and ``source_ids`` (``[B, bucket length]``).
     """
     states = len(layers["decoder"].cell.state_size)
     numeric = tf.function(
@@ -176,7 +176,7 @@ def translation_function(
     )
     table = tf.constant(["", "", "", "", *target_vocabulary])
 
-    def translate(texts, width, alpha, max_length, live=None):
+    def translate(texts, width, alpha, max_length, live=None, keep=None):
         ids = encode_sources(texts)
         ids = ids.to_tensor()
         padding = bucket_length(tf.shape(ids)[1]) - tf.shape(ids)[1]
@@ -184,7 +184,8 @@ def translation_function(
         max_length = tf.where(max_length > 0, max_length, 2 * tf.shape(ids)[1] + 10)
         live = tf.constant(width, tf.int32) if live is None else live
         tokens, scores = numeric(ids, width, live, max_length, alpha)
-        words = tf.gather(table, tokens)  # [B, width, length]
+        tokens, scores = tokens[:, :keep], scores[:, :keep]  # only the beams asked are joined
+        words = tf.gather(table, tokens)  # [B, keep, length]
         joined = join_tokens(tf.reshape(words, [-1, tf.shape(words)[2]]))
         return {
             "translations": tf.reshape(joined, tf.shape(words)[:2]),

@@ -279,11 +279,11 @@ class Translator(Recipe):
         texts = [str(t) for t in texts]
         decode = self._compiled("decode", self._decoder_function)
         translate = self._compiled(
-            f"translate-{width}",
+            f"translate-{width}-{n}",
             lambda: tf.function(
                 lambda texts, alpha, max_length: {
                     k: v
-                    for k, v in decode(texts, width, alpha, max_length).items()
+                    for k, v in decode(texts, width, alpha, max_length, keep=n).items()
                     if k in ("translations", "scores")
                 },
                 input_signature=[
@@ -301,10 +301,7 @@ class Translator(Recipe):
                 found["translations"].numpy(), found["scores"].numpy(), strict=True
             ):
                 out.append(
-                    [
-                        (t.decode("utf-8"), float(x))
-                        for t, x in zip(row[:n], scores[:n], strict=True)
-                    ]
+                    [(t.decode("utf-8"), float(x)) for t, x in zip(row, scores, strict=True)]
                 )
         return out
 
@@ -420,7 +417,8 @@ class Translator(Recipe):
         max_length = tf.constant(self.config.max_length, tf.int32)
 
         def serve(text):
-            return {"translation": translate(text, width, alpha, max_length)["translations"][:, 0]}
+            found = translate(text, width, alpha, max_length, keep=1)
+            return {"translation": found["translations"][:, 0]}
 
         return serve
 
@@ -459,15 +457,15 @@ class Translator(Recipe):
                 ),
             ]
             with tf.control_dependencies(checks):
-                found = translate(text, widest, alpha, max_length, live=beam_width)
+                found = translate(text, widest, alpha, max_length, live=beam_width, keep=n_best)
             best = found["tokens"][:, 0]  # [B, max_length]: to the longest written
             best = best[:, : tf.reduce_max(tf.reduce_sum(tf.cast(best != PAD, tf.int32), 1))]
             source_tokens = self.split_tokens(text).to_tensor("")
             weights = attention_of(layers, found["source_ids"], best)
             return {
                 "translation": found["translations"][:, 0],
-                "translations": found["translations"][:, :n_best],
-                "scores": found["scores"][:, :n_best],
+                "translations": found["translations"],
+                "scores": found["scores"],
                 "source_tokens": source_tokens,
                 "output_tokens": tf.gather(tokens_of, best),
                 "attention": weights[:, :, : tf.shape(source_tokens)[1]],
