@@ -189,8 +189,12 @@ class CRF(keras.layers.Layer):
         def backward(tag, pointer):
             return tf.gather(pointer, tag, batch_dims=1)
 
-        # the tag of step t is the pointer of step t+1 at the tag of step t+1
-        earlier = tf.scan(backward, pointers[1:], initializer=last, reverse=True)  # [L-1, B]
+        # the tag of step t is the pointer of step t+1 at the tag of step t+1; scanned
+        # over the reversed steps rather than with reverse=True, which tf2onnx converts
+        # as a forward scan (wrong tags in ONNX)
+        earlier = tf.reverse(
+            tf.scan(backward, tf.reverse(pointers[1:], [0]), initializer=last), [0]
+        )
         tags = tf.concat([earlier, last[None]], axis=0)
         tags = tf.transpose(tags) * tf.cast(tf.transpose(masks), tf.int32)
         return tags, tf.where(started[-1], tf.reduce_max(delta, axis=1), 0.0)

@@ -227,3 +227,29 @@ def test_compiles_with_xla_and_serializes(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     full = np.ones_like(mask)
     np.testing.assert_array_equal(loaded(emissions).numpy(), crf(emissions, full).numpy())
+
+
+@pytest.mark.parametrize("padding", sorted(MASKS))
+def test_viterbi_converted_to_onnx_matches_enumeration(padding, tmp_path):
+    """The Viterbi decoding, converted by tf2onnx and run by onnxruntime, finds the best
+    paths of the enumeration (its backward scan must run backwards in ONNX too)."""
+    import onnxruntime
+    import tf2onnx
+
+    crf, emissions, mask = make(num_tags=4, rows=MASKS[padding], seed=7)
+    signature = [
+        tf.TensorSpec([None, None, 4], tf.float32, name="emissions"),
+        tf.TensorSpec([None, None], tf.bool, name="mask"),
+    ]
+
+    @tf.function(input_signature=signature)
+    def decode(emissions, mask):
+        tags, best = crf.viterbi(emissions, mask)
+        return {"tags": tags, "best": best}
+
+    tf2onnx.convert.from_function(
+        decode, input_signature=signature, opset=17, output_path=str(tmp_path / "crf.onnx")
+    )
+    session = onnxruntime.InferenceSession(str(tmp_path / "crf.onnx"))
+    tags, best = session.run(["tags", "best"], {"emissions": emissions, "mask": mask})
+    check_viterbi(crf, emissions, mask, tags, best)
