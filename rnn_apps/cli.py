@@ -12,7 +12,7 @@
     rnn-apps tag RUN_DIR [SENTENCE ...]                           (alias of predict)
     rnn-apps detect RUN_DIR FILE.wav ... [--plot probs.png] [--chime out.wav]
                                                                   (alias of predict)
-    rnn-apps export RUN_DIR [--out DIR] [--format saved_model|onnx]
+    rnn-apps export RUN_DIR [--out DIR] [--format saved_model|onnx|tflite] [--quantize float16|int8]
     rnn-apps config RECIPE [--config FILE.toml] [--set KEY=VALUE]...   (settings as TOML)
     rnn-apps runs [FOLDER] [--json]           (the run folders under FOLDER, default runs)
     rnn-apps serve PATH... [--host H] [--port P]   (TensorFlow Serving's REST API, pages)
@@ -175,16 +175,25 @@ def build_parser(fit_recipe: str | None = None) -> argparse.ArgumentParser:
         )
 
     export = verbs.add_parser(
-        "export", parents=[common], help="a SavedModel (or ONNX model) that takes raw inputs"
+        "export",
+        parents=[common],
+        help="a SavedModel (or ONNX or TFLite model) that takes raw inputs",
     )
     export.add_argument("run", help="run folder")
-    export.add_argument("--out", help="export folder (default: RUN/saved_model or RUN/onnx)")
+    export.add_argument("--out", help="export folder (default: RUN/FORMAT, e.g. RUN/saved_model)")
     export.add_argument(
         "--format",
         default="saved_model",
-        choices=["saved_model", "onnx"],
-        help="saved_model (default), or onnx: model.onnx with inference.py, which runs it on "
-        "raw inputs with NumPy and onnxruntime (the onnx extra; sentiment)",
+        choices=["saved_model", "onnx", "tflite"],
+        help="saved_model (default); onnx: model.onnx with inference.py, which runs it on "
+        "raw inputs with NumPy and onnxruntime (the onnx extra); tflite: the same for "
+        "TFLite's interpreter",
+    )
+    export.add_argument(
+        "--quantize",
+        choices=["float16", "int8"],
+        help="with --format tflite: post-training quantization (int8: calibrated on the "
+        "run's own data)",
     )
 
     serve = verbs.add_parser(
@@ -423,7 +432,7 @@ def cmd_export(args) -> int:
     out = Path(args.out) if args.out else Path(args.run) / args.format
     with _stdout_to_stderr():
         recipe = load_run(args.run)
-        recipe.export(out, format=args.format)
+        recipe.export(out, format=args.format, quantize=args.quantize)
     print(f"exported: {out}")
     return 0
 

@@ -46,10 +46,13 @@ DISTRIBUTIONS = typing.get_args(DISTRIBUTION)
 RUN_FILE = "run.json"
 #: in an export: the recipe that made it and the rnn-apps version
 EXPORT_INFO = "assets.extra/rnn_apps.json"
-#: the same in an ONNX export, and its format
-ONNX_INFO = "rnn_apps.json"
-#: what ``export`` writes: a SavedModel, or an ONNX model with its NumPy pre-processing
-EXPORT_FORMATS = ("saved_model", "onnx")
+#: the same in an ONNX or TFLite export, and its format
+PORTABLE_INFO = "rnn_apps.json"
+#: what ``export`` writes: a SavedModel, or an ONNX or TFLite model with its NumPy
+#: pre- and post-processing (``inference.py``)
+EXPORT_FORMATS = ("saved_model", "onnx", "tflite")
+#: post-training quantizations of a TFLite export (``export(..., quantize=...)``)
+QUANTIZATIONS = ("float16", "int8")
 
 
 def local_source(data: str) -> str:
@@ -514,10 +517,14 @@ class Recipe:
         recipe.run_dir = run_dir
         return recipe
 
-    def export(self, export_dir: str | Path, format: str = "saved_model") -> Path:
+    def export(
+        self, export_dir: str | Path, format: str = "saved_model", quantize: str | None = None
+    ) -> Path:
         """A SavedModel whose ``serving_default`` signature takes raw inputs, or with
         ``format="onnx"`` an ONNX model and the NumPy module that feeds it raw inputs
-        (:meth:`write_onnx`; the ``onnx`` extra).
+        (:meth:`write_onnx`; the ``onnx`` extra), or with ``format="tflite"`` the same
+        for TFLite (:meth:`write_tflite`; ``quantize``: one of :data:`QUANTIZATIONS`,
+        post-training, where the recipe offers it).
 
         ``export_dir`` must be new or empty. The export is written into a temporary
         folder beside it and renamed into place when complete, so a failed or killed
@@ -526,6 +533,11 @@ class Recipe:
         if format not in EXPORT_FORMATS:
             known = ", ".join(EXPORT_FORMATS)
             raise UserError(f"Unknown export format {format!r}; one of {known}.")
+        if quantize is not None and format != "tflite":
+            raise UserError(f"--quantize {quantize} applies to --format tflite only.")
+        if quantize is not None and quantize not in QUANTIZATIONS:
+            known = ", ".join(QUANTIZATIONS)
+            raise UserError(f"Unknown quantization {quantize!r}; one of {known}.")
         self._require_model()
         export_dir = Path(export_dir)
         if export_dir.exists() and not export_dir.is_dir():
@@ -541,7 +553,12 @@ class Recipe:
             info = {"recipe": self.name, "version": package_version()}
             if format == "onnx":
                 self.write_onnx(staging)
-                write_json(staging / ONNX_INFO, {**info, "format": "onnx"})
+                write_json(staging / PORTABLE_INFO, {**info, "format": "onnx"})
+            elif format == "tflite":
+                self.write_tflite(staging, quantize)
+                write_json(
+                    staging / PORTABLE_INFO, {**info, "format": "tflite", "quantize": quantize}
+                )
             else:
                 self.write_export(staging)
                 # what made the export, for servers and tools (TF Serving ignores assets.extra)
@@ -580,6 +597,15 @@ class Recipe:
         raise UserError(
             f"{self.name} has no ONNX export in this version; export a SavedModel "
             "(--format saved_model), which TensorFlow, TF Serving and rnn-apps serve run."
+        )
+
+    def write_tflite(self, export_dir: Path, quantize: str | None = None) -> None:
+        """Writes the TFLite export into the new ``export_dir``: the ``.tflite`` model(s),
+        ``preprocessing.json`` and ``inference.py``; ``quantize``: None (float32) or one
+        of :data:`QUANTIZATIONS`."""
+        raise UserError(
+            f"{self.name} has no TFLite export in this version; export a SavedModel "
+            "(--format saved_model) or an ONNX model (--format onnx)."
         )
 
     def _write_run_files(self, run_dir: Path) -> None:
