@@ -237,7 +237,7 @@ WRITERS: dict[str, Callable[[Path], Path]] = {
 
 # -- the clean Python: TensorFlow and NumPy only --------------------------------------------
 #: the recipes with an ONNX export (the others' ``export --format onnx`` says it has none)
-ONNX = ("sentiment",)
+ONNX = ("sentiment", "ner")
 #: a Python that imports only NumPy and onnxruntime, through the export's own inference.py:
 #: argv: the ONNX export folder, the inputs (JSON); prints predict's dicts and what it imported
 ONNX_PYTHON = r"""

@@ -6,12 +6,15 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recipes import NER, UserError
 from recipes.core.data import Splits
 from recipes.core.runs import load_run
+from recipes.ner import onnx_inference
 from recipes.ner.conll import Tagged
-from recipes.ner.features import SHAPES, tokenize, word_shapes
+from recipes.ner.features import SHAPES, tokenize, unicode_classes, word_shapes
 from recipes.ner.scoring import ENTITY_BIASES, entities, entity_spans
 from recipes.ner.tagger import WordDropout
 from rnn_apps.cli import main
@@ -132,6 +135,63 @@ def test_save_load_and_export(trained, tmp_path):
         assert [t.decode() for t in row if t] == result["tags"]
     assert served_entities(served) == [r["entities"] for r in expected]
     assert all(r["entities"] for r in expected)  # the comparison saw entities
+
+
+@pytest.fixture(scope="module")
+def onnx_tokenizer():
+    return onnx_inference.Tokenizer(unicode_classes())
+
+
+#: letters of several scripts and cases, digits (and other numbers), marks, the
+#: characters of the rules (@ # _ ' ’ n't), and whitespace RE2's \s and str.split differ on
+ALPHABET = "aBzéÉİßΣςσЖж中ǅ٣²Ⅻ0 9.,!?:;/-_'’\"()…@#😀\t\n\r\x0b\x0c\u00a0\u2003\x85\u0301"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.lists(
+        st.one_of(
+            st.text(alphabet=ALPHABET, max_size=12),
+            st.sampled_from(
+                ["n't", "'s", "'re", "N'T", "'LL", "http://x.io/a?b", "www.y.org.", "@al_1", "#Go"]
+            ),
+        ),
+        max_size=6,
+    ).map("".join)
+)
+def test_onnx_tokenizer_and_shapes_are_the_savedmodels(text, onnx_tokenizer):
+    """inference.py's tokens and word shapes are those the SavedModel computes in the
+    graph (RE2), for any text."""
+    expected = [t.decode("utf-8") for t in tokenize(tf.constant([text]))[0].numpy()]
+    tokens = onnx_tokenizer.tokenize(text)
+    assert tokens == expected
+    if tokens:
+        shapes = word_shapes(tf.ragged.constant([tokens])).flat_values.numpy().tolist()
+        assert [onnx_tokenizer.shape_id(t) for t in tokens] == shapes
+
+
+def test_onnx_export_tags_as_the_model(trained, tmp_path):
+    """The ONNX export in onnxruntime: the model's tag scores within 1e-5 and predict's
+    dicts, entity bias included."""
+    app, _, _ = trained
+    app.set_entity_bias(0.5)
+    try:
+        out = app.export(tmp_path / "onnx", format="onnx")
+        texts = [
+            "Erin Lopez drove to Accra.",
+            "Yesterday, Jun went to Oslo and Hugo Tanaka moved to Lima!",
+            "",
+            "grace flew to PARIS ... with @ines #travel http://x.io",
+        ]
+        served = onnx_inference.load(out)
+        tokens = [served.tokenizer.tokenize(t) for t in texts[:2]]
+        features = app.features(tf.ragged.constant(tokens))
+        expected = (app.model.scores(features) + app.model.decode_bias).numpy()
+        np.testing.assert_allclose(served.run(tokens)["scores"], expected, atol=1e-5)
+        assert served.predict(texts) == app.predict(texts)
+        assert sum(len(r["entities"]) for r in served.predict(texts)) >= 4
+    finally:
+        app.set_entity_bias(0.0)
 
 
 def served_entities(served) -> list[list[dict]]:

@@ -5,6 +5,7 @@ sentences lower-cased for case noise."""
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 _PUNCT = r"[^\pL\pN\s@#_]"
@@ -67,6 +68,31 @@ def word_shapes(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
     for index in (6, 4, 1, 2, 3, 5, 7, 8, 9, 10):
         shape = tf.where(tf.strings.regex_full_match(flat, rules[index - 1]), index, shape)
     return tokens.with_flat_values(shape)
+
+
+def unicode_classes() -> dict[str, list[list[int]]]:
+    """The code points (inclusive ranges) of the Unicode classes :func:`tokenize` and
+    :func:`word_shapes` use, as TensorFlow's regular expressions (RE2) read them:
+    ``letters`` (``\\pL``), ``upper`` (``\\p{Lu}``), ``lower`` (``\\p{Ll}``) and
+    ``numbers`` (``\\pN``); the ONNX export's tokenizer builds the same rules of them."""
+    points = np.array([c for c in range(0x110000) if not 0xD800 <= c < 0xE000])
+    chars = tf.constant([chr(c).encode("utf-8") for c in points])
+    classes = {}
+    for name, pattern in [
+        ("letters", r"\pL"),
+        ("upper", r"\p{Lu}"),
+        ("lower", r"\p{Ll}"),
+        ("numbers", r"\pN"),
+    ]:
+        inside = points[tf.strings.regex_full_match(chars, pattern).numpy()]
+        # a range ends where the next code point in the class is not the next one
+        ends = np.flatnonzero(np.diff(inside) != 1)
+        starts = np.concatenate([[0], ends + 1])
+        stops = np.concatenate([ends, [len(inside) - 1]])
+        classes[name] = [
+            [int(inside[a]), int(inside[b])] for a, b in zip(starts, stops, strict=True)
+        ]
+    return classes
 
 
 def token_features(

@@ -20,6 +20,7 @@ model (:mod:`recipes.ner.tagger`) stays XLA-compilable.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,16 @@ import custom_layers as cl
 from recipes.core.data import named_splits, split_examples
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
-from recipes.core.training import WeightAverage
+from recipes.core.training import WeightAverage, write_json
 from recipes.ner.config import NERConfig
 from recipes.ner.conll import Tagged, read_tagged
-from recipes.ner.features import SHAPES, lowercase_some, token_features, tokenize
+from recipes.ner.features import (
+    SHAPES,
+    lowercase_some,
+    token_features,
+    tokenize,
+    unicode_classes,
+)
 from recipes.ner.scoring import (
     ENTITY_BIASES,
     ValidationF1,
@@ -321,6 +328,43 @@ class NER(Recipe):
 
     def serving_signature(self) -> list[tf.TensorSpec]:
         return [tf.TensorSpec([None], tf.string, name="sentence")]
+
+    def write_onnx(self, export_dir: Path) -> None:
+        """``model.onnx`` (the features of token lists -> ``tag_ids`` and ``scores``, the
+        entity bias applied), ``preprocessing.json`` (vocabularies, tag names,
+        ``max_word_length`` and the tokenizer's Unicode classes as RE2 reads them) and
+        ``inference.py`` (:mod:`recipes.ner.onnx_inference`: raw sentences in, predict's
+        dicts out, with NumPy and onnxruntime only)."""
+        from recipes.core import onnx
+
+        self._require_model()
+        model, width = self.model, self.config.max_word_length
+        names = ("word_ids", "char_ids", "shape_ids")
+        signature = [
+            tf.TensorSpec([None, None], tf.int64, name="word_ids"),
+            tf.TensorSpec([None, None, width], tf.int64, name="char_ids"),
+            tf.TensorSpec([None, None], tf.int64, name="shape_ids"),
+        ]
+
+        @tf.function(input_signature=signature)
+        def numeric(*ids):
+            inputs = {n: tf.cast(i, tf.int32) for n, i in zip(names, ids, strict=True)}
+            scores = model.scores(inputs) + model.decode_bias
+            mask = tf.not_equal(inputs["word_ids"], 0)
+            return {"tag_ids": model.best_tags(scores, mask), "scores": scores}
+
+        onnx.convert(numeric, signature, export_dir / onnx.MODEL_FILE)
+        preprocessing = {
+            "max_word_length": width,
+            "words": self.words,
+            "chars": self.chars,
+            "tags": self.tags,
+            "classes": unicode_classes(),
+        }
+        write_json(export_dir / onnx.PREPROCESSING_FILE, preprocessing)
+        shutil.copyfile(
+            Path(__file__).with_name("onnx_inference.py"), export_dir / onnx.INFERENCE_FILE
+        )
 
     def serving_function(self):
         """Raw sentences in; ``tokens`` and ``tags`` (padded with "") and the entity spans
