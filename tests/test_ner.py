@@ -194,6 +194,19 @@ def test_onnx_export_tags_as_the_model(trained, tmp_path):
         app.set_entity_bias(0.0)
 
 
+def test_tflite_export_is_refused_naming_the_flex_ops(trained, tmp_path):
+    """TFLite's builtins cannot run the tagger's TensorLists: one line naming them, and
+    nothing written."""
+    app, _, _ = trained
+    with pytest.raises(UserError) as refused:
+        app.export(tmp_path / "tflite", format="tflite")
+    assert str(refused.value).startswith(
+        "ner has no TFLite export: TFLite's builtin ops cannot run TensorListReserve"
+    )
+    assert "\n" not in str(refused.value) and not (tmp_path / "tflite").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
 def served_entities(served) -> list[list[dict]]:
     """The export's entity outputs as :func:`entities` gives them (padding dropped)."""
     columns = [served[f"entity_{k}"].numpy() for k in ("type", "start", "end", "text")]

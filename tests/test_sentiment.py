@@ -150,6 +150,40 @@ def test_onnx_export_runs_in_onnxruntime_as_the_model(trained, tmp_path):
     assert served.predict(texts) == app.predict(texts)
 
 
+@pytest.mark.parametrize("quantize", [None, "float16"])
+def test_tflite_export_runs_in_the_interpreter_as_the_model(trained, tmp_path, quantize):
+    """``format="tflite"``: builtin ops only; float32 gives the model's probabilities,
+    float16 (weights) nearly; int8 is refused in one line."""
+    import tensorflow as tf  # noqa: F811 - the interpreter
+
+    from recipes.core.tflite import flex_ops
+
+    app, _, _ = trained
+    out = app.export(tmp_path / "tflite", format="tflite", quantize=quantize)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "inference.py",
+        "model.tflite",
+        "preprocessing.json",
+        "rnn_apps.json",
+        "rnn_apps_runtime.py",
+    ]
+    model = (out / "model.tflite").read_bytes()
+    assert flex_ops(model) == []
+    texts = ["superb and loved", "hated it, boring", "", "a " * 50, "loved loved hated"]
+    expected = tf.nn.softmax(app.model(app.model_inputs(tf.constant(texts)))).numpy()
+    served = onnx_inference.load(out)
+    assert type(served.model._run).__name__ == "function"  # the TFLite signature runner
+    tolerance = {None: 1e-5, "float16": 2e-3}[quantize]
+    np.testing.assert_allclose(served.probabilities(texts), expected, atol=tolerance)
+    if quantize is None:
+        assert served.predict(texts) == app.predict(texts)
+    runner = tf.lite.Interpreter(model_content=model).get_signature_runner()
+    assert sorted(runner.get_output_details()) == ["probabilities"]
+    with pytest.raises(UserError, match=r"^sentiment: --quantize int8 is not offered .*float16"):
+        app.export(tmp_path / "int8", format="tflite", quantize="int8")
+    assert not (tmp_path / "int8").exists()
+
+
 def test_resume_continues_without_losing_anything(tmp_path):
     data = write_tsv(tmp_path / "d.tsv", n=64)
     run = tmp_path / "run"

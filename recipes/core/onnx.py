@@ -3,7 +3,8 @@
 ONNX holds tensors, not the strings around them: what the SavedModel does to raw inputs in
 its graph (tokenizing, looking words up, naming labels), an ONNX export does in a small
 Python module shipped beside ``model.onnx``, ``inference.py``, which needs only NumPy and
-onnxruntime and reads its vocabularies from ``preprocessing.json``.
+onnxruntime and reads its vocabularies from ``preprocessing.json``
+(:mod:`recipes.core.portable`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from recipes.core.errors import UserError
+from recipes.core.portable import INFERENCE_FILE, PREPROCESSING_FILE
+
+__all__ = ["INFERENCE_FILE", "MODEL_FILE", "OPSET", "PREPROCESSING_FILE", "convert"]
 
 #: the ONNX operator set the exports use (onnxruntime 1.17 and later run it)
 OPSET = 17
-#: the files of an ONNX export
-MODEL_FILE, PREPROCESSING_FILE, INFERENCE_FILE = "model.onnx", "preprocessing.json", "inference.py"
+#: the file of the model in an ONNX export (the others: :mod:`recipes.core.portable`)
+MODEL_FILE = "model.onnx"
 
 
 def require_tf2onnx():

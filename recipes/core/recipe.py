@@ -538,6 +538,12 @@ class Recipe:
         if quantize is not None and quantize not in QUANTIZATIONS:
             known = ", ".join(QUANTIZATIONS)
             raise UserError(f"Unknown quantization {quantize!r}; one of {known}.")
+        if quantize is not None and quantize not in self.tflite_quantizations:
+            offered = ", ".join(self.tflite_quantizations) or "none"
+            raise UserError(
+                f"{self.name}: --quantize {quantize} is not offered for its TFLite export "
+                f"(offered: {offered}); export without --quantize, or with one of those."
+            )
         self._require_model()
         export_dir = Path(export_dir)
         if export_dir.exists() and not export_dir.is_dir():
@@ -598,6 +604,9 @@ class Recipe:
             f"{self.name} has no ONNX export in this version; export a SavedModel "
             "(--format saved_model), which TensorFlow, TF Serving and rnn-apps serve run."
         )
+
+    #: the ``quantize`` values :meth:`write_tflite` takes (see :data:`QUANTIZATIONS`)
+    tflite_quantizations: tuple[str, ...] = ("float16",)
 
     def write_tflite(self, export_dir: Path, quantize: str | None = None) -> None:
         """Writes the TFLite export into the new ``export_dir``: the ``.tflite`` model(s),

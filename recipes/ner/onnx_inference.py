@@ -1,8 +1,10 @@
-"""The named-entity tagger's ONNX export on raw sentences, with NumPy and onnxruntime only.
+"""The named-entity tagger's ONNX or TFLite export on raw sentences, with NumPy.
 
-``rnn-apps export RUN --format onnx`` writes this file beside ``model.onnx`` as
-``inference.py``, with the vocabularies in ``preprocessing.json``; it needs neither
-TensorFlow nor rnn-apps::
+``rnn-apps export RUN --format onnx`` (or ``--format tflite``) writes this file beside
+``model.onnx`` (``model.tflite``) as ``inference.py``, with the vocabularies in
+``preprocessing.json`` and the runtime in ``rnn_apps_runtime.py``; for ONNX it needs
+neither TensorFlow nor rnn-apps, only NumPy and onnxruntime (``model.tflite`` holds Flex
+ops: TensorFlow's ``tf.lite.Interpreter`` runs it)::
 
     import sys
     sys.path.insert(0, "exported/tagger-onnx")  # the export folder
@@ -14,7 +16,7 @@ TensorFlow nor rnn-apps::
     #   'tags': ['B-person', 'O', 'O', 'B-location'],
     #   'entities': [{'type': 'person', 'start': 0, 'end': 1, 'text': 'John'}, ...]}]
 
-``model.onnx`` takes the features of a batch of token lists, padded with 0:
+The model takes the features of a batch of token lists, padded with 0:
 
 - ``word_ids`` int64 ``[batch, words]``: each token lower-cased and looked up in
   ``preprocessing.json``'s ``words`` (id ``2 + index``; 1: unknown; 0: padding);
@@ -40,7 +42,11 @@ import re
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
+
+try:  # in an export folder: the runtime shipped beside this file
+    from rnn_apps_runtime import open_model
+except ImportError:  # inside the rnn-apps package
+    from recipes.core.model_runtime import open_model
 
 #: sentences per call of the model, as ``rnn-apps predict`` batches them
 BATCH = 256
@@ -126,21 +132,19 @@ def entities(tokens: list[str], tags: list[str]) -> list[dict]:
     return spans
 
 
-class TaggerONNX:
-    """``model.onnx`` of an export folder with its vocabularies and tag names."""
+class Tagger:
+    """The model of an export folder with its vocabularies and tag names."""
 
     def __init__(self, folder: str | Path):
         folder = Path(folder)
         self.config = json.loads((folder / "preprocessing.json").read_text(encoding="utf-8"))
-        self.session = onnxruntime.InferenceSession(
-            str(folder / "model.onnx"), providers=["CPUExecutionProvider"]
-        )
+        self.model = open_model(folder)
         self.tokenizer = Tokenizer(self.config["classes"])
         self._words = {w: i for i, w in enumerate(self.config["words"], start=2)}
         self._chars = {c: i for i, c in enumerate(self.config["chars"], start=2)}
 
     def features(self, token_lists: list[list[str]]) -> dict[str, np.ndarray]:
-        """The inputs of ``model.onnx`` for a batch of token lists."""
+        """The model's inputs for a batch of token lists."""
         width = self.config["max_word_length"]
         words = max((len(t) for t in token_lists), default=0)
         word_ids = np.zeros((len(token_lists), words), np.int64)
@@ -155,9 +159,8 @@ class TaggerONNX:
         return {"word_ids": word_ids, "char_ids": char_ids, "shape_ids": shape_ids}
 
     def run(self, token_lists: list[list[str]]) -> dict[str, np.ndarray]:
-        """``tag_ids`` and ``scores`` of ``model.onnx`` for a batch of token lists."""
-        names = [output.name for output in self.session.get_outputs()]
-        return dict(zip(names, self.session.run(names, self.features(token_lists)), strict=True))
+        """The model's ``tag_ids`` and ``scores`` for a batch of token lists."""
+        return self.model.run(self.features(token_lists))
 
     def tag(self, token_lists: list[list[str]]) -> list[list[str]]:
         """The IOB2 tags of each token list (in batches of :data:`BATCH`)."""
@@ -182,6 +185,7 @@ class TaggerONNX:
         ]
 
 
-def load(folder: str | Path) -> TaggerONNX:
-    """The export in ``folder`` (every ONNX export's ``inference.py`` has this function)."""
-    return TaggerONNX(folder)
+def load(folder: str | Path) -> Tagger:
+    """The export in ``folder`` (every ONNX and TFLite export's ``inference.py`` has this
+    function)."""
+    return Tagger(folder)

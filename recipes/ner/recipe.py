@@ -20,7 +20,6 @@ model (:mod:`recipes.ner.tagger`) stays XLA-compilable.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import custom_layers as cl
 from recipes.core.data import named_splits, split_examples
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
-from recipes.core.training import WeightAverage, write_json
+from recipes.core.training import WeightAverage
 from recipes.ner.config import NERConfig
 from recipes.ner.conll import Tagged, read_tagged
 from recipes.ner.features import (
@@ -337,6 +336,23 @@ class NER(Recipe):
         dicts out, with NumPy and onnxruntime only)."""
         from recipes.core import onnx
 
+        onnx.convert(*self._numeric_function(), export_dir / onnx.MODEL_FILE)
+        self._write_portable(export_dir)
+
+    def write_tflite(self, export_dir: Path, quantize: str | None = None) -> None:
+        """Refused in one line: TFLite's builtin ops cannot run the tagger, whose LSTMs
+        write their per-step outputs to TensorLists of a batch of unknown size
+        (``TensorListReserve``, ...: Flex ops). :func:`recipes.core.tflite.convert` names
+        them."""
+        from recipes.core import tflite
+
+        numeric, _ = self._numeric_function()
+        tflite.convert(numeric, self.name, export_dir / tflite.MODEL_FILE, quantize)
+        self._write_portable(export_dir)
+
+    def _numeric_function(self):
+        """The features of token lists -> ``tag_ids`` (the entity bias applied) and
+        ``scores``."""
         self._require_model()
         model, width = self.model, self.config.max_word_length
         names = ("word_ids", "char_ids", "shape_ids")
@@ -353,18 +369,19 @@ class NER(Recipe):
             mask = tf.not_equal(inputs["word_ids"], 0)
             return {"tag_ids": model.best_tags(scores, mask), "scores": scores}
 
-        onnx.convert(numeric, signature, export_dir / onnx.MODEL_FILE)
+        return numeric, signature
+
+    def _write_portable(self, export_dir: Path) -> None:
+        from recipes.core.portable import write_portable
+
         preprocessing = {
-            "max_word_length": width,
+            "max_word_length": self.config.max_word_length,
             "words": self.words,
             "chars": self.chars,
             "tags": self.tags,
             "classes": unicode_classes(),
         }
-        write_json(export_dir / onnx.PREPROCESSING_FILE, preprocessing)
-        shutil.copyfile(
-            Path(__file__).with_name("onnx_inference.py"), export_dir / onnx.INFERENCE_FILE
-        )
+        write_portable(export_dir, Path(__file__).with_name("onnx_inference.py"), preprocessing)
 
     def serving_function(self):
         """Raw sentences in; ``tokens`` and ``tags`` (padded with "") and the entity spans

@@ -1,8 +1,9 @@
-"""The sentiment classifier's ONNX export on raw texts, with NumPy and onnxruntime only.
+"""The sentiment classifier's ONNX or TFLite export on raw texts, with NumPy.
 
-``rnn-apps export RUN --format onnx`` writes this file beside ``model.onnx`` as
-``inference.py``, with the vocabularies in ``preprocessing.json``; it needs neither
-TensorFlow nor rnn-apps::
+``rnn-apps export RUN --format onnx`` (or ``--format tflite``) writes this file beside
+``model.onnx`` (``model.tflite``) as ``inference.py``, with the vocabularies in
+``preprocessing.json`` and the runtime in ``rnn_apps_runtime.py``; for ONNX it needs
+neither TensorFlow nor rnn-apps, only NumPy and onnxruntime::
 
     import sys
     sys.path.insert(0, "exported/reviews-onnx")  # the export folder
@@ -25,7 +26,11 @@ import re
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
+
+try:  # in an export folder: the runtime shipped beside this file
+    from rnn_apps_runtime import open_model
+except ImportError:  # inside the rnn-apps package
+    from recipes.core.model_runtime import open_model
 
 _PUNCTUATION = re.compile(r"[!\"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~']")
 _WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
@@ -49,15 +54,13 @@ def token_ids(texts: list[str], vocabulary: list[str], max_length: int) -> np.nd
     return ids
 
 
-class SentimentONNX:
-    """``model.onnx`` of an export folder with its vocabularies and label names."""
+class Classifier:
+    """The model of an export folder with its vocabularies and label names."""
 
     def __init__(self, folder: str | Path):
         folder = Path(folder)
         self.config = json.loads((folder / "preprocessing.json").read_text(encoding="utf-8"))
-        self.session = onnxruntime.InferenceSession(
-            str(folder / "model.onnx"), providers=["CPUExecutionProvider"]
-        )
+        self.model = open_model(folder)
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """``[len(texts), labels]`` float32, the columns in the order of ``labels``."""
@@ -66,8 +69,7 @@ class SentimentONNX:
             name: token_ids(texts, vocabulary, length)
             for name, vocabulary in self.config["inputs"].items()
         }
-        (probabilities,) = self.session.run(["probabilities"], feeds)
-        return probabilities
+        return self.model.run(feeds)["probabilities"]
 
     def predict(self, texts: list[str]) -> list[dict]:
         """One ``{"text", "label", "probabilities"}`` per text, as ``rnn-apps predict``
@@ -87,6 +89,7 @@ class SentimentONNX:
         ]
 
 
-def load(folder: str | Path) -> SentimentONNX:
-    """The export in ``folder`` (every ONNX export's ``inference.py`` has this function)."""
-    return SentimentONNX(folder)
+def load(folder: str | Path) -> Classifier:
+    """The export in ``folder`` (every ONNX and TFLite export's ``inference.py`` has this
+    function)."""
+    return Classifier(folder)

@@ -16,8 +16,8 @@ it is a negation ("not", "never", "didnt", ...).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -35,7 +35,6 @@ from recipes.core.data import (
 )
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe
-from recipes.core.training import write_json
 from recipes.sentiment.config import SentimentConfig
 from recipes.sentiment.layers import MaskedMaxPooling, NegatedPolarity, PolaritySums
 from recipes.sentiment.lexicon import LEXICON_FILE, vader_lexicon
@@ -298,28 +297,54 @@ class Sentiment(Recipe):
         raw texts in, predict's dicts out, with NumPy and onnxruntime only)."""
         from recipes.core import onnx
 
-        self._require_model()
+        numeric, signature = self._numeric_function()
+        onnx.convert(numeric, signature, export_dir / onnx.MODEL_FILE)
+        self._write_portable(export_dir)
+
+    def write_tflite(self, export_dir: Path, quantize: str | None = None) -> None:
+        """``model.tflite`` (TFLite's builtin ops; the inputs and outputs of
+        :meth:`write_onnx`'s model), ``preprocessing.json`` and ``inference.py``;
+        ``quantize="float16"``: the weights stored as float16 (int8 is not offered: the
+        converter's int8 calibration crashes on the LSTM's loop)."""
+        from recipes.core import tflite
+
+        numeric, _ = self._numeric_function()
+        tflite.convert(numeric, self.name, export_dir / tflite.MODEL_FILE, quantize)
+        self._write_portable(export_dir)
+
+    def _vectorizers(self) -> dict[str, Any]:
         vectorizers = {"token_ids": self.vectorizer}
         if self.lexicon_vectorizer is not None:
             vectorizers["lexicon_ids"] = self.lexicon_vectorizer
+        return vectorizers
+
+    def _numeric_function(self):
+        """Token ids (int64 ``[batch, max_length]`` per input) -> ``probabilities``."""
+        self._require_model()
+        names, model = list(self._vectorizers()), self.model
         length = self.config.max_length
-        signature = [tf.TensorSpec([None, length], tf.int64, name=n) for n in vectorizers]
-        model = self.model
+        signature = [tf.TensorSpec([None, length], tf.int64, name=n) for n in names]
 
         @tf.function(input_signature=signature)
         def numeric(*ids):
-            inputs = {n: tf.cast(i, tf.int32) for n, i in zip(vectorizers, ids, strict=True)}
+            inputs = {n: tf.cast(i, tf.int32) for n, i in zip(names, ids, strict=True)}
             return {"probabilities": tf.nn.softmax(model(inputs, training=False))}
 
-        onnx.convert(numeric, signature, export_dir / onnx.MODEL_FILE)
+        return numeric, signature
+
+    def _write_portable(self, export_dir: Path) -> None:
+        from recipes.core.portable import write_portable
+
+        vectorizers = self._vectorizers()
         vocabularies = {
             name: [str(w) for w in v.get_vocabulary()] for name, v in vectorizers.items()
         }
-        preprocessing = {"max_length": length, "inputs": vocabularies, "labels": self.labels}
-        write_json(export_dir / onnx.PREPROCESSING_FILE, preprocessing)
-        shutil.copyfile(
-            Path(__file__).with_name("onnx_inference.py"), export_dir / onnx.INFERENCE_FILE
-        )
+        preprocessing = {
+            "max_length": self.config.max_length,
+            "inputs": vocabularies,
+            "labels": self.labels,
+        }
+        write_portable(export_dir, Path(__file__).with_name("onnx_inference.py"), preprocessing)
 
     def serving_function(self):
         """Raw strings in; ``label`` (strings), ``probabilities`` and ``labels`` (each row
