@@ -1,8 +1,10 @@
 """Character generators: corpus reading, training, bits per character, the compiled
-generation loop (against the model run on whole sequences), save/load, export."""
+generation loop (against the model run on whole sequences), save/load, export (the
+SavedModel, and ONNX with inference.py against the recipe's own generation)."""
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from recipes import CharMusic, CharText, UserError
 from recipes.char_music.recipe import split_tunes
 from recipes.char_music.tunes import check_tune, headers
 from recipes.char_text.recipe import STDLIB_MODULES, local_documents, stdlib_documents
-from recipes.charlm.generation import sample
+from recipes.charlm import onnx_inference
+from recipes.charlm.generation import UNIFORM_HIGH, UNIFORM_LOW, sample
 from recipes.charlm.recipe import tail_split
 from recipes.core.runs import load_run
 from recipes.core.training import CosineBudget, TimeLimit
@@ -146,6 +149,109 @@ def test_load_and_export_generate_identically(trained, tmp_path):
     ):
         with pytest.raises(tf.errors.InvalidArgumentError, match=name):
             served(**options)
+
+
+@pytest.mark.parametrize(
+    "shape, seed",
+    [
+        ((3, 7), (5, 0)),
+        ((2, 65), (123456789012, 3)),
+        ((1, 16), (-1, 7)),
+        ((4, 5, 3), (2**32 - 1, 2**33 + 9)),
+    ],
+)
+@pytest.mark.parametrize("minval, maxval", [(UNIFORM_LOW, UNIFORM_HIGH), (0.0, 1.0), (-2.5, 3.0)])
+def test_onnx_uniforms_are_stateless_uniform_bit_for_bit(shape, seed, minval, maxval):
+    """inference.py's Philox numbers are TensorFlow's, eagerly and under XLA (which cuts
+    seeds to 32 bits, takes other bits for the mantissa and fuses the scaling)."""
+    seed_tensor = tf.constant(seed, tf.int64)
+
+    def draw(s):
+        return tf.random.stateless_uniform(shape, s, minval=minval, maxval=maxval)
+
+    for xla, expected in (
+        (False, draw(seed_tensor)),
+        (True, tf.function(draw, jit_compile=True)(seed_tensor)),
+    ):
+        ours = onnx_inference.stateless_uniform(shape, seed, minval, maxval, xla=xla)
+        assert ours.dtype == np.float32
+        np.testing.assert_array_equal(ours, expected.numpy(), err_msg=f"xla={xla}")
+
+
+def test_onnx_uniforms_are_those_of_the_generation_loop():
+    """The uniforms of every step of an XLA loop seeded ``[seed, i]``, as the generation
+    loop draws them, for any rows of the batch."""
+
+    @tf.function(jit_compile=True)
+    def loop(seed, steps):
+        written = tf.TensorArray(tf.float32, size=steps)
+
+        def body(i, written):
+            seeds = tf.stack([seed, tf.cast(i, tf.int64)])
+            u = tf.random.stateless_uniform([5, 11], seeds, UNIFORM_LOW, UNIFORM_HIGH)
+            return i + 1, written.write(i, u)
+
+        _, written = tf.while_loop(lambda i, _: i < steps, body, (0, written))
+        return written.stack()
+
+    for seed in (0, 7, 2**32 - 1):
+        expected = loop(tf.constant(seed, tf.int64), 9).numpy()
+        for first, rows in ((0, 5), (2, 3), (3, 1)):
+            ours = onnx_inference.generation_uniforms(seed, 9, rows, 11, first)
+            np.testing.assert_array_equal(ours, expected[:, first : first + rows])
+
+
+def test_onnx_export_generates_as_the_model(trained, tmp_path, monkeypatch):
+    """model.onnx runs the whole generation loop; inference.py feeds it the uniforms of
+    the seed: the same characters as generate and predict, the model's probabilities."""
+    app, _, _ = trained
+    out = app.export(tmp_path / "onnx", format="onnx")
+    assert {p.name for p in out.iterdir()} >= {"model.onnx", "preprocessing.json", "inference.py"}
+    served = onnx_inference.load(out)
+    primes = ["one", "four f", "", "t\u00e9o?"]  # the default prime, unknown characters
+    for options in (
+        {"temperature": 0.0},
+        {"temperature": 0.9, "seed": 5},
+        {"temperature": 1.5, "top_k": 3, "seed": 1},
+        {"temperature": 1.0, "top_p": 0.6, "seed": 2},
+        {"temperature": 2.0, "top_k": 5, "top_p": 0.8, "seed": 2**32 - 1},
+    ):
+        expected = app.generate(primes, length=60, **options)
+        assert served.generate(primes, length=60, **options) == expected, options
+    # batches of a few rows draw the rows' own numbers: the same samples
+    monkeypatch.setattr(onnx_inference, "MAX_UNIFORMS", 2 * 60 * app.vocabulary_size)
+    assert served.generate(primes, length=60, temperature=0.9, seed=5) == app.generate(
+        primes, length=60, temperature=0.9, seed=5
+    )
+    # predict's dicts and files; the config's settings by default
+    ours = served.predict(["one", ""], samples=2, seed=3, out=str(tmp_path / "ours"))
+    theirs = app.predict(["one", ""], samples=2, seed=3, out=str(tmp_path / "theirs"))
+    for a, b in zip(ours, theirs, strict=True):
+        assert Path(a.pop("file")).read_text() == Path(b.pop("file")).read_text()
+    assert ours == theirs and len(ours[0]["text"]) == len("one") + app.config.length
+    # the next character's distribution after each prime, as Keras gives it
+    ids = [app.encode(p or app.default_prime) for p in primes]
+    keras_p = [tf.nn.softmax(app.model(i[None], training=False)[0, -1]).numpy() for i in ids]
+    np.testing.assert_allclose(served.probabilities(primes), np.stack(keras_p), atol=1e-5)
+    for options, name in (({"top_p": 0.0}, "top_p"), ({"length": 0}, "length")):
+        with pytest.raises(ValueError, match=name):
+            served.predict(["one"], **options)
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "runs_0.1.0"
+
+
+@pytest.mark.parametrize("recipe", ["char_text", "char_music"])
+def test_onnx_export_of_a_0_1_0_run_predicts_what_0_1_0_printed(recipe, tmp_path):
+    """The ONNX export of each generator's 0.1.0 run: inference.py's predict gives what
+    ``rnn-apps predict`` printed then (char_music: whole tunes, their checks, the rate)."""
+    if recipe == "char_music":
+        pytest.importorskip("music21")
+    expected = json.loads((FIXTURES / recipe / "expected.json").read_text(encoding="utf-8"))
+    out = load_run(FIXTURES / recipe).export(tmp_path / "onnx", format="onnx")
+    pairs = zip(expected["options"][::2], expected["options"][1::2], strict=True)
+    options = {k.lstrip("-").replace("-", "_"): json.loads(v) for k, v in pairs}
+    assert onnx_inference.load(out).predict(expected["inputs"], **options) == expected["stdout"]
 
 
 def test_predict_writes_samples(trained, tmp_path):

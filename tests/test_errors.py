@@ -345,3 +345,29 @@ def test_fuzzed_command_lines_fail_with_one_line(
 def test_fuzzed_settings_fail_with_one_line(tmp_path, capsys, key, value):
     args = ["fit", "sentiment", "--data", str(tmp_path / "none.tsv"), "--set", f"{key}={value}"]
     assert_handled(args, capsys)
+
+
+def test_an_op_tf2onnx_leaves_unconverted_is_refused_naming_it(tmp_path):
+    """tf2onnx keeps an op it cannot convert (here inside a loop) and only warns; the
+    export refuses it in one line naming the op, and leaves no model file."""
+    import tensorflow as tf
+
+    from recipes.core import onnx
+
+    signature = [tf.TensorSpec([None], tf.float32, name="x")]
+
+    @tf.function(input_signature=signature)
+    def noisy(x):
+        def body(i, total):
+            return i + 1, total + tf.random.stateless_uniform(tf.shape(x), [1, i])
+
+        return {"y": tf.while_loop(lambda i, total: i < 3, body, (0, x))[1]}
+
+    with pytest.raises(UserError) as refused:
+        onnx.convert(noisy, signature, tmp_path / "model.onnx")
+    assert str(refused.value) == (
+        "tf2onnx could not convert the model (no ONNX operator for "
+        "StatelessRandomGetKeyCounter, StatelessRandomUniformV2); export a SavedModel "
+        "instead (--format saved_model)."
+    )
+    assert not (tmp_path / "model.onnx").exists()

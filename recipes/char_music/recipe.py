@@ -64,6 +64,7 @@ class CharMusic(CharLM):
     separator = "\n\n"  # a blank line ends a tune
     lead_in = "\n\n"  # tunes begin after a blank line
     stop_at_blank_line = True
+    tunes = True
     sample_name = "tune_{:03d}.abc"
 
     def tunes_per_file(self, source: str | None) -> list[list[str]]:

@@ -1,7 +1,9 @@
 """Generation in the graph: primes fed, then characters sampled in one compiled loop.
 
 :func:`generation_function` is what ``CharLM.generate`` and the exported ``generate``
-signature run; :func:`sample` draws one character per row (temperature, top-k, top-p).
+signature run; :func:`sample` draws one character per row (temperature, top-k, top-p);
+:func:`onnx_generation_function` is the same loop for the ONNX export, its random
+numbers an input. Both are :func:`generation_loop`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,57 @@ import custom_layers as cl
 def zero_states(rnn: cl.DeepRNN, batch) -> list[tf.Tensor]:
     """The recurrent states of ``rnn`` at the start of ``batch`` texts: zeros."""
     return [tf.zeros((batch, n)) for layer in rnn.rnn_layers for n in layer.cell.state_size]
+
+
+def generation_loop(
+    emb: keras.layers.Layer,
+    rnn: cl.DeepRNN,
+    dense: keras.layers.Layer,
+    chars: list[str],
+    stop_at_blank_line: bool,
+):
+    """``continue_primes(ids, mask, length, draw) -> (logits, generated)`` over a trained
+    model's layers, numbers only: feeds the left-padded, masked ``ids`` ``[B, T]``, then
+    draws ``length`` characters, ``draw(i, logits)`` giving step ``i``'s ids ``[B]``;
+    ``logits`` ``[B, V]`` are the model's after the primes, ``generated`` ``[B, length]``
+    the drawn ids (with ``stop_at_blank_line``, a row draws 0 after its first blank line
+    and the loop ends when every row has one; the columns not reached are 0)."""
+    newline = int(chars.index("\n") + 1) if "\n" in chars else -1
+
+    def step(ids, states):
+        x, new_states, k = emb(ids), [], 0
+        for layer in rnn.rnn_layers:
+            n = len(layer.cell.state_size)
+            x, s = layer.cell(x, states[k : k + n])
+            new_states += list(s)
+            k += n
+        return dense(x), new_states
+
+    def continue_primes(ids, mask, length, draw):
+        states = zero_states(rnn, tf.shape(ids)[0])
+        outputs = rnn(emb(ids), mask=mask, initial_state=states, training=False)
+        logits, states = dense(outputs[0][:, -1]), list(outputs[1:])
+        last = tf.cast(ids[:, -1], tf.int32)
+        done = tf.zeros_like(last, tf.bool)
+
+        def body(i, logits, states, last, done, written):
+            drawn = tf.where(done, 0, draw(i, logits))
+            if stop_at_blank_line:
+                done = done | ((drawn == newline) & (last == newline))
+            logits, states = step(drawn, states)
+            return i + 1, logits, states, drawn, done, written.write(i, drawn)
+
+        primed = logits
+        written = tf.TensorArray(tf.int32, size=length, element_shape=last.shape)
+        _, _, _, _, _, written = tf.while_loop(
+            lambda i, logits, states, last, done, written: (i < length) & ~tf.reduce_all(done),
+            body,
+            (0, logits, states, last, done, written),
+            maximum_iterations=length,
+        )
+        return primed, tf.transpose(written.stack())
+
+    return continue_primes
 
 
 def generation_function(
@@ -33,46 +86,18 @@ def generation_function(
     ``length`` characters are sampled in one XLA loop that carries the recurrent states
     (with ``stop_at_blank_line``, a row stops at its first blank line)."""
     table = tf.constant(["", *chars])  # id 0 (out of vocabulary) reads as nothing
-    newline = int(chars.index("\n") + 1) if "\n" in chars else -1
     default_prime = tf.constant(default_prime)
     lead_in = tf.constant(lead_in)
-
-    def step(ids, states):
-        x, new_states, k = emb(ids), [], 0
-        for layer in rnn.rnn_layers:
-            n = len(layer.cell.state_size)
-            x, s = layer.cell(x, states[k : k + n])
-            new_states += list(s)
-            k += n
-        return dense(x), new_states
+    loop = generation_loop(emb, rnn, dense, chars, stop_at_blank_line)
 
     def continue_primes(ids, mask, length, temperature, top_k, top_p, seed):
         """Numbers only (one XLA program): feeds the primes, then samples ``length``."""
-        states = zero_states(rnn, tf.shape(ids)[0])
-        outputs = rnn(emb(ids), mask=mask, initial_state=states, training=False)
-        logits, states = dense(outputs[0][:, -1]), list(outputs[1:])
-        last = tf.cast(ids[:, -1], tf.int32)
-        done = tf.zeros_like(last, tf.bool)
         seed = tf.cast(seed, tf.int64)
 
-        def body(i, logits, states, last, done, written):
-            drawn = sample(
-                logits, temperature, top_k, top_p, tf.stack([seed, tf.cast(i, tf.int64)])
-            )
-            drawn = tf.where(done, 0, drawn)
-            if stop_at_blank_line:
-                done = done | ((drawn == newline) & (last == newline))
-            logits, states = step(drawn, states)
-            return i + 1, logits, states, drawn, done, written.write(i, drawn)
+        def draw(i, logits):
+            return sample(logits, temperature, top_k, top_p, tf.stack([seed, tf.cast(i, tf.int64)]))
 
-        written = tf.TensorArray(tf.int32, size=length, element_shape=last.shape)
-        _, _, _, _, _, written = tf.while_loop(
-            lambda i, logits, states, last, done, written: (i < length) & ~tf.reduce_all(done),
-            body,
-            (0, logits, states, last, done, written),
-            maximum_iterations=length,
-        )
-        return tf.transpose(written.stack())
+        return loop(ids, mask, length, draw)[1]
 
     numeric = tf.function(continue_primes, jit_compile=True)
 
@@ -97,12 +122,18 @@ def left_padded(ids: tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.where(valid, gathered, tf.zeros_like(gathered)), valid
 
 
-def sample(logits, temperature, top_k, top_p, seed):
+#: the range of the Gumbel-max draw's uniforms, ``[UNIFORM_LOW, 1)``: never 0
+UNIFORM_LOW, UNIFORM_HIGH = 1e-20, 1.0
+
+
+def sample(logits, temperature, top_k, top_p, seed=None, uniform=None):
     """One character id per row of logits (id 0, out of vocabulary, is never drawn).
 
     ``temperature`` 0 takes the likeliest; otherwise the logits are divided by it and
     cut to the ``top_k`` likeliest (0: all) and to the fewest likeliest whose
-    probabilities reach ``top_p``, then one id is drawn, reproducibly for ``seed``.
+    probabilities reach ``top_p``, then one id is drawn, reproducibly for ``seed``:
+    Gumbel-max on ``tf.random.stateless_uniform(shape, seed, UNIFORM_LOW, UNIFORM_HIGH)``,
+    or on ``uniform`` (shaped as ``logits``) when it is given.
     """
     size = tf.shape(logits)[-1]
     banned = tf.one_hot(0, size, on_value=-np.inf, off_value=0.0)
@@ -119,6 +150,39 @@ def sample(logits, temperature, top_k, top_p, seed):
     cutoff = tf.reduce_min(tf.where(mass_before < top_p, ordered, np.inf), axis=-1, keepdims=True)
     scaled = tf.where(scaled < cutoff, -np.inf, scaled)
     # Gumbel-max: the argmax of logits plus Gumbel noise is a draw from their softmax
-    uniform = tf.random.stateless_uniform(tf.shape(scaled), seed, minval=1e-20, maxval=1.0)
+    if uniform is None:
+        uniform = tf.random.stateless_uniform(
+            tf.shape(scaled), seed, minval=UNIFORM_LOW, maxval=UNIFORM_HIGH
+        )
     drawn = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
     return tf.where(temperature > 0, drawn, greedy)
+
+
+def onnx_generation_function(
+    emb: keras.layers.Layer,
+    rnn: cl.DeepRNN,
+    dense: keras.layers.Layer,
+    chars: list[str],
+    stop_at_blank_line: bool,
+):
+    """The numbers of generation as one graph for ONNX (``model.onnx``):
+    ``(char_ids, mask, length, temperature, top_k, top_p, uniform) ->
+    {"generated", "probabilities"}``, the loop of :func:`generation_function` (primes fed,
+    then ``length`` draws) with the Gumbel-max draw's uniforms an input: ``uniform[i]``,
+    step ``i``'s ``[B, V]``, where the recipe's loop calls ``tf.random.stateless_uniform``.
+    tf2onnx converts the rest, the while loop included, but not that op: it says "Tensorflow
+    op [...StatelessRandomGetKeyCounter: StatelessRandomGetKeyCounter] is not supported"
+    (and the same of ``StatelessRandomUniformV2``) and leaves them in the graph, which
+    onnxruntime cannot run; ``inference.py`` computes the same numbers with NumPy
+    (:mod:`recipes.charlm.onnx_inference`). ``probabilities``: the softmax of the logits
+    after the primes."""
+    loop = generation_loop(emb, rnn, dense, chars, stop_at_blank_line)
+
+    def numeric(char_ids, mask, length, temperature, top_k, top_p, uniform):
+        def draw(i, logits):
+            return sample(logits, temperature, top_k, top_p, uniform=uniform[i])
+
+        logits, generated = loop(tf.cast(char_ids, tf.int32), mask, length, draw)
+        return {"generated": generated, "probabilities": tf.nn.softmax(logits)}
+
+    return numeric

@@ -25,8 +25,15 @@ import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.charlm.config import CharLMConfig, check_option
-from recipes.charlm.generation import generation_function, zero_states
+from recipes.charlm.config import SAMPLES, CharLMConfig, check_option
+from recipes.charlm.generation import (
+    UNIFORM_HIGH,
+    UNIFORM_LOW,
+    generation_function,
+    onnx_generation_function,
+    zero_states,
+)
+from recipes.core.config import field_range
 from recipes.core.data import Splits
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
@@ -402,3 +409,54 @@ class CharLM(Recipe):
 
     def serving_endpoints(self) -> list[str]:
         return ["serving_default", "generate"]
+
+    #: whether generated texts are tunes (char_music): ONNX's ``inference.py`` then cuts
+    #: each at its end and checks it, as the recipe's ``generate`` and ``predict`` do
+    tunes: bool = False
+
+    def write_onnx(self, export_dir: Path) -> None:
+        """``model.onnx`` (the whole generation loop: primes' ids, the sampling options and
+        the draws' uniforms in, the drawn ids out), ``preprocessing.json`` (the characters,
+        the default prime, lead-in and options) and ``inference.py``
+        (:mod:`recipes.charlm.onnx_inference`: primes in, predict's dicts out, with NumPy
+        and onnxruntime only; it computes the uniforms of a seed as the recipe's loop
+        draws them)."""
+        from recipes.core import onnx
+        from recipes.core.portable import write_portable
+
+        emb, rnn, dense = self._layers()
+        signature = [
+            tf.TensorSpec([None, None], tf.int64, name="char_ids"),
+            tf.TensorSpec([None, None], tf.bool, name="mask"),
+            tf.TensorSpec([], tf.int32, name="length"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.float32, name="top_p"),
+            tf.TensorSpec([None, None, self.vocabulary_size], tf.float32, name="uniform"),
+        ]
+        numeric = tf.function(
+            onnx_generation_function(emb, rnn, dense, self.chars, self.stop_at_blank_line),
+            input_signature=signature,
+        )
+        onnx.convert(numeric, signature, export_dir / onnx.MODEL_FILE)
+        c = self.config
+        options = {
+            name: {
+                "default": getattr(c, name),
+                "range": str(field_range(type(c), name)),
+                "integer": name not in ("temperature", "top_p"),
+            }
+            for name in ("length", "temperature", "top_k", "top_p", "seed")
+        }
+        options["samples"] = {"default": 1, "range": SAMPLES, "integer": True}
+        preprocessing = {
+            "recipe": self.name,
+            "chars": self.chars,
+            "default_prime": self.default_prime,
+            "lead_in": self.lead_in,
+            "tunes": self.tunes,
+            "sample_name": self.sample_name,
+            "options": options,
+            "uniform": {"low": UNIFORM_LOW, "high": UNIFORM_HIGH},
+        }
+        write_portable(export_dir, Path(__file__).with_name("onnx_inference.py"), preprocessing)

@@ -53,4 +53,26 @@ def convert(function: Any, signature: list, path: Path) -> list[str]:
             f"tf2onnx could not convert the model ({type(err).__name__}: "
             f"{first[0] if first else ''}); export a SavedModel instead (--format saved_model)."
         ) from None
+    unknown = sorted(unsupported_ops(proto.graph))
+    if unknown:  # tf2onnx keeps an op it cannot convert as it is, and warns
+        path.unlink(missing_ok=True)
+        raise UserError(
+            f"tf2onnx could not convert the model (no ONNX operator for "
+            f"{', '.join(unknown)}); export a SavedModel instead (--format saved_model)."
+        )
     return [output.name for output in proto.graph.output]
+
+
+def unsupported_ops(graph) -> set[str]:
+    """The op types of ``graph`` (and its loops' and branches' subgraphs) that no ONNX
+    operator set defines: TensorFlow ops tf2onnx left as they were."""
+    import onnx
+
+    found = set()
+    for node in graph.node:
+        if not onnx.defs.has(node.op_type, node.domain or ""):
+            found.add(node.op_type)
+        for attribute in node.attribute:
+            for sub in [attribute.g, *attribute.graphs] if attribute.g.node else attribute.graphs:
+                found |= unsupported_ops(sub)
+    return found
