@@ -8,8 +8,11 @@ For every recipe: tiny data from the recipes' own test generators, then
     rnn-apps predict RUN INPUT ...            (or its alias: generate, translate, tag, detect)
     rnn-apps export RUN --out E
     rnn-apps export RUN --format onnx --out O
-    python -c ONNX   (imports only numpy and onnxruntime: O's inference.py on the inputs;
-                      the recipes of ONNX only, the others' export says they have none)
+    python -c PORTABLE  (imports only numpy and onnxruntime: O's inference.py on the inputs;
+                         the recipes of ONNX only, the others' export says they have none)
+    rnn-apps export RUN --format tflite --out L
+    python -c PORTABLE  (L's inference.py, through TensorFlow's TFLite interpreter; the
+                         recipes of TFLITE only, the others' export says why they have none)
     rnn-apps fit RECIPE --out RUN2 --resume --epochs 2      (RUN2: a copy of RUN)
     rnn-apps export RUN2 --out E2
     saved_model_cli show --dir E --all
@@ -237,17 +240,20 @@ WRITERS: dict[str, Callable[[Path], Path]] = {
 
 # -- the clean Python: TensorFlow and NumPy only --------------------------------------------
 #: the recipes with an ONNX export (the others' ``export --format onnx`` says it has none)
-ONNX = ("sentiment", "ner")
-#: a Python that imports only NumPy and onnxruntime, through the export's own inference.py:
-#: argv: the ONNX export folder, the inputs (JSON); prints predict's dicts and what it imported
-ONNX_PYTHON = r"""
+ONNX = ("sentiment", "ner", "char_text", "char_music")
+#: the recipes with a TFLite export (the others' ``export --format tflite`` says why not)
+TFLITE = ("sentiment",)
+#: a Python that imports only NumPy and the format's runtime, through the export's own
+#: inference.py: argv: the export folder, the inputs and predict's options (JSON); prints
+#: predict's dicts and what it imported
+PORTABLE_PYTHON = r"""
 import json, sys
 
-folder, inputs = sys.argv[1], json.loads(sys.argv[2])
+folder, inputs, options = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 sys.path.insert(0, folder)
 import inference
 
-results = inference.load(folder).predict(inputs)
+results = inference.load(folder).predict(inputs, **options)
 ours = ("rnn_apps", "recipes", "custom_layers", "tensorflow", "keras")
 imported = sorted({m.split(".")[0] for m in sys.modules} & set(ours))
 print(json.dumps({"predictions": results, "imported": imported}))
@@ -580,12 +586,19 @@ def _chain(journey: Journey) -> None:
         rnn_apps("export", journey.run, "--format", "onnx", "--out", root / "onnx"),
         needs=("fit",),
     )
-    if recipe in ONNX:
-        journey.run_step(
-            "onnx python",
-            [sys.executable, "-c", ONNX_PYTHON, root / "onnx", json.dumps(journey.inputs)],
-            needs=("export onnx",),
-        )
+    journey.run_step(
+        "export tflite",
+        rnn_apps("export", journey.run, "--format", "tflite", "--out", root / "tflite"),
+        needs=("fit",),
+    )
+    for fmt, recipes in [("onnx", ONNX), ("tflite", TFLITE)]:
+        if recipe in recipes:
+            inputs, options = json.dumps(journey.inputs), json.dumps(SAMPLING.get(recipe, {}))
+            journey.run_step(
+                f"{fmt} python",
+                [sys.executable, "-c", PORTABLE_PYTHON, root / fmt, inputs, options],
+                needs=(f"export {fmt}",),
+            )
     # resume on a copy: the one-epoch run stays as fit left it, for the other tests
     if journey.steps["fit"].ok:
         shutil.copytree(journey.run, journey.run2)

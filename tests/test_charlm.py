@@ -510,3 +510,15 @@ def test_evaluate_other_data_reads_only_that_data(trained, tmp_path, monkeypatch
     other = tmp_path / "other.txt"
     other.write_text(pattern_text(30))
     assert loaded.evaluate(data=str(other))["bits_per_char"] > 0
+
+
+def test_tflite_export_is_refused_naming_the_flex_ops(trained, tmp_path):
+    """TFLite's builtins cannot run the generation loop's TensorLists: one line naming
+    them, and nothing written."""
+    app, _, _ = trained
+    with pytest.raises(UserError) as refused:
+        app.export(tmp_path / "tflite", format="tflite")
+    assert str(refused.value).startswith(
+        f"{app.name} has no TFLite export: TFLite's builtin ops cannot run TensorListReserve"
+    )
+    assert not (tmp_path / "tflite").exists()

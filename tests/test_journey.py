@@ -27,6 +27,7 @@ from tests.journey import (
     RECIPES,
     SAMPLING,
     TEXT_INPUT,
+    TFLITE,
     WHOLE_TUNE,
     load_npy_outputs,
 )
@@ -370,6 +371,10 @@ def test_serve_answers_what_predict_printed(recipe, served_journeys):
     same(answered, lines, what)
 
 
+#: the files of an ONNX or TFLite export, but the model
+PORTABLE_FILES = {"preprocessing.json", "inference.py", "rnn_apps.json", "rnn_apps_runtime.py"}
+
+
 @recipes
 def test_onnx_export_predicts_like_predict_or_says_it_has_none(recipe, tiny_runs):
     """``export --format onnx`` in a fresh process; its inference.py in a Python that
@@ -386,13 +391,39 @@ def test_onnx_export_predicts_like_predict_or_says_it_has_none(recipe, tiny_runs
         return
     journey.step("export onnx")
     folder = journey.root / "onnx"
-    assert {p.name for p in folder.iterdir()} == {
-        "model.onnx", "preprocessing.json", "inference.py", "rnn_apps.json"
-    }  # fmt: skip
+    assert {p.name for p in folder.iterdir()} == {"model.onnx", *PORTABLE_FILES}
     assert json.loads((folder / "rnn_apps.json").read_text())["format"] == "onnx"
     result = journey.json("onnx python")
     assert result["imported"] == [], result["imported"]
     same(result["predictions"], predictions(journey), f"{recipe}: ONNX vs rnn-apps predict")
+
+
+@recipes
+def test_tflite_export_predicts_like_predict_or_says_why_it_has_none(recipe, tiny_runs):
+    """``export --format tflite`` in a fresh process; its inference.py through
+    TensorFlow's TFLite interpreter (nothing of rnn-apps imported) gives predict's dicts;
+    a recipe without one says in one line why (the ops TFLite's builtins cannot run)."""
+    journey = journey_of(tiny_runs, recipe)
+    if recipe not in TFLITE:
+        step = journey.steps["export tflite"]
+        assert step.returncode == 2 and not (journey.root / "tflite").exists(), step.describe()
+        last = step.stderr.strip().splitlines()[-1]
+        assert re.fullmatch(
+            rf"rnn-apps: error: {recipe} has no TFLite export(: TFLite's builtin ops cannot "
+            r"run \w+(, \w+)* \(TensorFlow ops, which TFLite's Python interpreters do not "
+            r"run\); export ONNX \(--format onnx\) or a SavedModel \(--format "
+            r"saved_model\) instead\.| in this version; export a SavedModel \(--format "
+            r"saved_model\) or an ONNX model \(--format onnx\)\.)",
+            last,
+        ), last
+        return
+    journey.step("export tflite")
+    folder = journey.root / "tflite"
+    assert {p.name for p in folder.iterdir()} >= {"model.tflite", *PORTABLE_FILES}
+    assert json.loads((folder / "rnn_apps.json").read_text())["format"] == "tflite"
+    result = journey.json("tflite python")
+    assert set(result["imported"]) <= {"tensorflow", "keras"}, result["imported"]
+    same(result["predictions"], predictions(journey), f"{recipe}: TFLite vs rnn-apps predict")
 
 
 def test_tflite_streaming_step_equals_the_saved_model(tiny_runs):

@@ -422,8 +422,22 @@ class CharLM(Recipe):
         and onnxruntime only; it computes the uniforms of a seed as the recipe's loop
         draws them)."""
         from recipes.core import onnx
-        from recipes.core.portable import write_portable
 
+        onnx.convert(*self._numeric_function(), export_dir / onnx.MODEL_FILE)
+        self._write_portable(export_dir)
+
+    def write_tflite(self, export_dir: Path, quantize: str | None = None) -> None:
+        """Refused in one line: TFLite's builtin ops cannot run the generation loop, whose
+        recurrent layers write their steps to TensorLists (Flex ops);
+        :func:`recipes.core.tflite.convert` names them."""
+        from recipes.core import tflite
+
+        numeric, _ = self._numeric_function()
+        tflite.convert(numeric, self.name, export_dir / tflite.MODEL_FILE, quantize)
+        self._write_portable(export_dir)
+
+    def _numeric_function(self):
+        """The generation loop of :meth:`write_onnx`'s model, and its input signature."""
         emb, rnn, dense = self._layers()
         signature = [
             tf.TensorSpec([None, None], tf.int64, name="char_ids"),
@@ -438,7 +452,11 @@ class CharLM(Recipe):
             onnx_generation_function(emb, rnn, dense, self.chars, self.stop_at_blank_line),
             input_signature=signature,
         )
-        onnx.convert(numeric, signature, export_dir / onnx.MODEL_FILE)
+        return numeric, signature
+
+    def _write_portable(self, export_dir: Path) -> None:
+        from recipes.core.portable import write_portable
+
         c = self.config
         options = {
             name: {
