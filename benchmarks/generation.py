@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from machine import cpu_name  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 from recipes import CharText  # noqa: E402
 from recipes.core.runs import load_run  # noqa: E402
@@ -73,7 +73,7 @@ def main() -> None:
     c = app.config
     prime = "\n"
     print(f"model: {source}: {c.layers} x {c.cell.upper()}({c.units}), vocabulary {len(app.chars)}")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}")
+    print(f"machine: {machine_line()}; TensorFlow {tf.__version__}")
 
     rows = []
     slow = timed(

@@ -27,7 +27,8 @@ if hasattr(os, "sched_setaffinity"):
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from generation import cpu_name, timed  # noqa: E402
+from generation import timed  # noqa: E402
+from machine import cpu_name  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)

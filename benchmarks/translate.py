@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from generation import cpu_name, timed  # noqa: E402
+from generation import timed  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 from recipes import Translator  # noqa: E402
 from recipes.core.runs import load_run  # noqa: E402
@@ -75,7 +76,7 @@ def main() -> None:
         f"model: {source}: Bi{c.cell.upper()}({c.units}) encoder, {c.attention} attention, "
         f"{app.token_kind}, target vocabulary {app.target_size}"
     )
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}")
+    print(f"machine: {machine_line()}; TensorFlow {tf.__version__}")
 
     length = c.max_length or args.length  # a trained run: its setting, or --length
     baseline = args.batch / timed(
