@@ -3,6 +3,7 @@ model run teacher-forced and against brute-force enumeration), metrics, save/loa
 export, the CLI."""
 
 import datetime as dt
+import functools
 import itertools
 import json
 
@@ -15,10 +16,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recipes import Translator, UserError
+from recipes.core import onnx
 from recipes.core.runs import load_run
+from recipes.translator import onnx_inference
 from recipes.translator.attention import EncoderAttention
 from recipes.translator.dates import date_pairs, date_splits
-from recipes.translator.tokens import END, START, join_words, split_words
+from recipes.translator.tokens import (
+    END,
+    JOINER,
+    START,
+    character_classes,
+    join_words,
+    split_chars,
+    split_words,
+)
 from rnn_apps.cli import main
 
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -67,6 +78,43 @@ def test_word_tokens_are_reversible_and_keep_case():
 @given(st.text(alphabet="abcXYZéü019 .,'!?-«»()", max_size=30))
 def test_word_tokens_round_trip_any_text(text):
     assert _round_trip([text]) == [" ".join(text.split())]
+
+
+@functools.cache
+def _onnx_tokenizers():
+    """inference.py's tokenizers with this TensorFlow's character classes (as exported)."""
+    return (
+        onnx_inference.Tokenizer("words", character_classes(), JOINER),
+        onnx_inference.Tokenizer("chars", {}, JOINER),
+    )
+
+
+#: characters where a tokenizer can go wrong: ASCII whitespace (vertical tab: not RE2's
+#: \s, but TensorFlow's strip and split), other spaces and separators, marks, combining
+#: accents, the joiner itself, underscores, and letters that RE2's Unicode tables know and
+#: older Pythons' unicodedata does not (Kawi, Unicode 15)
+TRICKY = (
+    "abcXYZ\u00e9\u00fc019_ .,'!?-\u00ab\u00bb()<>/\t\n\v\f\r\x1c\x00\u00a0\u2003\u202f"
+    "\U0001f600\u0301\u00b7\u0660\U00011f04\U00011f50"
+) + JOINER
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(
+        st.one_of(st.sampled_from(TRICKY), st.characters(exclude_categories=("Cs",))),
+        max_size=30,
+    )
+)
+def test_onnx_tokenizer_splits_and_joins_as_the_graph(text):
+    """inference.py's Python tokenizers give the graph's tokens for any text, and join
+    them back into the graph's text."""
+    words, chars = _onnx_tokenizers()
+    expected = [t.decode() for t in split_words(tf.constant([text]))[0].numpy()]
+    assert words.split(text) == expected
+    joined = join_words(tf.constant([expected + [""]], tf.string)).numpy()[0].decode()
+    assert words.join(expected + [""]) == joined  # "": the padding of the ids' rows
+    assert chars.split(text) == [t.decode() for t in split_chars(tf.constant([text]))[0].numpy()]
 
 
 # -- dates ---------------------------------------------------------------------------------
@@ -282,6 +330,85 @@ def test_translate_signature_takes_beam_width_and_n_best(trained, tmp_path):
             )
 
 
+@pytest.fixture(scope="module")
+def onnx_export(trained, tmp_path_factory):
+    """The trained run's ONNX export, loaded by its inference.py (in this process)."""
+    app, _, _ = trained
+    out = app.export(tmp_path_factory.mktemp("onnx") / "export", format="onnx")
+    return out, onnx_inference.load(out)
+
+
+#: an empty text, an out-of-vocabulary word, a run of marks
+ONNX_SOURCES = ["3 3 1", "7 0 2 5", "4", "", "9 x 8 8 2 1 0", "1 ?! 2"]
+
+
+def _assert_same_answers(found, expected):
+    """predict's dicts equal, the rounded scores within one rounding step."""
+    assert [{k: v for k, v in r.items() if k != "n_best"} for r in found] == [
+        {k: v for k, v in r.items() if k != "n_best"} for r in expected
+    ]
+    for ours, theirs in zip(found, expected, strict=True):
+        assert ("n_best" in ours) == ("n_best" in theirs)
+        for a, b in zip(ours.get("n_best", []), theirs.get("n_best", []), strict=True):
+            assert a["translation"] == b["translation"]
+            assert abs(a["score"] - b["score"]) <= 1.0001e-4
+
+
+@pytest.mark.parametrize("width, n", [(1, 1), (2, 1), (2, 2), (4, 2), (4, 3)])
+def test_onnx_export_decodes_as_the_model(trained, onnx_export, width, n):
+    """onnxruntime's search (one 16 wide, ``width`` live) gives Keras's translations and
+    n best, scores within 1e-5, and predict's dicts."""
+    app, _, _ = trained
+    folder, served = onnx_export
+    assert {p.name for p in folder.iterdir()} >= {
+        onnx.MODEL_FILE,
+        onnx.PREPROCESSING_FILE,
+        onnx.INFERENCE_FILE,
+    }
+    expected = app.n_best(ONNX_SOURCES, n, beam_width=width)
+    found = served.n_best(ONNX_SOURCES, n, beam_width=width)
+    assert [[t for t, _ in b] for b in found] == [[t for t, _ in b] for b in expected]
+    np.testing.assert_allclose(
+        [[x for _, x in b] for b in found], [[x for _, x in b] for b in expected], atol=1e-5
+    )
+    assert served.translate(ONNX_SOURCES, beam_width=width) == [b[0][0] for b in expected]
+    options = {"beam_width": width, "n_best": n}
+    _assert_same_answers(
+        served.predict(ONNX_SOURCES, **options), app.predict(ONNX_SOURCES, **options)
+    )
+
+
+def test_onnx_export_attention_options_and_errors(trained, onnx_export):
+    """The best translation's tokens and attention weights are Keras's (1e-5); the
+    defaults and the length options are the run's; bad options say which and why."""
+    app, _, _ = trained
+    _, served = onnx_export
+    for source in ONNX_SOURCES:
+        tokens, output, weights = served.attention(source, beam_width=2)
+        if source:  # the Keras model reads no empty source
+            expected = app.attention(source, app.translate([source], beam_width=2)[0])
+            assert (tokens, output) == expected[:2]
+            np.testing.assert_allclose(weights, expected[2], atol=1e-5)
+        assert output[-1] == "</s>" and weights.shape == (len(output), len(tokens))
+    _assert_same_answers(served.predict(ONNX_SOURCES), app.predict(ONNX_SOURCES))
+    short = {"beam_width": 3, "length_penalty": 0.0, "max_length": 2}
+    expected = app.n_best(ONNX_SOURCES, 2, **short)
+    found = served.n_best(ONNX_SOURCES, 2, **short)
+    assert [[t for t, _ in b] for b in found] == [[t for t, _ in b] for b in expected]
+    np.testing.assert_allclose(
+        [[x for _, x in b] for b in found], [[x for _, x in b] for b in expected], atol=1e-5
+    )
+    assert served.predict([]) == []
+    for options, message in (
+        ({"beam_width": 17}, r"beam_width must be an integer in \[1, 16\] \(the widest"),
+        ({"beam_width": 0}, r"beam_width must be an integer in \[1, 16\]"),
+        ({"beam_width": 2, "n_best": 3}, r"n_best must be an integer in \[1, 2\]"),
+        ({"n_best": 0}, r"n_best must be an integer in \[1, 3\]"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            served.predict(["1"], **options)
+
+
 def test_attention_plot(trained, tmp_path):
     app, _, _ = trained
     source, output, weights = app.attention("4 0 7")
@@ -323,6 +450,30 @@ def test_lstm_luong_variant_trains_saves_and_exports(tmp_path):
     app.fit(data=data, run_dir=tmp_path / "run", verbose=0)
     expected = app.translate(["1 2"], beam_width=2)
     assert load_run(tmp_path / "run").translate(["1 2"], beam_width=2) == expected
+
+
+def test_onnx_export_of_an_lstm_luong_model_on_characters(tmp_path):
+    """The other cell, attention and tokens, untrained (random weights): onnxruntime
+    gives Keras's n best, scores and attention weights."""
+    app = Translator(**TINY, cell="lstm", attention="luong", dates=100)
+    app.prepare(app.load_splits(None))
+    app.model = app.build_model()
+    assert app.token_kind == "chars"
+    served = onnx_inference.load(app.export(tmp_path / "onnx", format="onnx"))
+    sources = ["3 may 1979", "12/31/99", "sat 1 jan 2000"]
+    expected = app.n_best(sources, 2, beam_width=2, max_length=8)
+    found = served.n_best(sources, 2, beam_width=2, max_length=8)
+    assert [[t for t, _ in b] for b in found] == [[t for t, _ in b] for b in expected]
+    np.testing.assert_allclose(
+        [[x for _, x in b] for b in found], [[x for _, x in b] for b in expected], atol=1e-5
+    )
+    [[(translation, _), _]] = expected[:1]
+    [found] = served.search(sources[:1], 1, beam_width=2, max_length=8)
+    tokens, output, weights = app.attention(sources[0], translation)
+    # the rows of the tokens written (a search stopped by max_length wrote no end token)
+    written = len(found["output_tokens"])
+    assert found["source_tokens"] == tokens and found["output_tokens"] == output[:written]
+    np.testing.assert_allclose(found["attention"], weights[:written], atol=1e-5)
 
 
 def test_default_data_is_dates_in_characters(tmp_path):
@@ -395,3 +546,16 @@ def test_bad_pairs_file_names_the_line(tmp_path):
     path.write_text("a\tb\nc\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"bad.tsv, line 2"):
         Translator().load_splits(str(path))
+
+
+def test_tflite_export_is_refused_naming_the_flex_ops(trained, tmp_path):
+    """TFLite's builtins cannot run the beam search's TensorLists: one line naming them,
+    and nothing written."""
+    app, _, _ = trained
+    with pytest.raises(UserError) as refused:
+        app.export(tmp_path / "tflite", format="tflite")
+    assert str(refused.value).startswith(
+        "translator has no TFLite export: TFLite's builtin ops cannot run "
+    )
+    assert "TensorListReserve" in str(refused.value)
+    assert not (tmp_path / "tflite").exists()

@@ -8,6 +8,7 @@
 - ``attention.py``: :class:`EncoderAttention` (Bahdanau or Luong).
 - ``decoding.py``: the decoder teacher-forced and by beam search (width 1: greedy).
 - ``plots.py``: the attention weights of one translation as a heatmap.
+- ``onnx_inference.py``: the ONNX export's ``inference.py`` (NumPy and onnxruntime only).
 """
 
 from recipes.core.exports import lazy

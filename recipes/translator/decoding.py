@@ -4,7 +4,8 @@
 the attention weights of a given translation. :func:`beam_search` feeds the model's own
 tokens back one step at a time over the decoder cell (width 1: greedy decoding);
 :func:`translation_function` wraps it from raw strings to raw strings in one XLA loop,
-for ``Translator.translate`` and the exported signature.
+for ``Translator.translate`` and the exported signature; :func:`search_function` is the
+same search ids to ids, for the ONNX export.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ def teacher_forced(
     target_in: tf.Tensor,
     dropout: keras.layers.Layer | None,
     states: int,
+    encoded: tuple | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Logits of every target position given the reference's previous tokens, and the
-    attention weights ``[B, T, S]`` of each position over the source."""
-    values, mask, initial = _encode(layers, source_ids, states)
+    attention weights ``[B, T, S]`` of each position over the source (``encoded``: the
+    sources' :func:`_encode`, if already computed)."""
+    values, mask, initial = _encode(layers, source_ids, states) if encoded is None else encoded
     y = layers["target_embedding"](target_in)
     if dropout is not None:
         y = dropout(y)
@@ -63,8 +66,10 @@ def beam_search(
     max_length: tf.Tensor,
     alpha: tf.Tensor,
     live: tf.Tensor | None = None,
+    encoded: tuple | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Beam search over the decoder cell (``width`` 1: greedy decoding).
+    """Beam search over the decoder cell (``width`` 1: greedy decoding); ``encoded``: the
+    sources' :func:`_encode`, if already computed.
 
     Beams are ranked by their log-probability divided by the GNMT length penalty
     ``((5 + length) / 6) ** alpha``; a beam that wrote the end token is finished and
@@ -81,7 +86,7 @@ def beam_search(
         beams of each source best first, each scored by its log-probability over the
         length penalty (the dropped beams last, scored about ``-1e9``).
     """
-    values, mask, initial = _encode(layers, source_ids, states)
+    values, mask, initial = _encode(layers, source_ids, states) if encoded is None else encoded
     keys = layers["attention"].keys(values)
     batch = tf.shape(source_ids)[0]
 
@@ -197,13 +202,68 @@ def translation_function(
     return translate
 
 
-def attention_of(layers: Layers, source_ids: tf.Tensor, tokens: tf.Tensor) -> tf.Tensor:
+def attention_of(
+    layers: Layers, source_ids: tf.Tensor, tokens: tf.Tensor, encoded: tuple | None = None
+) -> tf.Tensor:
     """The attention weights ``[B, T, S]`` of the decoder writing ``tokens`` (ids
-    ``[B, T]``, padded with 0) over the sources (ids ``[B, S]``): the teacher-forced
-    decoder reads the start token and the tokens before each one; the rows of padding
-    are 0."""
+    ``[B, T]``, padded with 0) over the sources (ids ``[B, S]``; ``encoded``: their
+    :func:`_encode`, if already computed): the teacher-forced decoder reads the start
+    token and the tokens before each one; the rows of padding are 0."""
     states = len(layers["decoder"].cell.state_size)
     start = tf.fill([tf.shape(tokens)[0], 1], START)
     target_in = tf.concat([start, tokens[:, :-1]], axis=1)
-    _, weights = teacher_forced(layers, source_ids, target_in, None, states)
+    _, weights = teacher_forced(layers, source_ids, target_in, None, states, encoded)
     return tf.where((tokens != PAD)[:, :, None], weights, tf.zeros_like(weights))
+
+
+#: the inputs of :func:`search_function`: those of the ONNX export's ``model.onnx``
+SEARCH_SIGNATURE = [
+    tf.TensorSpec([None, None], tf.int64, name="source_ids"),
+    tf.TensorSpec([], tf.int64, name="beam_width"),
+    tf.TensorSpec([], tf.int64, name="n_best"),
+    tf.TensorSpec([], tf.int64, name="max_length"),
+    tf.TensorSpec([], tf.float32, name="length_penalty"),
+]
+
+
+def search_function(layers: Layers, width: int) -> Callable:
+    """The numeric beam search of the ONNX export (``model.onnx``), ids in and out.
+
+    :func:`beam_search` ``width`` beams wide with ``beam_width`` of them live (as the
+    SavedModel's ``translate`` signature: one program for every beam width up to
+    ``width``), then :func:`attention_of` its best beams. tf2onnx converts the search's
+    ``tf.while_loop`` into an ONNX ``Loop``: the whole search runs in the graph.
+
+    Returns:
+        ``(source_ids, beam_width, n_best, max_length, length_penalty) -> dict``, inputs
+        as :data:`SEARCH_SIGNATURE`: ``source_ids`` int64 ``[B, S]`` (padded with 0, as
+        :func:`translation_function` pads them, to a bucket length), ``beam_width`` in
+        ``[1, width]``, ``n_best`` in ``[1, beam_width]``, ``max_length`` (0: ``2 S + 10``)
+        and ``length_penalty`` (alpha) scalars; outputs ``tokens`` int64
+        ``[B, n_best, T]`` (each source's best beams, best first, the end token included,
+        padded with 0 to the longest), ``scores`` float32 ``[B, n_best]`` and
+        ``attention`` float32 ``[B, T, S]``: the weights of the best beam's tokens over
+        the source ids (0 in the rows of padding). The graph checks none of the ranges.
+    """
+    states = len(layers["decoder"].cell.state_size)
+
+    def search(source_ids, beam_width, n_best, max_length, length_penalty):
+        ids = tf.cast(source_ids, tf.int32)
+        max_length = tf.cast(max_length, tf.int32)
+        max_length = tf.where(max_length > 0, max_length, 2 * tf.shape(ids)[1] + 10)
+        live = tf.cast(beam_width, tf.int32)
+        encoded = _encode(layers, ids, states)  # once, for the search and the attention
+        tokens, scores = beam_search(
+            layers, states, ids, width, max_length, length_penalty, live, encoded
+        )
+        n = tf.cast(n_best, tf.int32)
+        tokens, scores = tokens[:, :n], scores[:, :n]
+        written = tf.reduce_max(tf.reduce_sum(tf.cast(tokens != PAD, tf.int32), 2))
+        tokens = tokens[:, :, :written]  # to the longest written
+        return {
+            "tokens": tf.cast(tokens, tf.int64),
+            "scores": scores,
+            "attention": attention_of(layers, ids, tokens[:, 0], encoded),
+        }
+
+    return search

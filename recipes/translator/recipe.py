@@ -17,7 +17,9 @@ the model's preprocessing, so the exported SavedModel takes and returns raw stri
 
 Beside this file: the tokenizers (``tokens.py``), the length buckets (``buckets.py``),
 the attention layer (``attention.py``), the encoder, decoder and beam search over the
-model's layers (``decoding.py``) and the attention heatmap (``plots.py``).
+model's layers (``decoding.py``), the attention heatmap (``plots.py``) and the ONNX
+export's ``inference.py`` (``onnx_inference.py``: tokenizing and reading the ids back
+in Python, the beam search in ``model.onnx``).
 """
 
 from __future__ import annotations
@@ -44,11 +46,27 @@ from recipes.core.data import (
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
 from recipes.translator.attention import EncoderAttention
-from recipes.translator.buckets import bucketed_batches, token_lengths
+from recipes.translator.buckets import BUCKETS, bucketed_batches, token_lengths
 from recipes.translator.config import TranslatorConfig
-from recipes.translator.decoding import attention_of, teacher_forced, translation_function
+from recipes.translator.decoding import (
+    SEARCH_SIGNATURE,
+    attention_of,
+    search_function,
+    teacher_forced,
+    translation_function,
+)
 from recipes.translator.plots import attention_heatmap
-from recipes.translator.tokens import END, PAD, SPECIALS, START, TOKENIZERS, vocabulary
+from recipes.translator.tokens import (
+    END,
+    JOINER,
+    OOV,
+    PAD,
+    SPECIALS,
+    START,
+    TOKENIZERS,
+    character_classes,
+    vocabulary,
+)
 
 # -- settings ---------------------------------------------------------------------------
 DATE_EPOCHS, SENTENCE_EPOCHS = 3, 20  # epochs when the config says 0
@@ -487,3 +505,57 @@ class Translator(Recipe):
                 ],
             ),
         }
+
+    def write_onnx(self, export_dir: Path) -> None:
+        """``model.onnx`` (:func:`~recipes.translator.decoding.search_function`: source ids,
+        beam width and n-best in; the n best beams' token ids, their scores and the best
+        one's attention weights out; the beam search is an ONNX ``Loop`` in the graph, one
+        search :meth:`export_beam_width` wide as the ``translate`` signature),
+        ``preprocessing.json`` (the vocabularies by id, the special ids, the tokenizer's
+        kind and character classes, the length buckets, the batch size and the decoding
+        settings) and ``inference.py`` (:mod:`recipes.translator.onnx_inference`: raw
+        texts in, predict's dicts out, with NumPy and onnxruntime only)."""
+        from recipes.core import onnx
+
+        onnx.convert(self._search_function(), SEARCH_SIGNATURE, export_dir / onnx.MODEL_FILE)
+        self._write_portable(export_dir)
+
+    def write_tflite(self, export_dir: Path, quantize: str | None = None) -> None:
+        """Refused in one line: TFLite's builtin ops cannot run the beam search, whose
+        loop writes its steps to TensorLists (Flex ops); :func:`recipes.core.tflite.convert`
+        names them."""
+        from recipes.core import tflite
+
+        tflite.convert(self._search_function(), self.name, export_dir / tflite.MODEL_FILE, quantize)
+        self._write_portable(export_dir)
+
+    def _search_function(self):
+        """:func:`~recipes.translator.decoding.search_function` of the trained layers, one
+        search :meth:`export_beam_width` wide."""
+        self._require_model()
+        return tf.function(
+            search_function(self._layers(), self.export_beam_width()),
+            input_signature=SEARCH_SIGNATURE,
+        )
+
+    def _write_portable(self, export_dir: Path) -> None:
+        from recipes.core.portable import write_portable
+
+        c = self.config
+        widest = self.export_beam_width()
+        preprocessing = {
+            "tokens": self.token_kind,
+            # the token of id i is the i-th (0 padding, 1 out of vocabulary, 2 start, 3 end)
+            "source_vocabulary": [str(t) for t in self.source_lookup.get_vocabulary()],
+            "target_vocabulary": [str(t) for t in self.target_lookup.get_vocabulary()],
+            "ids": {"padding": PAD, "unknown": OOV, "start": START, "end": END},
+            "joiner": JOINER,
+            "character_classes": character_classes() if self.token_kind == "words" else {},
+            "buckets": [int(b) for b in BUCKETS],
+            "batch_size": c.batch_size,
+            "beam_width": c.beam_width,
+            "widest_beam": widest,
+            "length_penalty": c.length_penalty,
+            "max_length": c.max_length,
+        }
+        write_portable(export_dir, Path(__file__).with_name("onnx_inference.py"), preprocessing)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 
 PAD, OOV, START, END = 0, 1, 2, 3  # token ids; the vocabulary proper starts at 4
@@ -33,6 +34,26 @@ def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
         texts = tf.strings.regex_replace(texts, rf"({_MARK})({_MARK})", rf"\1{JOINER} \2")
     texts = tf.strings.regex_replace(texts, rf"({_MARK})({_WORD})", rf"\1{JOINER} \2")
     return tf.strings.split(texts)
+
+
+def character_classes() -> dict[str, list[list[int]]]:
+    """The code points of :func:`split_words`'s character classes as this TensorFlow's
+    RE2 reads them: ``"word"`` (``[\\pL\\pN_]``) and ``"space"`` (``\\s``, ASCII only), each
+    as inclusive ``[first, last]`` ranges.
+
+    An ONNX export ships them (``preprocessing.json``), so that its Python tokenizer
+    (:mod:`recipes.translator.onnx_inference`) splits as the graph does, whatever Unicode
+    version its Python's ``unicodedata`` knows (RE2's tables are often newer).
+    """
+    code_points = np.concatenate([np.arange(0xD800), np.arange(0xE000, 0x110000)])
+    chars = tf.strings.unicode_encode(tf.constant(code_points, tf.int32)[:, None], "UTF-8")
+    classes = {}
+    for name, pattern in (("word", _WORD), ("space", r"\s")):
+        found = code_points[tf.strings.regex_full_match(chars, pattern).numpy()]
+        starts = np.flatnonzero(np.diff(found, prepend=-2) != 1)  # a new range at each gap
+        ends = np.append(starts[1:], len(found)) - 1
+        classes[name] = [[int(found[a]), int(found[b])] for a, b in zip(starts, ends, strict=True)]
+    return classes
 
 
 def join_words(tokens: tf.Tensor) -> tf.Tensor:
