@@ -240,9 +240,9 @@ WRITERS: dict[str, Callable[[Path], Path]] = {
 
 # -- the clean Python: TensorFlow and NumPy only --------------------------------------------
 #: the recipes with an ONNX export (the others' ``export --format onnx`` says it has none)
-ONNX = ("sentiment", "ner", "char_text", "char_music")
+ONNX = ("sentiment", "ner", "char_text", "char_music", "translator", "trigger_word")
 #: the recipes with a TFLite export (the others' ``export --format tflite`` says why not)
-TFLITE = ("sentiment",)
+TFLITE = ("sentiment", "trigger_word")
 #: a Python that imports only NumPy and the format's runtime, through the export's own
 #: inference.py: argv: the export folder, the inputs and predict's options (JSON); prints
 #: predict's dicts and what it imported

@@ -1,8 +1,9 @@
 """The trigger-word recipe: data layout and splits, example composition, the model's
-front end, offline and streaming detection, calibration, resume, save/load, SavedModel and
-TFLite export, CLI."""
+front end, offline and streaming detection, calibration, resume, save/load, SavedModel,
+ONNX and TFLite (float32, float16, int8) export, CLI."""
 
 import copy
+import importlib.util
 import io
 import json
 import re
@@ -19,7 +20,7 @@ from scipy.io import wavfile
 
 from recipes.core.errors import UserError
 from recipes.core.training import write_json
-from recipes.trigger_word import answers, audio, mixing, synthesis
+from recipes.trigger_word import answers, audio, mixing, onnx_inference, streaming, synthesis
 from recipes.trigger_word.audio import with_chimes
 from recipes.trigger_word.config import FRAME_STEP, TriggerWordConfig
 from recipes.trigger_word.detection import CALIBRATION_GRID, Detector, choose_threshold
@@ -596,6 +597,222 @@ def test_wav_signature_refuses_other_audio_in_one_line(trained, tmp_path):
         message = re.findall(r"assertion failed: \[(.*)\]$", str(error.value), re.MULTILINE)
         assert message == [f"wav[1] {line}; {advice}"], str(error.value)
     assert served.signatures["wav"](wav=tf.constant([good]))["frames"].numpy().tolist() == [25]
+
+
+# -- ONNX and TFLite exports -----------------------------------------------------------------
+def shipped_inference(folder):
+    """The export's own ``inference.py``, imported from the folder (as a user does)."""
+    spec = importlib.util.spec_from_file_location(
+        f"inference_{folder.name}", folder / "inference.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: a Python in which TensorFlow and this package cannot be imported: argv: the export folder
+#: and the WAV files (JSON); prints the export's inference.py predict (JSON)
+WITHOUT_TENSORFLOW = r"""
+import json, sys
+
+for name in ("tensorflow", "keras", "recipes", "rnn_apps", "custom_layers"):
+    sys.modules[name] = None  # an import of it fails
+folder = sys.argv[1]
+sys.path.insert(0, folder)
+import inference
+
+print(json.dumps(inference.load(folder).predict(json.loads(sys.argv[2]))))
+"""
+
+
+def test_inference_py_reads_16_bit_pcm_as_read_wav_and_refuses_the_rest(tmp_path):
+    """16 kHz 16-bit PCM, mono or stereo: read_wav's waveform bit for bit. Anything else: one
+    line naming the file and the ffmpeg command that converts it."""
+    rng = np.random.default_rng()
+    pcm = rng.integers(-32768, 32768, (3001, 3)).astype(np.int16)
+    for name, data in (("mono.wav", pcm[:, 0]), ("stereo.wav", pcm[:, :2]), ("three.wav", pcm)):
+        wavfile.write(tmp_path / name, 16000, data)
+        np.testing.assert_array_equal(
+            onnx_inference.read_wav(tmp_path / name), audio.read_wav(tmp_path / name)
+        )
+    command = "ffmpeg -i IN -ar 16000 -ac 1 -c:a pcm_s16le OUT.wav"
+    assert command in audio.WAV_ADVICE
+    wavfile.write(tmp_path / "cd.wav", 44100, pcm[:, 0])
+    wavfile.write(tmp_path / "float.wav", 16000, pcm[:, 0].astype(np.float32) / 32768)
+    wavfile.write(tmp_path / "wide.wav", 16000, pcm[:, 0].astype(np.int32) << 16)
+    (tmp_path / "song.mp3").write_bytes(b"ID3\x04\x00 the start of an MP3 file")
+    convert = f"convert it to 16 kHz 16-bit PCM WAV (e.g. {command})."
+    refused = {
+        "cd.wav": "is 44100 Hz audio, not 16000 Hz; ",
+        "float.wav": "is not a 16-bit PCM WAV file (unknown format: 3); ",
+        "wide.wav": "holds 32-bit samples, not 16-bit PCM; ",
+        "song.mp3": "is not a 16-bit PCM WAV file (file does not start with RIFF id); ",
+    }
+    for name, line in refused.items():
+        with pytest.raises(onnx_inference.WavError) as error:
+            onnx_inference.read_wav(tmp_path / name)
+        assert str(error.value) == f"{tmp_path / name} {line}{convert}"
+    with pytest.raises(onnx_inference.WavError, match="does not exist"):
+        onnx_inference.read_wav(tmp_path / "none.wav")
+
+
+def detection_files(recipe, tmp_path):
+    """WAV files for the exports' checks (a long one with detections, a stereo one, one under
+    a frame) and a threshold the model's probabilities cross several times on the first."""
+    long = some_audio(2.5, seed=4)[:37928]  # not in whole chunks or frames
+    short = some_audio(1.6, seed=5)[:24008]
+    noise = audio.noise("white", len(short), np.random.default_rng(5)) * 0.3
+    stereo = np.round(np.clip(np.stack([short, noise], axis=1), -1, 1) * 32767)
+    paths = [audio.write_wav(tmp_path / "long.wav", long), tmp_path / "stereo.wav"]
+    wavfile.write(paths[1], 16000, stereo.astype(np.int16))
+    paths.append(audio.write_wav(tmp_path / "tiny.wav", long[:200]))
+    return paths, crossing_threshold(recipe, audio.read_wav(paths[0]))
+
+
+def test_onnx_export_runs_in_onnxruntime_as_the_model(trained, tmp_path):
+    """model.onnx's probabilities are the model's (1e-5), stream_step.onnx chunk by chunk
+    gives them too, and inference.py's predict is TriggerWord.predict's, detections and all
+    (the model's detections, converted with it), as is its stream's; in a Python without
+    TensorFlow and rnn-apps too."""
+    recipe, _, _ = trained
+    paths, threshold = detection_files(recipe, tmp_path)
+    recipe.config = recipe.config.replace(threshold=threshold)
+    out = recipe.export(tmp_path / "onnx", format="onnx")
+    assert {p.name for p in out.iterdir()} == {"model.onnx", "stream_step.onnx",
+        "preprocessing.json", "inference.py", "rnn_apps_runtime.py", "rnn_apps.json"}  # fmt: skip
+    served = shipped_inference(out).load(out)
+    for path in paths:
+        waveform = audio.read_wav(path)
+        expected = recipe.probabilities(waveform)
+        probs = served.probabilities(waveform)
+        assert probs.shape == expected.shape
+        np.testing.assert_allclose(probs, expected, rtol=0, atol=1e-5)
+    # stream_step.onnx, over the file at once and pushed in pieces unlike its chunks
+    waveform = audio.read_wav(paths[0])
+    expected = recipe.probabilities(waveform)
+    np.testing.assert_allclose(served.streamed_probabilities(waveform), expected, atol=1e-5)
+    stream = served.stream()
+    found = [d for start in range(0, len(waveform), 777)
+             for d in stream.push(waveform[start : start + 777])]  # fmt: skip
+    assert found + stream.finish() == recipe.detect(waveform)
+    printed = recipe.predict([str(p) for p in paths])
+    assert served.predict([str(p) for p in paths]) == printed
+    assert len(printed[0]["detections"]) >= 2 and printed[1]["detections"]
+    # as a user runs it: numpy and onnxruntime only
+    command = [
+        sys.executable,
+        "-c",
+        WITHOUT_TENSORFLOW,
+        str(out),
+        json.dumps(list(map(str, paths))),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == printed
+    assert printed[2] == {"file": str(paths[2]), "seconds": round(200 / 16000, 3), "detections": []}
+    with pytest.raises(ValueError, match="Give one or more WAV files"):
+        served.predict([])
+
+
+def keras_and_tflite_steps(recipe, step, waveform):
+    """Both steps fed the same inputs chunk by chunk (the Keras step's states carried):
+    the largest difference of each output over the chunks."""
+    keras_step = recipe.stream_step_function()
+    worst = np.zeros(4)
+    for inputs, _ in streaming.chunks_of(recipe, keras_step, waveform):
+        ours, theirs = step(*inputs), keras_step(*inputs)
+        worst = np.maximum(worst, [np.abs(a - b).max() for a, b in zip(ours, theirs, strict=True)])
+    return worst
+
+
+def test_tflite_export_float32_step_is_the_keras_step(trained, tmp_path):
+    """stream_step.tflite (builtin ops, no while loop) gives the Keras streaming step's
+    probabilities, history and states (1e-5); inference.py on it predicts as predict does."""
+    recipe, _, _ = trained
+    paths, threshold = detection_files(recipe, tmp_path)
+    recipe.config = recipe.config.replace(threshold=threshold)
+    out = recipe.export(tmp_path / "tflite", format="tflite")
+    assert {p.name for p in out.iterdir()} == {"stream_step.tflite", "preprocessing.json",
+        "inference.py", "rnn_apps_runtime.py", "rnn_apps.json"}  # fmt: skip
+    assert json.loads((out / "rnn_apps.json").read_text())["quantize"] is None
+    step = TFLiteStep(out / "stream_step.tflite")
+    ops = {op["op_name"] for op in step.interpreter._get_ops_details()}
+    assert "WHILE" not in ops and not any("Flex" in op for op in ops), ops
+    worst = keras_and_tflite_steps(recipe, step, audio.read_wav(paths[0]))
+    assert worst.max() <= 1e-5, worst
+    served = shipped_inference(out).load(out)
+    assert served.predict([str(p) for p in paths]) == recipe.predict([str(p) for p in paths])
+    # the recipe measured through the step: what the quantization benchmark reads
+    streamed = recipe.streamed(step)
+    waveform = audio.read_wav(paths[1])
+    np.testing.assert_allclose(
+        streamed.probabilities(waveform), recipe.probabilities(waveform), atol=1e-5
+    )
+    assert streamed.threshold() == recipe.threshold() and recipe._stream_step is None
+
+
+#: the largest probability differences from the float32 step allowed. Measured here: float16
+#: 1.8e-4 (weights rounded to 11 significant bits); int8 0.027 (mean 0.003), and up to 0.06
+#: on quieter audio and other tiny runs: each int8 op past the front end is off by one to
+#: two quantization steps, and the GRU states carry the errors from frame to frame
+QUANTIZED_TOLERANCE = {"float16": 1e-3, "int8": 0.1}
+
+
+@pytest.mark.parametrize("quantize", ["float16", "int8"])
+def test_quantized_tflite_exports_take_float32_and_stay_close(trained, tmp_path, quantize):
+    """--quantize float16 / int8: the file loads in tf.lite.Interpreter, takes and gives
+    float32 (so inference.py runs it), holds float16 or int8 tensors, and its probabilities
+    stay close to the float32 step's."""
+    recipe, _, _ = trained
+    out = recipe.export(tmp_path / quantize, format="tflite", quantize=quantize)
+    assert json.loads((out / "rnn_apps.json").read_text())["quantize"] == quantize
+    interpreter = tf.lite.Interpreter(model_path=str(out / "stream_step.tflite"))
+    for detail in interpreter.get_input_details() + interpreter.get_output_details():
+        assert detail["dtype"] == np.float32, detail
+    types = {t["dtype"] for t in interpreter.get_tensor_details()}
+    assert (np.float16 if quantize == "float16" else np.int8) in types
+    waveform = some_audio(3.0, seed=6)
+    expected = recipe.probabilities(waveform)
+    probs = shipped_inference(out).load(out).probabilities(waveform)
+    assert probs.shape == expected.shape and probs.dtype == np.float32
+    difference = np.abs(probs - expected).max()
+    assert 0 < difference <= QUANTIZED_TOLERANCE[quantize], difference
+
+
+def test_export_refuses_quantize_outside_tflite_in_one_line(trained, tmp_path):
+    recipe, run, _ = trained
+    refused = [
+        ("onnx", "int8", "--quantize int8 applies to --format tflite only."),
+        ("saved_model", "float16", "--quantize float16 applies to --format tflite only."),
+        ("tflite", "int4", "Unknown quantization 'int4'; one of float16, int8."),
+    ]
+    for format, quantize, line in refused:
+        with pytest.raises(UserError) as error:
+            recipe.export(tmp_path / format, format=format, quantize=quantize)
+        assert str(error.value) == line
+        assert not (tmp_path / format).exists()
+    # int8 calibrates on the run's own audio: its data folder gone, one line says so
+    moved = TriggerWord.load(run)
+    moved.config = moved.config.replace(data=str(tmp_path / "gone"))
+    with pytest.raises(UserError) as error:
+        moved.export(tmp_path / "int8", format="tflite", quantize="int8")
+    assert str(error.value).startswith(
+        "--quantize int8 calibrates on the run's own training audio, which cannot be read: "
+        f"Data path {tmp_path / 'gone'} is not a folder"
+    ) and "\n" not in str(error.value)
+    assert not (tmp_path / "int8").exists()
+
+
+def test_cli_export_quantize_onnx_is_one_line(trained, tmp_path, capsys):
+    _, run, _ = trained
+    out = tmp_path / "o"
+    assert (
+        main(["export", str(run), "--format", "onnx", "--quantize", "int8", "--out", str(out)]) == 2
+    )
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "rnn-apps: error: --quantize int8 applies to --format tflite only."
+    ]
+    assert not out.exists()
 
 
 def test_cli_detect_plot_chime_and_evaluate(trained, tmp_path, capsys):

@@ -27,7 +27,7 @@ MODEL_FILE = "model.tflite"
 
 
 @contextlib.contextmanager
-def _native_stderr_discarded():
+def native_stderr_discarded():
     """The converter's native code writes its errors to file descriptor 2 itself; the
     user gets them as one line of :class:`UserError` instead."""
     sys.stderr.flush()
@@ -97,11 +97,11 @@ def convert(
         return made
 
     try:
-        with _native_stderr_discarded():
+        with native_stderr_discarded():
             model = converter(builtins_only=True).convert()
     except Exception as err:  # noqa: BLE001 - the converter raises many kinds
         try:  # which ops would be Flex ops
-            with _native_stderr_discarded():
+            with native_stderr_discarded():
                 needed = ", ".join(flex_ops(converter(builtins_only=False).convert()))
         except Exception:  # noqa: BLE001
             needed = ""

@@ -94,12 +94,19 @@ def detections_in_graph(detector: Detector, probabilities) -> dict:
         (tf.transpose(above), tf.range(tf.shape(probabilities)[1])),
         initializer=(tf.zeros([batch], tf.bool), never, tf.zeros([batch], tf.bool)),
     )
-    where = tf.where(tf.transpose(fired))  # [detections, (row, frame)], in row-major order
-    rows, frames = where[:, 0], tf.cast(where[:, 1], tf.float32)
+    fired = tf.transpose(fired)  # [batch, frames]
+    where = tf.where(fired)  # [detections, (row, frame)], in row-major order
+    # each detection's place in its row, and the most detections of a row: the padded
+    # tensors are scattered into, not made from a ragged tensor (whose conversion to
+    # ONNX fails at run time on a batch without any detection)
+    count = tf.cast(fired, tf.int32)
+    place = tf.gather_nd(tf.cumsum(count, axis=1, exclusive=True), where)
+    width = tf.reduce_max(tf.concat([tf.reduce_sum(count, axis=1), [0]], axis=0))
+    index = tf.stack([tf.cast(where[:, 0], tf.int32), place], axis=1)
+    frames = tf.cast(where[:, 1], tf.float32)
 
     def padded(values):
-        ragged = tf.RaggedTensor.from_value_rowids(values, rows, nrows=tf.cast(batch, tf.int64))
-        return ragged.to_tensor(-1.0)
+        return tf.tensor_scatter_nd_update(tf.fill([batch, width], -1.0), index, values)
 
     return {
         "detection_time": padded((frames + 1.0) * detector.frame_seconds),

@@ -85,7 +85,11 @@ def history_samples(conv_kernel: int, conv_stride: int) -> int:
 
 def frames_features(layers: dict[str, keras.layers.Layer], padded, training=None):
     """Spectrogram, convolution and normalization of already padded audio."""
-    x = layers["logmel"](padded)
-    x = layers["conv"](x)
+    return spectrum_features(layers, layers["logmel"](padded), training)
+
+
+def spectrum_features(layers: dict[str, keras.layers.Layer], spectrum, training=None):
+    """Convolution, normalization and ReLU of a log-mel spectrogram."""
+    x = layers["conv"](spectrum)
     x = layers["norm"](x, training=training)
     return layers["relu"](x)

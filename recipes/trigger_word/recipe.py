@@ -16,7 +16,11 @@ NG and the backgrounds are generated noise.
 
 The export's ``serving_default`` takes waveforms, ``wav`` the bytes of WAV files (decoded
 in the graph), ``stream_step`` a chunk and the states; the first two give the detections
-as well as the probabilities.
+as well as the probabilities. The ONNX export (:meth:`TriggerWord.write_onnx`) holds the
+first and the streaming step, the TFLite export (:meth:`TriggerWord.write_tflite`) the
+streaming step in float32, float16 or int8; both come with
+:mod:`~recipes.trigger_word.onnx_inference` as ``inference.py``, which reads WAV files and
+detects with NumPy and onnxruntime or TFLite's interpreter, as ``rnn-apps detect`` does.
 
 The front end is :mod:`~recipes.trigger_word.frontend`; detections, their measurement and
 the calibrated threshold are :mod:`~recipes.trigger_word.detection`; streaming and TFLite
@@ -25,6 +29,7 @@ the calibrated threshold are :mod:`~recipes.trigger_word.detection`; streaming a
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from pathlib import Path
@@ -47,6 +52,11 @@ from recipes.trigger_word.frontend import LeftPad, LogMel, frames_features, hist
 from recipes.trigger_word.mixing import Clips, Mixing
 from recipes.trigger_word.streaming import Streamer
 
+#: training examples that int8 quantization calibrates on (:meth:`TriggerWord.quantization_audio`)
+QUANTIZATION_EXAMPLES = 16
+#: the streaming step's file in the ONNX and the TFLite exports (and beside the SavedModel)
+ONNX_STEP, TFLITE_STEP = "stream_step.onnx", "stream_step.tflite"
+
 
 class TriggerWord(Recipe):
     """Hears a chosen word in a stream of sound: ``detect(waveform)`` -> times.
@@ -57,10 +67,13 @@ class TriggerWord(Recipe):
 
     name = "trigger_word"
     config_class = TriggerWordConfig
+    #: post-training quantizations of the TFLite export (:meth:`export_tflite`)
+    tflite_quantizations = ("float16", "int8")
 
     def __init__(self, config: TriggerWordConfig | None = None, **overrides: Any):
         super().__init__(config, **overrides)
         self._calibrated: tuple[Any, float] | None = None  # (model or "loaded", threshold)
+        self._stream_step = None  # see streamed: the step that gives the probabilities
 
     # -- sizes ---------------------------------------------------------------------
     def frame_samples(self) -> int:
@@ -233,7 +246,13 @@ class TriggerWord(Recipe):
         return self.batch_probabilities([waveform])[0][:frames]
 
     def batch_probabilities(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:
-        """Probabilities of several waveforms, padded to one length per batch."""
+        """Probabilities of several waveforms, padded to one length per batch (of a
+        :meth:`streamed` detector: each streamed through its step)."""
+        if self._stream_step is not None:
+            return [
+                streaming.stream_probabilities(self, self._stream_step, np.asarray(w, np.float32))
+                for w in waveforms
+            ]
 
         def make():
             def run(batch):
@@ -302,6 +321,17 @@ class TriggerWord(Recipe):
         """Log-mel spectrogram over the detection probability, detections marked
         (:func:`plots.plot_detections`)."""
         return plots.plot_detections(self, waveform, probs, detections, path, title)
+
+    def streamed(self, step) -> TriggerWord:
+        """This detector with its probabilities computed by ``step`` (e.g. a
+        :class:`streaming.TFLiteStep` of a float16 or int8 export) chunk by chunk instead
+        of the model's offline pass: its :meth:`probabilities`, :meth:`detect`,
+        :meth:`evaluate` and metrics are then the step's, at this detector's threshold
+        (not calibrated anew). This detector is left as it was."""
+        twin = copy.copy(self)
+        twin._calibrated = ("loaded", self.threshold())
+        twin._stream_step = step
+        return twin
 
     # -- streaming (:mod:`recipes.trigger_word.streaming`) ------------------------------
     def initial_stream_states(self, batch: int = 1) -> list[np.ndarray]:
@@ -414,15 +444,142 @@ class TriggerWord(Recipe):
         step for TFLite)."""
         super().write_export(export_dir)
         with self.progress("converting the streaming step to TFLite"):
-            self.export_tflite(export_dir / "stream_step.tflite")
+            self.export_tflite(export_dir / TFLITE_STEP)
 
-    def export_tflite(self, path: str | Path) -> Path:
-        """The streaming step as a TFLite model (batch 1, one ``chunk_ms`` chunk).
+    def export_tflite(
+        self,
+        path: str | Path,
+        quantize: str | None = None,
+        calibration: list[np.ndarray] | None = None,
+    ) -> Path:
+        """The streaming step as a TFLite model (batch 1, one ``chunk_ms`` chunk, the GRU
+        loops unrolled over its frames; builtin ops only).
 
-        Inputs ``chunk``, ``history``, ``state1``, ``state2``; outputs (in this order)
-        ``history``, ``probabilities``, ``state1``, ``state2`` (see
-        :class:`streaming.TFLiteStep`).
+        Inputs ``chunk`` ``[1, chunk_samples]``, ``history`` ``[1, history()]``,
+        ``state1`` and ``state2`` ``[1, units]``; outputs (in this order, ``output_0`` to
+        ``output_3``) ``history``, ``probabilities`` ``[1, chunk_samples // 320]``,
+        ``state1``, ``state2`` (see :class:`streaming.TFLiteStep`), all float32.
+        ``quantize``: ``None`` (float32), ``"float16"`` (float16 weights) or ``"int8"``
+        (int8 weights and activations past the front end, calibrated on the waveforms
+        ``calibration``, by default :meth:`quantization_audio`;
+        :func:`streaming.tflite_model`).
         """
         self._require_model()
-        step = streaming.stream_step(self, named=True)
-        return streaming.write_tflite(step, streaming.stream_signature(self), path)
+        step = streaming.stream_step(self, named=True, unroll=True)
+        representative = None
+        if quantize == "int8":
+            if calibration is None:
+                calibration = self.quantization_audio()
+            representative = streaming.representative_data(self, calibration)
+        return streaming.write_tflite(
+            step, streaming.stream_signature(self), path, quantize, representative
+        )
+
+    def quantization_audio(self) -> list[np.ndarray]:
+        """What int8 quantization calibrates its ranges on: :data:`QUANTIZATION_EXAMPLES`
+        training examples (``example_seconds`` each) composed from the run's training
+        split as training composes them (backgrounds, positives and negatives, augmented,
+        at random levels, sometimes with generated noise), from a generator seeded with
+        ``(seed, 10**6 + 1)``, apart from those of training and validation. The split is
+        the run's own: its ``data`` folder read again, or the synthesized speech made again
+        from the run's seed.
+
+        Raises:
+            UserError: the run's data cannot be read (one line saying so).
+        """
+        try:
+            clips = self.splits().train
+        except UserError as error:
+            raise UserError(
+                f"--quantize int8 calibrates on the run's own training audio, which cannot "
+                f"be read: {error}"
+            ) from None
+        rng = np.random.default_rng([self.config.seed, 10**6 + 1])
+        with self.progress("composing the int8 calibration audio"):
+            return [wave for wave, _ in self.examples(clips, QUANTIZATION_EXAMPLES, rng)]
+
+    def portable_settings(self) -> dict[str, Any]:
+        """``preprocessing.json`` of the ONNX and TFLite exports: the word, the sizes (in
+        samples) and the detector (threshold, refractory frames)."""
+        detector = self.detector()
+        return {
+            "word": self.config.word,
+            "sample_rate": audio.SAMPLE_RATE,
+            "frame_samples": self.frame_samples(),
+            "chunk_samples": self.chunk_samples(),
+            "history_samples": self.history(),
+            "units": self.config.units,
+            "threshold": detector.threshold,
+            "refractory_frames": detector.refractory,
+        }
+
+    def write_onnx(self, export_dir: Path) -> None:
+        """The ONNX export: ``model.onnx``, ``stream_step.onnx``, ``preprocessing.json``
+        (:meth:`portable_settings`), ``inference.py``
+        (:mod:`recipes.trigger_word.onnx_inference`: WAV files in, predict's dicts out,
+        with NumPy and onnxruntime only) and ``rnn_apps_runtime.py``
+        (:mod:`recipes.core.portable`).
+
+        ``model.onnx``: inputs ``waveform`` float32 ``[batch, samples]`` (16 kHz, rows
+        padded with zeros to the longest) and ``frames`` int32 ``[batch]`` (each row's
+        own ``samples // 320``); outputs ``probabilities`` float32 ``[batch, samples //
+        320]`` (-1 past a row's frames) and the detections at the run's threshold,
+        ``detection_time`` and ``detection_score`` float32 ``[batch, most detections of
+        a row]`` padded with -1 (:meth:`serving_function`).
+
+        ``stream_step.onnx``: inputs ``chunk`` ``[batch, chunk_samples]``, ``history``
+        ``[batch, history()]``, ``state1``, ``state2`` ``[batch, units]``; outputs
+        ``probabilities`` ``[batch, chunk_samples // 320]``, ``next_history``,
+        ``next_state1``, ``next_state2`` (ONNX names an output apart from the inputs),
+        all float32; the GRU loops unrolled over the chunk's frames.
+        """
+        from recipes.core import onnx
+
+        self._require_model()
+        serve = self.serving_function()
+        offline_signature = [
+            tf.TensorSpec((None, None), tf.float32, name="waveform"),
+            tf.TensorSpec((None,), tf.int32, name="frames"),
+        ]
+
+        @tf.function(input_signature=offline_signature)
+        def offline(waveform, frames):
+            return serve(waveform, frames)
+
+        step = streaming.stream_step(self, unroll=True)
+        step_signature = streaming.stream_signature(self, batch=None)
+
+        @tf.function(input_signature=step_signature)
+        def stream(chunk, history, state1, state2):
+            probs, history, state1, state2 = step(chunk, history, state1, state2)
+            return {
+                "probabilities": probs,
+                "next_history": history,
+                "next_state1": state1,
+                "next_state2": state2,
+            }
+
+        with self.progress("converting the model to ONNX"):
+            onnx.convert(offline, offline_signature, export_dir / onnx.MODEL_FILE)
+            onnx.convert(stream, step_signature, export_dir / ONNX_STEP)
+        self._write_portable(export_dir)
+
+    def write_tflite(self, export_dir: Path, quantize: str | None = None) -> None:
+        """The TFLite export: ``stream_step.tflite`` (:meth:`export_tflite`, quantized
+        as ``quantize`` says), ``preprocessing.json`` (:meth:`portable_settings`),
+        ``inference.py`` (:mod:`recipes.trigger_word.onnx_inference`, which streams each
+        file through the step: the probabilities of one pass) and ``rnn_apps_runtime.py``.
+        No whole-recording ``model.tflite``: the step gives the same probabilities, and
+        int8 calibration crashes on the GRU's while loop that a model of any length
+        needs."""
+        # the calibration audio first: a phase of its own, not inside the conversion's
+        calibration = self.quantization_audio() if quantize == "int8" else None
+        with self.progress(f"converting the streaming step to TFLite ({quantize or 'float32'})"):
+            self.export_tflite(export_dir / TFLITE_STEP, quantize, calibration)
+        self._write_portable(export_dir)
+
+    def _write_portable(self, export_dir: Path) -> None:
+        from recipes.core.portable import write_portable
+
+        inference = Path(__file__).with_name("onnx_inference.py")
+        write_portable(export_dir, inference, self.portable_settings())
