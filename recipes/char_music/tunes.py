@@ -4,13 +4,12 @@ each tune, and so does ``rnn-apps serve``'s ``:answer``."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from recipes.charlm.onnx_inference import headers, whole_tune  # noqa: F401 - shipped in exports
 from recipes.core.errors import UserError
 
 REQUIRED_HEADERS = ("X", "M", "K")
-_FIELD = re.compile(r"^([A-Za-z]):")
 
 
 def require_music21():
@@ -23,19 +22,6 @@ def require_music21():
             "install the extra: pip install 'rnn-apps[music]'."
         ) from None
     return music21
-
-
-def headers(tune: str) -> dict[str, str]:
-    """The header fields of a tune (``{"X": "1", "M": "6/8", ...}``), up to its ``K:``."""
-    fields = {}
-    for line in tune.splitlines():
-        match = _FIELD.match(line)
-        if not match:
-            break
-        fields.setdefault(match.group(1), line[2:].strip())
-        if match.group(1) == "K":
-            break
-    return fields
 
 
 def check_tune(tune: str) -> dict[str, Any]:
@@ -52,8 +38,3 @@ def check_tune(tune: str) -> dict[str, Any]:
     except Exception:  # music21 raises many kinds on malformed ABC
         parses = False
     return {"headers": has_headers, "parses": parses, "score": score if parses else None}
-
-
-def whole_tune(text: str) -> str:
-    """A sample cut at its first blank line (where a tune ends), with one final newline."""
-    return text.split("\n\n", 1)[0].rstrip("\n") + "\n"

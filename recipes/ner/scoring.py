@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from recipes.ner.conll import Tagged
+from recipes.ner.onnx_inference import entities  # noqa: F401 - NumPy only, shipped in exports
 
 if TYPE_CHECKING:
     from recipes.ner.recipe import NER
@@ -32,20 +33,6 @@ def entity_scores(truth: list[list[str]], predicted: list[list[str]]) -> dict[st
         if not kind.endswith(" avg"):
             out[f"f1_{kind}"] = float(values["f1-score"])
     return out
-
-
-def entities(tokens: list[str], tags: list[str]) -> list[dict]:
-    """Entity spans of IOB2 tags: ``{"type", "start", "end", "text"}``."""
-    spans, start, kind = [], None, None
-    for i, tag in enumerate([*tags, "O"]):
-        if start is not None and not (tag.startswith("I-") and tag[2:] == kind):
-            spans.append(
-                {"type": kind, "start": start, "end": i, "text": " ".join(tokens[start:i])}
-            )
-            start = kind = None
-        if tag.startswith("B-") or (tag.startswith("I-") and start is None):
-            start, kind = i, tag[2:]
-    return spans
 
 
 def entity_spans(tokens: tf.RaggedTensor, tags: tf.RaggedTensor) -> dict[str, tf.Tensor]:

@@ -19,49 +19,13 @@ import numpy as np
 
 from recipes.trigger_word import audio, mixing
 from recipes.trigger_word.mixing import Clips
+from recipes.trigger_word.onnx_inference import Detector  # NumPy only, shipped in exports
 
 if TYPE_CHECKING:
     from recipes.trigger_word.recipe import TriggerWord
 
 #: the run folder's file of the calibrated threshold
 THRESHOLD_FILE = "threshold.json"
-
-
-class Detector:
-    """Detections from per-frame probabilities, fed in one piece or chunk by chunk.
-
-    A detection is a frame whose probability reaches the threshold while the previous
-    frame's did not, at least ``refractory`` frames after the previous detection. Its
-    time is the end of the frame (seconds from the start of the audio), its score the
-    frame's probability. Feeding the probabilities in pieces gives the same detections
-    as feeding them at once.
-    """
-
-    def __init__(self, threshold: float, refractory_frames: int, frame_seconds: float):
-        self.threshold = threshold
-        self.refractory = refractory_frames
-        self.frame_seconds = frame_seconds
-        self.frames_seen = 0
-        self._above = False
-        self._last: int | None = None
-
-    def update(self, probabilities: np.ndarray) -> list[dict[str, float]]:
-        detections = []
-        for offset, p in enumerate(np.asarray(probabilities, np.float64).reshape(-1)):
-            frame = self.frames_seen + offset
-            above = p >= self.threshold
-            if (
-                above
-                and not self._above
-                and (self._last is None or frame - self._last >= self.refractory)
-            ):
-                self._last = frame
-                detections.append(
-                    {"time": round((frame + 1) * self.frame_seconds, 3), "score": round(p, 4)}
-                )
-            self._above = above
-        self.frames_seen += len(np.reshape(probabilities, -1))
-        return detections
 
 
 def detections_in_graph(detector: Detector, probabilities) -> dict:

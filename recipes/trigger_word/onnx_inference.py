@@ -109,8 +109,14 @@ def read_wav(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
 
 
 class Detector:
-    """Detections from per-frame probabilities, fed in one piece or chunk by chunk (the
-    same detections either way); the rule of ``rnn-apps detect``."""
+    """Detections from per-frame probabilities, fed in one piece or chunk by chunk.
+
+    A detection is a frame whose probability reaches the threshold while the previous
+    frame's did not, at least ``refractory`` frames after the previous detection. Its
+    time is the end of the frame (seconds from the start of the audio), its score the
+    frame's probability. Feeding the probabilities in pieces gives the same detections
+    as feeding them at once.
+    """
 
     def __init__(self, threshold: float, refractory_frames: int, frame_seconds: float):
         self.threshold = threshold
