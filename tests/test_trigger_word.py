@@ -777,6 +777,12 @@ def test_quantized_tflite_exports_take_float32_and_stay_close(trained, tmp_path,
     assert probs.shape == expected.shape and probs.dtype == np.float32
     difference = np.abs(probs - expected).max()
     assert 0 < difference <= QUANTIZED_TOLERANCE[quantize], difference
+    # the audio carried to the next chunk stays float32: the chunk's last samples exactly
+    step = streaming.TFLiteStep(out / "stream_step.tflite")
+    chunk = waveform[None, : recipe.chunk_samples()].astype(np.float32)
+    history, state1, state2 = streaming.initial_states(recipe)
+    _, carried, _, _ = step(chunk, history, state1, state2)
+    np.testing.assert_array_equal(carried[0], chunk[0, -recipe.history() :])
 
 
 def test_export_refuses_quantize_outside_tflite_in_one_line(trained, tmp_path):

@@ -272,8 +272,14 @@ def tflite_model(
         raise ValueError("int8 quantization needs a representative data set.")
     quantized.representative_dataset = representative
     # the front end's ops, by the names of their outputs in the float model
-    tensors = _interpreter(model_content=converter().convert()).get_tensor_details()
+    interpreter = _interpreter(model_content=converter().convert())
+    tensors = interpreter.get_tensor_details()
     front = [t["name"] for t in tensors if f"{FRONTEND_SCOPE}/" in t["name"]]
+    # the new history leaves the front end as a signature output, named otherwise: kept
+    # float32 too, or the audio carried to the next chunk is rounded to int8 steps
+    names = {t["index"]: t["name"] for t in tensors}
+    outputs = interpreter.get_signature_runner().get_output_details()
+    front.append(names[outputs[f"output_{TFLITE_OUTPUTS.index('history')}"]["index"]])
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=front)
     # the debugger is TFLite's way to leave named ops unquantized; its interpreters'
     # deprecation warnings and the quantizer's native lines on stderr are left out
