@@ -14,7 +14,6 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +50,15 @@ def convert(
     what: str,
     path: Path,
     quantize: str | None = None,
-    representative: Callable[[], Iterable[dict]] | None = None,
 ) -> None:
     """Converts the ``tf.function`` ``function`` (an input signature of named TensorSpecs,
     a dict of named outputs) into ``path``, its variables frozen into constants (the
     converter reads resource variables inside loops wrongly: NaN outputs).
 
     Args:
-        quantize: None (float32), ``"float16"`` (weights stored as float16) or ``"int8"``
-            (weights and activations int8, calibrated on ``representative``: batches of
-            inputs, dicts by input name; inputs and outputs stay float32).
+        quantize: None (float32) or ``"float16"`` (weights stored as float16). int8,
+            which needs a calibration set and ops kept in float, is the trigger word's
+            own (:func:`recipes.trigger_word.streaming.tflite_model`).
 
     Raises:
         UserError: TFLite's builtin ops cannot run the model (``what`` and the Flex ops it
@@ -71,6 +69,8 @@ def convert(
         convert_variables_to_constants_v2,
     )
 
+    if quantize not in (None, "float16"):
+        raise ValueError(f"Expected quantize None or 'float16', got {quantize!r}.")
     traced = function.get_concrete_function()
     frozen = convert_variables_to_constants_v2(traced)
     names = sorted(traced.structured_outputs)  # the frozen outputs' order (nest.flatten)
@@ -88,12 +88,9 @@ def convert(
         )
         if not builtins_only:  # TensorLists stay TensorFlow's rather than fail to lower
             made._experimental_lower_tensor_list_ops = False
-        if quantize:
-            made.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
+            made.optimizations = [tf.lite.Optimize.DEFAULT]
             made.target_spec.supported_types = [tf.float16]
-        if quantize == "int8":
-            made.representative_dataset = representative
         return made
 
     try:
