@@ -138,6 +138,21 @@ def build_parser(fit_recipe: str | None = None) -> argparse.ArgumentParser:
         + " may change)",
     )
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="train as N local worker processes of one multi-worker run "
+        "(MultiWorkerMirroredStrategy; TF_CONFIG on 127.0.0.1 set for each)",
+    )
+    fit.add_argument(
+        "--restarts",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --workers: when a worker dies, start the workers again up to K times, "
+        "continuing from the last complete epoch (default 0)",
+    )
 
     evaluate = verbs.add_parser("evaluate", parents=[common], help="metrics of a trained run")
     evaluate.add_argument("run", help="run folder")
@@ -340,6 +355,10 @@ def cmd_fit(args) -> int:
     from recipes import UserError, get_recipe
     from recipes.core.config import parse_overrides, read_toml
 
+    if args.workers is not None:
+        return _launch_workers(args)
+    if args.restarts:
+        raise UserError("--restarts applies to --workers N (local worker processes).")
     recipe_class = get_recipe(args.recipe)
     values = read_toml(args.config) if args.config else {}
     # settings and the data path go into config.toml, a UTF-8 file
@@ -362,6 +381,39 @@ def cmd_fit(args) -> int:
         )
     _print_json({"run": str(run_dir), **metrics})
     return 0
+
+
+def _launch_workers(args) -> int:
+    """``fit --workers N``: the same fit as N local workers (:mod:`rnn_apps.launch`)."""
+    import datetime
+
+    from recipes.core.errors import UserError
+    from rnn_apps.launch import launch
+
+    if args.recipe not in _configs():
+        raise UserError(f"Unknown recipe {args.recipe!r}; one of {', '.join(_configs())}.")
+    if args.workers < 1:
+        raise UserError(f"--workers {args.workers}: give 1 or more worker processes.")
+    if args.restarts < 0:
+        raise UserError(f"--restarts {args.restarts}: give 0 or more restarts.")
+    if args.resume and not args.out:
+        raise UserError("--resume needs --out RUN_DIR, the run folder to continue.")
+    # one run folder for every worker and every restart (the chief's; the others write
+    # into temporary folders)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.out) if args.out else Path("runs") / f"{args.recipe}-{stamp}"
+    fit_args = [args.recipe, "--out", str(run_dir)]
+    for flag, value in (("--data", args.data), ("--config", args.config)):
+        if value is not None:
+            fit_args += [flag, value]
+    for setting in args.set:
+        fit_args += ["--set", setting]
+    if args.epochs is not None:
+        fit_args += ["--epochs", str(args.epochs)]
+    fit_args += [flag for flag, on in (("--resume", args.resume), ("--quiet", args.quiet)) if on]
+    if getattr(args, "debug", False):
+        fit_args.append("--debug")
+    return launch(fit_args, args.workers, args.restarts, run_dir)
 
 
 def cmd_evaluate(args) -> int:
@@ -522,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from recipes.core.errors import UserError
 
-    if args.verb not in LIGHT_VERBS:
+    if args.verb not in LIGHT_VERBS and getattr(args, "workers", None) is None:
         _start_tensorflow(quiet=not args.debug)
     try:
         return COMMANDS[args.verb](args)
@@ -530,7 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(_printable(f"rnn-apps: error: {err}"), file=sys.stderr)
-        return 2
+        return getattr(err, "status", 2)  # (a worker that lost another: 75, restartable)
     except KeyboardInterrupt:
         print(
             "rnn-apps: interrupted; completed epochs are checkpointed "

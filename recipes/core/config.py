@@ -367,7 +367,7 @@ def describe(config_class: type, name: str) -> list[str]:
 
 DISTRIBUTION = typing.Literal["auto", "none", "mirrored", "multi_worker"]
 #: settings that ``fit --resume`` may change: they steer training, not the model's shape
-RESUMABLE = ("epochs", "patience", "learning_rate", "max_minutes")
+RESUMABLE = ("epochs", "patience", "learning_rate", "max_minutes", "distribution")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,9 @@ import os
 import shutil
 import sys
 import tempfile
+import tomllib
 import typing
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,6 +23,7 @@ from typing import Any, ClassVar
 import keras
 import tensorflow as tf
 
+from recipes.core import distributed
 from recipes.core.config import DISTRIBUTION, RESUMABLE, TrainConfig, read_toml
 from recipes.core.data import TFDS_PREFIX, Splits
 from recipes.core.errors import UserError
@@ -97,8 +100,26 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return distributed.multi_worker_strategy()
     raise UserError(f"Unknown distribution {name!r}; expected one of {list(DISTRIBUTIONS)}.")
+
+
+def _other_worker(config: TrainConfig, settings: dict[str, Any] | None) -> distributed.Task | None:
+    """This process's task when it is a worker other than the chief of a multi-worker
+    run (``distribution = "multi_worker"``, asked for by the config or the settings)."""
+    asked = "multi_worker" in (config.distribution, (settings or {}).get("distribution"))
+    task = distributed.task_from_env() if asked else None
+    return task if task is not None and not task.is_chief else None
+
+
+def _interrupted(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run that stopped before its end: a checkpoint, and
+    no final metrics."""
+    return (
+        (run_dir / "state.json").is_file()
+        and (run_dir / LAST_CHECKPOINT).is_file()
+        and not (run_dir / "metrics.json").exists()
+    )
 
 
 def string_lookup(vocabulary: list[str], **options: Any) -> keras.layers.StringLookup:
@@ -333,9 +354,81 @@ class Recipe:
             The final train and validation metrics (also in ``metrics.json``).
         """
         self.verbose = verbose
+        # another worker of a multi-worker run: it reads no run folder, writes its own
+        # into a temporary folder, and takes the chief's settings and start
+        worker = _other_worker(self.config, settings)
+        if worker is not None:
+            self.verbose = verbose = 0  # the chief says what the cluster does
+        error: BaseException | None = None
+        state, changed = None, {}
+        scratch: Path | None = None
+        try:
+            if worker is None:
+                run_dir, state, changed, epochs, resume = self._resolve_run(
+                    data, epochs, run_dir, resume, settings
+                )
+            else:
+                scratch = Path(tempfile.mkdtemp(prefix="rnn-apps-worker-"))
+                run_dir = scratch
+                if data is not None and not resume:
+                    self.config = self.config.replace(data=local_source(data))
+        except Exception as err:  # noqa: BLE001 (a multi-worker run first tells the others)
+            if self.config.distribution != "multi_worker" and worker is None:
+                raise
+            error = err
+        cluster = None
+        if self.config.distribution == "multi_worker" or worker is not None:
+            task = worker or distributed.task_from_env()
+            cluster = distributed.Cluster(distributed.multi_worker_strategy(), task)
+        try:
+            return self._fit(cluster, error, run_dir, state, changed, epochs, resume)
+        except distributed.PEER_ERRORS as err:
+            if cluster is None:
+                raise
+            raise distributed.PeerLost(cluster.task, err) from None
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    def _resolve_run(
+        self,
+        data: str | None,
+        epochs: int | None,
+        run_dir: str | Path | None,
+        resume: bool,
+        settings: dict[str, Any] | None,
+    ) -> tuple[Path, dict | None, dict[str, tuple[Any, Any]], int, bool]:
+        """The run folder, its state (when continued), the settings that change, the
+        epochs and whether the run continues, after the checks of :meth:`fit`. A
+        multi-worker run that was interrupted continues when started again with the same
+        command (a cluster restarts its workers so), as with ``resume``."""
+        multi_worker = self.config.distribution == "multi_worker"
+        if run_dir is None and multi_worker:
+            raise UserError(
+                "distribution = multi_worker needs --out RUN_DIR: a restarted cluster "
+                "continues the run in it."
+            )
         run_dir = Path(run_dir) if run_dir is not None else self.default_run_dir()
         state = None
         changed: dict[str, tuple[Any, Any]] = {}
+        if multi_worker and not resume and _interrupted(run_dir):
+            given = self.config
+            if data is not None:
+                given = given.replace(data=str(data))
+            if given.data is not None:
+                given = given.replace(data=local_source(given.data))
+            stored = self.config_class.from_dict(read_toml(run_dir / "config.toml"))
+            settings = {
+                key: value
+                for key, value in given.to_dict().items()
+                if value != getattr(stored, key)
+            }
+            data, resume = None, True
+            print(
+                f"continuing the interrupted run in {run_dir} from its last complete epoch",
+                file=sys.stderr,
+                flush=True,
+            )
         if resume:
             state = load_state(run_dir)
             if state is None or not (run_dir / LAST_CHECKPOINT).exists():
@@ -367,27 +460,76 @@ class Recipe:
         epochs = self.planned_epochs() if epochs is None else epochs
         if epochs < 1:
             raise UserError(f"Expected a positive number of epochs, got {epochs}.")
-        splits = self.splits()
         output_folder(run_dir, "--out")
-        self.run_dir = run_dir
+        return run_dir, state, changed, epochs, resume
 
-        strategy = make_strategy(self.config.distribution)
-        if resume:
-            self.load_assets(run_dir)
+    def _fit(
+        self,
+        cluster: distributed.Cluster | None,
+        error: BaseException | None,
+        run_dir: Path,
+        state: dict | None,
+        changed: dict[str, tuple[Any, Any]],
+        epochs: int,
+        resume: bool,
+    ) -> dict[str, Any]:
+        """:meth:`fit` once the run is resolved: alone (``cluster`` None) or as one worker
+        of a cluster (see :mod:`recipes.core.distributed`), which first agrees on the
+        chief's settings and start."""
+        verbose = self.verbose
+        if cluster is not None:
+            cluster.check(error, "reading its settings and run folder")
+            self.config = self.config_class.from_dict(
+                tomllib.loads(cluster.chief_text(self.config.to_toml()))
+            )
+            initial = int(state["epochs_done"]) if state else 0
+            spent = float(state.get("train_seconds", 0.0)) if state else 0.0
+            epochs, initial, spent, resume = cluster.chief_values(
+                [epochs, initial, spent, float(resume)]
+            )
+            epochs, initial, resume = int(epochs), int(initial), bool(resume)
+        elif state:
+            initial, spent = int(state["epochs_done"]), float(state.get("train_seconds", 0.0))
+        else:
+            initial, spent = 0, 0.0
+        self.run_dir = run_dir
+        chief = cluster is None or cluster.is_chief
+
+        def read_data() -> Splits:
+            splits = self.splits()
+            if resume and chief:
+                self.load_assets(run_dir)
+            else:
+                self.prepare(splits)  # (another worker: the chief's vocabularies, rebuilt)
+                if chief:
+                    self._write_run_files(run_dir)
+            return splits
+
+        if cluster is None:
+            splits = read_data()
+            strategy = make_strategy(self.config.distribution)
             with strategy.scope():
-                self.model = load_model_file(
-                    run_dir / LAST_CHECKPOINT,
-                    "the run cannot be resumed; start a new run with another --out.",
-                )
+                if resume:
+                    self.model = load_model_file(
+                        run_dir / LAST_CHECKPOINT,
+                        "the run cannot be resumed; start a new run with another --out.",
+                    )
+                else:
+                    self.model = self.build_model()
             if "learning_rate" in changed:
                 self._set_learning_rate(self.config.learning_rate)
-            if changed:
-                write_text_atomically(run_dir / "config.toml", self.config.to_toml())
         else:
-            self.prepare(splits)
-            self._write_run_files(run_dir)
-            with strategy.scope():
-                self.model = self.build_model()
+            splits = cluster.together("reading the data", read_data)
+            self.model = cluster.together("building the model", self._cluster_model)
+            if resume and chief:
+                self.model = cluster.together(
+                    "loading the last checkpoint", lambda: self._load_checkpoint(changed)
+                )
+            else:
+                cluster.check(None, "loading the last checkpoint")
+            cluster.sync([*self.model.variables, *self.model.optimizer.variables])
+        if resume and changed and chief:
+            write_text_atomically(run_dir / "config.toml", self.config.to_toml())
         if verbose:
             print(f"run folder: {run_dir}", file=sys.stderr, flush=True)
         for key, (old, new) in changed.items():  # said even when quiet: the run changes
@@ -395,11 +537,14 @@ class Recipe:
 
         monitor, mode = self.monitored()
         #: training seconds of earlier calls of a resumed run (time budgets count them)
-        self.resumed_seconds = float(state.get("train_seconds", 0.0)) if state else 0.0
-        self.initial_epoch = int(state["epochs_done"]) if state else 0
-        run_state = RunState(run_dir, monitor, mode, self.config.patience, state)
+        self.resumed_seconds, self.initial_epoch = spent, initial
+        # (another worker keeps no state of its own: what it decides is the chief's)
+        run_state = RunState(run_dir, monitor, mode, self.config.patience, state if chief else None)
         c = self.config
         train = self.to_dataset(splits.train, training=True)
+        validation = self.to_dataset(splits.validation, training=False)
+        if cluster is not None:
+            train, validation = distributed.sharded(train), distributed.sharded(validation)
         schedule = []
         if c.schedule == "cosine":
             steps = self.steps_per_epoch(splits, train)
@@ -410,6 +555,7 @@ class Recipe:
                     alpha=c.schedule_floor,
                     minutes=c.max_minutes,
                     spent=self.resumed_seconds,
+                    agree=None if cluster is None else cluster.chief_seconds,
                 )
             )
         callbacks = [
@@ -422,9 +568,11 @@ class Recipe:
             callbacks.append(
                 TimeLimit(c.max_minutes, verbose=bool(verbose), spent=self.resumed_seconds)
             )
+        if cluster is not None:
+            callbacks.append(distributed.ChiefDecides(cluster))  # last: it decides once
         self.model.fit(
             train,
-            validation_data=self.to_dataset(splits.validation, training=False),
+            validation_data=validation,
             epochs=epochs,
             initial_epoch=self.initial_epoch,
             callbacks=callbacks,
@@ -444,6 +592,45 @@ class Recipe:
                 f"{f', batch {batch}' if batch else ''}; {kept}. Lower the learning rate "
                 f"(--set learning_rate=...) and run again."
             )
+        if cluster is None:
+            return self._finish(splits, run_dir, run_state)
+        # the chief finishes (its decisions made once: calibration, final metrics) while
+        # the others wait, so that the cluster ends together
+        metrics = cluster.together(
+            "finishing the run",
+            lambda: self._finish(splits, run_dir, run_state) if chief else {},
+        )
+        if chief:
+            return metrics
+        return {"worker": cluster.task.rank, "epochs_done": run_state.state["epochs_done"]}
+
+    def _cluster_model(self) -> keras.Model:
+        """The model built alike on every worker, its optimizer and metrics too (so that
+        a checkpoint's state can be loaded into it and synchronized)."""
+        with distributed.multi_worker_strategy().scope():
+            model = self.build_model()
+            batch = next(iter(self.to_dataset(self.splits().train, training=True)))
+            model._symbolic_build(data_batch=batch)
+        return model
+
+    def _load_checkpoint(self, changed: dict[str, tuple[Any, Any]]) -> keras.Model:
+        """The chief's model with the weights and optimizer state of the run's last
+        complete epoch, and its changed learning rate."""
+        path = self.run_dir / LAST_CHECKPOINT
+        try:
+            self.model.load_weights(path)
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+            raise UserError(
+                f"{path} is damaged or not a checkpoint of this run ({type(err).__name__}); "
+                "the run cannot be continued: start a new run with another --out."
+            ) from None
+        if "learning_rate" in changed:
+            self._set_learning_rate(self.config.learning_rate)
+        return self.model
+
+    def _finish(self, splits: Splits, run_dir: Path, run_state: RunState) -> dict[str, Any]:
+        """After training: the best epoch's model, the settings chosen on validation, the
+        final metrics (``metrics.json``) and the training curves."""
         # the best epoch's model, as saved by RunState
         self.model = load_model_file(run_dir / "model.keras", "train the run again.")
         chosen = self.finish_training(splits)

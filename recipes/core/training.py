@@ -25,7 +25,7 @@ import os
 import sys
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -471,7 +471,9 @@ class CosineBudget(keras.callbacks.Callback):
     So a run with a time limit anneals by the time the limit ends it, however fast the
     machine is, and a run without one follows the usual step-based cosine. ``spent``:
     seconds already trained by earlier calls (a resumed run). The rate is logged per
-    epoch as ``learning_rate``.
+    epoch as ``learning_rate``. ``agree``: maps this process's elapsed seconds to the ones
+    the rate follows (several workers follow the chief's clock, so that their rates
+    never differ); None: its own.
     """
 
     def __init__(
@@ -481,12 +483,14 @@ class CosineBudget(keras.callbacks.Callback):
         alpha: float = 0.1,
         minutes: float = 0.0,
         spent: float = 0.0,
+        agree: Callable[[float], float] | None = None,
     ):
         super().__init__()
         self.peak, self.alpha = peak, alpha
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.seconds = 60.0 * minutes
         self.spent = spent
+        self.agree = agree
 
     def on_train_begin(self, logs=None):
         self._off = False  # set at the first batch for a model with a schedule of its own
@@ -511,7 +515,10 @@ class CosineBudget(keras.callbacks.Callback):
             self._off = isinstance(rate, keras.optimizers.schedules.LearningRateSchedule)
         if self._off:
             return
-        self._rate = self.rate(self._step, time.monotonic() - self._start)
+        elapsed = time.monotonic() - self._start
+        if self.seconds and self.agree is not None:
+            elapsed = self.agree(elapsed)
+        self._rate = self.rate(self._step, elapsed)
         self.model.optimizer.learning_rate = self._rate
 
     def on_train_batch_end(self, batch, logs=None):
