@@ -476,7 +476,8 @@ class TrainConfig(RecipeConfig):
     distribution: DISTRIBUTION = option(
         "auto",
         "tf.distribute: auto (mirrored over several GPUs, else one device), none, "
-        "mirrored (all local GPUs, or the logical CPUs), multi_worker (TF_CONFIG)",
+        "mirrored (all local GPUs, or the logical CPUs), multi_worker (the machines of "
+        "TF_CONFIG; fit --workers N sets it for N local processes)",
     )
 
 

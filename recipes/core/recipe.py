@@ -460,7 +460,6 @@ class Recipe:
         epochs = self.planned_epochs() if epochs is None else epochs
         if epochs < 1:
             raise UserError(f"Expected a positive number of epochs, got {epochs}.")
-        output_folder(run_dir, "--out")
         return run_dir, state, changed, epochs, resume
 
     def _fit(
@@ -497,6 +496,8 @@ class Recipe:
 
         def read_data() -> Splits:
             splits = self.splits()
+            if chief:  # made once the data is read: a bad source leaves no folder
+                output_folder(run_dir, "--out")
             if resume and chief:
                 self.load_assets(run_dir)
             else:
