@@ -14,7 +14,8 @@ each does half the arithmetic of a step, and the two then add their gradients ov
 each worker has cores of its own.
 
 Example:
-    python benchmarks/distributed.py                 # sentiment, embedded data, 3 x 4 epochs
+    python benchmarks/distributed.py   # the translator on its embedded dates, 3 x 4 epochs
+    python benchmarks/distributed.py --repeats 3 --epochs 3 --set dates=4000  # docs/scaling.md
     python benchmarks/distributed.py --recipe char_text --epochs 3 --set max_minutes=0
 """
 
@@ -54,7 +55,7 @@ def epoch_seconds(run: Path) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", default="sentiment")
+    parser.add_argument("--recipe", default="translator")
     parser.add_argument("--data", help="default: the recipe's embedded data")
     parser.add_argument("--epochs", type=int, default=4, help="per run (3 or more)")
     parser.add_argument("--repeats", type=int, default=3)

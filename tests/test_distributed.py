@@ -205,6 +205,25 @@ def test_char_text_trains_on_two_workers_under_a_time_budget(tmp_path):
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_early_stopping_is_the_chiefs_decision_and_every_worker_follows(tmp_path):
+    """Labels of noise: validation stops improving, the chief stops the run early, and
+    the other worker stops with it (the command ends: no worker waits in a collective)."""
+    (tmp_path / "tmp").mkdir()
+    rng = np.random.default_rng(0)
+    rows = [f"word{rng.integers(50)} word{rng.integers(50)}\t{rng.integers(2)}" for _ in range(80)]
+    (tmp_path / "noise.tsv").write_text("\n".join(rows) + "\n")
+    settings = set_arguments({**SETTINGS["sentiment"], "patience": 1})
+    result = _fit(
+        tmp_path, "sentiment", "--data", "noise.tsv", "--epochs", "12", *settings,
+        "--out", "run", "--workers", "2", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["epochs_done"] < 12
+    assert metrics["best_epoch"] == metrics["epochs_done"] - 1
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 def test_a_failure_while_starting_stops_every_worker_with_one_line(tmp_path):
     (tmp_path / "tmp").mkdir()
     missing = tmp_path / "missing.tsv"
