@@ -385,8 +385,7 @@ def cmd_fit(args) -> int:
 
 def _launch_workers(args) -> int:
     """``fit --workers N``: the same fit as N local workers (:mod:`rnn_apps.launch`)."""
-    import datetime
-
+    from recipes.core.config import default_run_dir
     from recipes.core.errors import UserError
     from rnn_apps.launch import launch
 
@@ -400,8 +399,7 @@ def _launch_workers(args) -> int:
         raise UserError("--resume needs --out RUN_DIR, the run folder to continue.")
     # one run folder for every worker and every restart (the chief's; the others write
     # into temporary folders)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.out) if args.out else Path("runs") / f"{args.recipe}-{stamp}"
+    run_dir = Path(args.out) if args.out else default_run_dir(args.recipe)
     fit_args = [args.recipe, "--out", str(run_dir)]
     for flag, value in (("--data", args.data), ("--config", args.config)):
         if value is not None:

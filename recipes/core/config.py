@@ -481,6 +481,13 @@ class TrainConfig(RecipeConfig):
     )
 
 
+def default_run_dir(recipe: str) -> Path:
+    """Where ``fit`` trains when not told: ``runs/RECIPE-YYYYmmdd-HHMMSS``."""
+    import datetime
+
+    return Path("runs") / f"{recipe}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """A TOML file as a dict, with one-line errors for a missing or malformed file."""
     path = Path(path)

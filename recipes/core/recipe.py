@@ -8,14 +8,12 @@ early stopping, NaN handling, TensorBoard, plots, ``tf.distribute`` strategies.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import os
 import shutil
 import sys
 import tempfile
 import tomllib
 import typing
-import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,11 +22,19 @@ import keras
 import tensorflow as tf
 
 from recipes.core import distributed
-from recipes.core.config import DISTRIBUTION, RESUMABLE, TrainConfig, read_toml
+from recipes.core.config import (
+    DISTRIBUTION,
+    RESUMABLE,
+    TrainConfig,
+    default_run_dir,
+    read_toml,
+)
 from recipes.core.data import TFDS_PREFIX, Splits
 from recipes.core.errors import UserError
 from recipes.core.training import (
     LAST_CHECKPOINT,
+    MODEL_FILE_ERRORS,
+    STATE,
     CosineBudget,
     Progress,
     RunState,
@@ -112,11 +118,20 @@ def _other_worker(config: TrainConfig, settings: dict[str, Any] | None) -> distr
     return task if task is not None and not task.is_chief else None
 
 
+def _with_data(config: TrainConfig, data: str | None) -> TrainConfig:
+    """``config`` on ``data`` (None: its own), a local path stored resolved."""
+    if data is not None:
+        config = config.replace(data=str(data))
+    if config.data is not None:
+        config = config.replace(data=local_source(config.data))
+    return config
+
+
 def _interrupted(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a run that stopped before its end: a checkpoint, and
     no final metrics."""
     return (
-        (run_dir / "state.json").is_file()
+        (run_dir / STATE).is_file()
         and (run_dir / LAST_CHECKPOINT).is_file()
         and not (run_dir / "metrics.json").exists()
     )
@@ -322,8 +337,7 @@ class Recipe:
         return self._splits[1]
 
     def default_run_dir(self) -> Path:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return Path("runs") / f"{self.name}-{stamp}"
+        return default_run_dir(self.name)
 
     def fit(
         self,
@@ -369,9 +383,7 @@ class Recipe:
                 )
             else:
                 scratch = Path(tempfile.mkdtemp(prefix="rnn-apps-worker-"))
-                run_dir = scratch
-                if data is not None and not resume:
-                    self.config = self.config.replace(data=local_source(data))
+                run_dir = scratch  # (its settings, data among them, are the chief's)
         except Exception as err:  # noqa: BLE001 (a multi-worker run first tells the others)
             if self.config.distribution != "multi_worker" and worker is None:
                 raise
@@ -412,11 +424,7 @@ class Recipe:
         state = None
         changed: dict[str, tuple[Any, Any]] = {}
         if multi_worker and not resume and _interrupted(run_dir):
-            given = self.config
-            if data is not None:
-                given = given.replace(data=str(data))
-            if given.data is not None:
-                given = given.replace(data=local_source(given.data))
+            given = _with_data(self.config, data)
             stored = self.config_class.from_dict(read_toml(run_dir / "config.toml"))
             settings = {
                 key: value
@@ -453,10 +461,7 @@ class Recipe:
             if settings:
                 self.config = self.config.replace(**settings)
             check_new_run_dir(run_dir)
-            if data is not None:
-                self.config = self.config.replace(data=str(data))
-            if self.config.data is not None:
-                self.config = self.config.replace(data=local_source(self.config.data))
+            self.config = _with_data(self.config, data)
         epochs = self.planned_epochs() if epochs is None else epochs
         if epochs < 1:
             raise UserError(f"Expected a positive number of epochs, got {epochs}.")
@@ -476,21 +481,17 @@ class Recipe:
         of a cluster (see :mod:`recipes.core.distributed`), which first agrees on the
         chief's settings and start."""
         verbose = self.verbose
+        initial = int(state["epochs_done"]) if state else 0
+        spent = float(state.get("train_seconds", 0.0)) if state else 0.0
         if cluster is not None:
             cluster.check(error, "reading its settings and run folder")
             self.config = self.config_class.from_dict(
                 tomllib.loads(cluster.chief_text(self.config.to_toml()))
             )
-            initial = int(state["epochs_done"]) if state else 0
-            spent = float(state.get("train_seconds", 0.0)) if state else 0.0
             epochs, initial, spent, resume = cluster.chief_values(
                 [epochs, initial, spent, float(resume)]
             )
             epochs, initial, resume = int(epochs), int(initial), bool(resume)
-        elif state:
-            initial, spent = int(state["epochs_done"]), float(state.get("train_seconds", 0.0))
-        else:
-            initial, spent = 0, 0.0
         self.run_dir = run_dir
         chief = cluster is None or cluster.is_chief
 
@@ -522,12 +523,10 @@ class Recipe:
         else:
             splits = cluster.together("reading the data", read_data)
             self.model = cluster.together("building the model", self._cluster_model)
-            if resume and chief:
-                self.model = cluster.together(
-                    "loading the last checkpoint", lambda: self._load_checkpoint(changed)
-                )
-            else:
-                cluster.check(None, "loading the last checkpoint")
+            cluster.together(  # (a damaged checkpoint stops every worker)
+                "loading the last checkpoint",
+                lambda: self._load_checkpoint(changed) if resume and chief else None,
+            )
             cluster.sync([*self.model.variables, *self.model.optimizer.variables])
         if resume and changed and chief:
             write_text_atomically(run_dir / "config.toml", self.config.to_toml())
@@ -539,8 +538,8 @@ class Recipe:
         monitor, mode = self.monitored()
         #: training seconds of earlier calls of a resumed run (time budgets count them)
         self.resumed_seconds, self.initial_epoch = spent, initial
-        # (another worker keeps no state of its own: what it decides is the chief's)
-        run_state = RunState(run_dir, monitor, mode, self.config.patience, state if chief else None)
+        # (another worker starts with no state: what it decides is the chief's)
+        run_state = RunState(run_dir, monitor, mode, self.config.patience, state)
         c = self.config
         train = self.to_dataset(splits.train, training=True)
         validation = self.to_dataset(splits.validation, training=False)
@@ -607,27 +606,28 @@ class Recipe:
 
     def _cluster_model(self) -> keras.Model:
         """The model built alike on every worker, its optimizer and metrics too (so that
-        a checkpoint's state can be loaded into it and synchronized)."""
+        a checkpoint's state can be loaded into it and synchronized). Its one batch comes
+        from a dataset of its own: the training one may count its iterations (the
+        trigger word composes epoch k's examples from seed and k)."""
         with distributed.multi_worker_strategy().scope():
             model = self.build_model()
             batch = next(iter(self.to_dataset(self.splits().train, training=True)))
             model._symbolic_build(data_batch=batch)
         return model
 
-    def _load_checkpoint(self, changed: dict[str, tuple[Any, Any]]) -> keras.Model:
-        """The chief's model with the weights and optimizer state of the run's last
-        complete epoch, and its changed learning rate."""
+    def _load_checkpoint(self, changed: dict[str, tuple[Any, Any]]) -> None:
+        """Loads the weights and optimizer state of the run's last complete epoch into
+        the chief's model, and gives it its changed learning rate."""
         path = self.run_dir / LAST_CHECKPOINT
         try:
             self.model.load_weights(path)
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        except MODEL_FILE_ERRORS as err:
             raise UserError(
                 f"{path} is damaged or not a checkpoint of this run ({type(err).__name__}); "
                 "the run cannot be continued: start a new run with another --out."
             ) from None
         if "learning_rate" in changed:
             self._set_learning_rate(self.config.learning_rate)
-        return self.model
 
     def _finish(self, splits: Splits, run_dir: Path, run_state: RunState) -> dict[str, Any]:
         """After training: the best epoch's model, the settings chosen on validation, the

@@ -266,6 +266,10 @@ def save_model_atomically(model: keras.Model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+#: what reading a missing, truncated or foreign Keras model file raises
+MODEL_FILE_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
+
+
 def load_model_file(path: Path, remedy: str) -> keras.Model:
     """``keras.saving.load_model(path)``; a missing, empty, truncated or foreign file is a
     :class:`UserError` naming it, with ``remedy`` (what the user can do)."""
@@ -274,7 +278,7 @@ def load_model_file(path: Path, remedy: str) -> keras.Model:
         raise UserError(f"{path} does not exist; {remedy}")
     try:
         return keras.saving.load_model(path)
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+    except MODEL_FILE_ERRORS as err:
         kind = "is empty" if path.stat().st_size == 0 else "is damaged or not a Keras model file"
         raise UserError(f"{path} {kind} ({type(err).__name__}); {remedy}") from None
 
