@@ -95,6 +95,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "shape_dim": 4,
         "units": 16,
         "batch_size": 8,
+        # every lexicon: the journey's sentences have places and names in them
+        "lexicon_frequency": True,
+        "lexicon_places": True,
+        "lexicon_names": True,
     },
     # tests/test_trigger_word.py TINY (its epochs are --epochs here)
     "trigger_word": dict(

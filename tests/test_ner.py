@@ -408,3 +408,73 @@ def test_config_errors():
         NER(lowercase_sentences=2.0)
     with pytest.raises(UserError, match="output"):
         NER.from_config({"output": "svm"})
+
+
+# -- lexicons (recipes.ner.lexicons) --------------------------------------------------------
+LEXICONS = {
+    "frequency": {"the": 7, "flew": 4, "novak": 2},
+    "places": ["new york", "paris", "rio de janeiro"],
+    "first_names": ["bob"],
+}
+
+
+def test_lexicon_features_mark_whole_entries_and_frequencies():
+    from recipes.ner.lexicons import LexiconTables
+
+    tables = LexiconTables(LEXICONS)
+    tokens = tf.ragged.constant(
+        [
+            ["Bob", "Novak", "flew", "to", "NEW", "York", "."],
+            ["Rio", "de", "Janeiro", "or", "York", "?"],
+            ["new"],
+        ]
+    )
+    got = {k: v.numpy().tolist() for k, v in tables.features(tokens).items()}
+    # 2 + the Zipf frequency; 1 for a word not listed; 0 padding
+    assert got["frequency_ids"] == [[1, 4, 6, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0], [1] + [0] * 6]
+    places = [[0, 0, 0, 0, 1, 1, 0], [1, 1, 1, 0, 0, 0, 0], [0] * 7]  # "york" alone: no
+    first = [[1, 0, 0, 0, 0, 0, 0], [0] * 7, [0] * 7]
+    assert np.array(got["gazetteer_ids"]).transpose(2, 0, 1).tolist() == [places, first]
+
+
+def test_onnx_features_of_the_lexicons_are_the_graphs():
+    from recipes.ner.lexicons import MAX_ENTRY_WORDS, LexiconTables
+
+    rng = np.random.default_rng(5)
+    words = ["New", "york", "Paris", "Rio", "de", "janeiro", "Bob", "the", "flew", "x", "."]
+    token_lists = [
+        [str(w) for w in rng.choice(words, size=int(rng.integers(1, 12)))] for _ in range(40)
+    ]
+    graph = LexiconTables(LEXICONS).features(tf.ragged.constant(token_lists))
+    config = {"max_entry_words": MAX_ENTRY_WORDS, "lexicons": LEXICONS}
+    portable = onnx_inference.Lexicons(config).features(token_lists)
+    assert set(portable) == set(graph) == {"frequency_ids", "gazetteer_ids"}
+    for name, value in graph.items():
+        np.testing.assert_array_equal(portable[name], value.numpy(), err_msg=name)
+
+
+def test_lexicons_from_their_packages_know_places_and_common_words():
+    from recipes.ner.lexicons import COMMON_WORD, build_lexicons, word_frequencies
+
+    lexicons = build_lexicons(frequency=True, places=True, names=False)
+    assert set(lexicons) == {"frequency", "places"}
+    frequency, places = lexicons["frequency"], set(lexicons["places"])
+    assert frequency["the"] == 7 and 2 <= frequency["okafor"] <= 3
+    assert "xqzzvk" not in frequency
+    assert {"paris", "new york city", "lagos", "germany", "texas", "africa"} <= places
+    # common English words are left out of the gazetteers ("of" is a town in Turkey)
+    zipf = word_frequencies()
+    assert zipf["of"] >= COMMON_WORD and "of" not in places
+    assert all(zipf.get(entry, 0) < COMMON_WORD for entry in places)
+
+
+def test_a_run_without_its_lexicons_file_says_so(trained, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained[2] / "run", run)
+    text = (run / "config.toml").read_text(encoding="utf-8")
+    text = text.replace("lexicon_places = false", "lexicon_places = true")
+    (run / "config.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(UserError, match="lexicons.json is missing"):
+        load_run(run)

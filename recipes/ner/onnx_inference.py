@@ -22,7 +22,13 @@ The model takes the features of a batch of token lists, padded with 0:
   ``preprocessing.json``'s ``words`` (id ``2 + index``; 1: unknown; 0: padding);
 - ``char_ids`` int64 ``[batch, words, max_word_length]``: the token's first
   ``max_word_length`` characters looked up in ``chars`` the same way;
-- ``shape_ids`` int64 ``[batch, words]``: the token's shape class (:func:`shape_id`).
+- ``shape_ids`` int64 ``[batch, words]``: the token's shape class (:func:`shape_id`);
+- with the run's lexicons (``preprocessing.json``'s ``lexicons``), ``frequency_ids``
+  int64 ``[batch, words]`` (``2 + z`` for a lower-cased token of Zipf frequency ``z`` in
+  ``frequency``, else 1) and ``gazetteer_ids`` int64 ``[batch, words, lists]`` (1 where
+  the token is inside a run of up to ``max_entry_words`` tokens whose lower-cased,
+  space-joined text is an entry of ``places``, ``first_names``, ``last_names``: the
+  lists the run has, in that order).
 
 and gives ``tag_ids`` int32 ``[batch, words]`` (the CRF's Viterbi decoding, or the argmax,
 with the run's entity bias; 0 where padded; id ``i`` is ``tags[i - 1]``) and ``scores``
@@ -132,6 +138,46 @@ def entities(tokens: list[str], tags: list[str]) -> list[dict]:
     return spans
 
 
+class Lexicons:
+    """The run's lexicons (``preprocessing.json``'s ``lexicons``, if any) and the features
+    ``frequency_ids`` and ``gazetteer_ids`` of token lists."""
+
+    def __init__(self, config: dict):
+        lexicons = config.get("lexicons", {})
+        self.longest = config.get("max_entry_words", 0)
+        self.frequency = lexicons.get("frequency")
+        self.gazetteers = [
+            set(lexicons[name])
+            for name in ("places", "first_names", "last_names")
+            if name in lexicons
+        ]
+
+    def features(self, token_lists: list[list[str]]) -> dict[str, np.ndarray]:
+        """The lexicon features of a batch of token lists, padded (none without
+        lexicons)."""
+        words = max((len(t) for t in token_lists), default=0)
+        lower = [[token.lower() for token in tokens] for tokens in token_lists]
+        features = {}
+        if self.frequency is not None:
+            frequency_ids = np.zeros((len(token_lists), words), np.int64)
+            for row, tokens in enumerate(lower):
+                for column, token in enumerate(tokens):
+                    zipf = self.frequency.get(token)
+                    frequency_ids[row, column] = 1 if zipf is None else 2 + zipf
+            features["frequency_ids"] = frequency_ids
+        if self.gazetteers:
+            inside = np.zeros((len(token_lists), words, len(self.gazetteers)), np.int64)
+            for row, tokens in enumerate(lower):
+                for start in range(len(tokens)):
+                    for n in range(1, min(self.longest, len(tokens) - start) + 1):
+                        key = " ".join(tokens[start : start + n])
+                        for column, entries in enumerate(self.gazetteers):
+                            if key in entries:
+                                inside[row, start : start + n, column] = 1
+            features["gazetteer_ids"] = inside
+        return features
+
+
 class Tagger:
     """The model of an export folder with its vocabularies and tag names."""
 
@@ -142,6 +188,7 @@ class Tagger:
         self.tokenizer = Tokenizer(self.config["classes"])
         self._words = {w: i for i, w in enumerate(self.config["words"], start=2)}
         self._chars = {c: i for i, c in enumerate(self.config["chars"], start=2)}
+        self.lexicons = Lexicons(self.config)
 
     def features(self, token_lists: list[list[str]]) -> dict[str, np.ndarray]:
         """The model's inputs for a batch of token lists."""
@@ -156,7 +203,8 @@ class Tagger:
                 chars = [self._chars.get(c, 1) for c in token[:width]]
                 char_ids[row, column, : len(chars)] = chars
                 shape_ids[row, column] = self.tokenizer.shape_id(token)
-        return {"word_ids": word_ids, "char_ids": char_ids, "shape_ids": shape_ids}
+        features = {"word_ids": word_ids, "char_ids": char_ids, "shape_ids": shape_ids}
+        return {**features, **self.lexicons.features(token_lists)}
 
     def run(self, token_lists: list[list[str]]) -> dict[str, np.ndarray]:
         """The model's ``tag_ids`` and ``scores`` for a batch of token lists."""

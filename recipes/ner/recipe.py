@@ -8,6 +8,9 @@ the entity bias, tagging, the run folder, export.
               rare words most often)
     chars  -> Embedding -> Bidirectional(custom_layers LSTM) per word   (unseen names)
     shapes -> Embedding (Xxxx, xxxx, XXXX, dd, @mention, #tag, URL, ...)
+    lexicons (optional, from PyPI packages, recipes.ner.lexicons):
+      English word frequency -> Embedding; gazetteer matches (places, first and last
+      names) -> 0/1 features
       -> concatenate -> Dropout -> Bidirectional(custom_layers LSTM) over the sentence
       -> Dense tag scores (+ the entity bias when decoding, chosen on validation)
       -> linear-chain CRF (or softmax)
@@ -41,6 +44,15 @@ from recipes.ner.features import (
     tokenize,
     unicode_classes,
 )
+from recipes.ner.lexicons import (
+    FREQUENCY_IDS,
+    LEXICONS_FILE,
+    MAX_ENTRY_WORDS,
+    LexiconTables,
+    build_lexicons,
+    load_lexicons,
+    save_lexicons,
+)
 from recipes.ner.scoring import (
     ENTITY_BIASES,
     ValidationF1,
@@ -54,6 +66,7 @@ from recipes.ner.tagger import (
     SoftmaxTagger,
     WordDropout,
     crf_constraints,
+    input_names,
     rare_word_rates,
 )
 
@@ -73,6 +86,7 @@ class NER(Recipe):
         self.chars: list[str] = []
         self.tags: list[str] = []
         self.word_counts: list[int] = []  # training occurrences of each word
+        self.lexicons: dict[str, Any] = {}  # recipes.ner.lexicons, as the options chose
 
     # -- data ----------------------------------------------------------------------------
     def load_examples(self, data: str) -> Tagged:
@@ -105,6 +119,11 @@ class NER(Recipe):
         self.tags = sorted({t for sentence in train.tags for t in sentence})
         if not any(t != "O" for t in self.tags):
             raise UserError("The training data has no entity tags (only O).")
+        if c.lexicon_frequency or c.lexicon_places or c.lexicon_names:
+            with self.progress("reading the lexicons"):
+                self.lexicons = build_lexicons(
+                    c.lexicon_frequency, c.lexicon_places, c.lexicon_names
+                )
         self._make_lookups()
 
     def _make_lookups(self) -> None:
@@ -112,11 +131,15 @@ class NER(Recipe):
         self.word_lookup = string_lookup(self.words, mask_token="", num_oov_indices=1)
         self.char_lookup = string_lookup(self.chars, mask_token="", num_oov_indices=1)
         self.tag_lookup = string_lookup(self.tags, mask_token=PAD_TAG, num_oov_indices=0)
+        self.lexicon_tables = LexiconTables(self.lexicons) if self.lexicons else None
 
     def features(self, tokens: tf.RaggedTensor) -> dict[str, tf.Tensor]:
         """Model inputs of a batch of token lists (ragged strings), padded."""
         lookups = self.word_lookup, self.char_lookup
-        return token_features(tokens, *lookups, self.config.max_word_length)
+        features = token_features(tokens, *lookups, self.config.max_word_length)
+        if self.lexicon_tables is not None:
+            features.update(self.lexicon_tables.features(tokens))
+        return features
 
     def to_dataset(self, examples: Tagged, training: bool) -> tf.data.Dataset:
         c = self.config
@@ -152,14 +175,25 @@ class NER(Recipe):
             chars
         )
         sh = keras.layers.Embedding(len(SHAPES) + 1, c.shape_dim, name="shape_embedding")(shapes)
-        x = keras.layers.Concatenate()([w, ch, sh])
+        inputs, parts = [words, chars, shapes], [w, ch, sh]
+        if "frequency" in self.lexicons:
+            frequency = keras.Input((None,), dtype="int32", name="frequency_ids")
+            embedding = keras.layers.Embedding(FREQUENCY_IDS, c.lexicon_dim, name="frequency")
+            inputs.append(frequency)
+            parts.append(embedding(frequency))
+        if self.lexicon_tables is not None and self.lexicon_tables.gazetteer_names:
+            count = len(self.lexicon_tables.gazetteer_names)
+            gazetteers = keras.Input((None, count), dtype="int32", name="gazetteer_ids")
+            inputs.append(gazetteers)
+            parts.append(keras.ops.cast(gazetteers, "float32"))
+        x = keras.layers.Concatenate()(parts)
         x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
         x = keras.layers.Bidirectional(
             cl.LSTM(c.units, return_sequences=True), name="sentence_lstm"
         )(x, mask=mask)
         x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
         scores = keras.layers.Dense(len(self.tags) + 1, name="tag_scores")(x)
-        encoder = keras.Model([words, chars, shapes], scores)
+        encoder = keras.Model(inputs, scores)
         if c.output == "crf":
             names = [PAD_TAG, *self.tags]
             crf = cl.CRF(len(names), **crf_constraints(names, c.constrain_iob))
@@ -311,6 +345,8 @@ class NER(Recipe):
         (run_dir / "vocabulary.json").write_text(
             json.dumps(assets, ensure_ascii=False) + "\n", encoding="utf-8"
         )
+        if self.lexicons:
+            save_lexicons(self.lexicons, run_dir)
 
     def load_assets(self, run_dir: Path) -> None:
         try:
@@ -319,11 +355,21 @@ class NER(Recipe):
             self.word_counts = assets.get("word_counts", [])  # only training reads them
         except (OSError, KeyError, json.JSONDecodeError) as err:
             raise UserError(f"{run_dir}: vocabulary.json unreadable ({err}).") from None
+        c = self.config
+        self.lexicons = {}
+        if c.lexicon_frequency or c.lexicon_places or c.lexicon_names:
+            if not (run_dir / LEXICONS_FILE).is_file():
+                raise UserError(
+                    f"{run_dir}: {LEXICONS_FILE} is missing, which its config's lexicons "
+                    "need; copy the whole run folder, or fit the run again."
+                )
+            self.lexicons = load_lexicons(run_dir)
         self._make_lookups()
 
     # -- export --------------------------------------------------------------------------------
     def serving_resources(self) -> list:
-        return [self.word_lookup, self.char_lookup, self.model]
+        tables = [] if self.lexicon_tables is None else [self.lexicon_tables]
+        return [self.word_lookup, self.char_lookup, *tables, self.model]
 
     def serving_signature(self) -> list[tf.TensorSpec]:
         return [tf.TensorSpec([None], tf.string, name="sentence")]
@@ -354,12 +400,11 @@ class NER(Recipe):
         """The features of token lists -> ``tag_ids`` (the entity bias applied) and
         ``scores``."""
         self._require_model()
-        model, width = self.model, self.config.max_word_length
-        names = ("word_ids", "char_ids", "shape_ids")
+        model = self.model
+        names = input_names(model.encoder)
         signature = [
-            tf.TensorSpec([None, None], tf.int64, name="word_ids"),
-            tf.TensorSpec([None, None, width], tf.int64, name="char_ids"),
-            tf.TensorSpec([None, None], tf.int64, name="shape_ids"),
+            tf.TensorSpec([None, *tensor.shape[1:]], tf.int64, name=name)
+            for name, tensor in zip(names, model.encoder.inputs, strict=True)
         ]
 
         @tf.function(input_signature=signature)
@@ -380,6 +425,8 @@ class NER(Recipe):
             "chars": self.chars,
             "tags": self.tags,
             "classes": unicode_classes(),
+            "lexicons": self.lexicons,
+            "max_entry_words": MAX_ENTRY_WORDS,
         }
         write_portable(export_dir, Path(__file__).with_name("onnx_inference.py"), preprocessing)
 

@@ -121,11 +121,18 @@ class CharFeatures(keras.layers.Layer):
         }
 
 
-def _ordered(inputs):
-    """The encoder's inputs as a list (a dict's keys may come sorted from a graph)."""
+def _ordered(encoder: keras.Model, inputs):
+    """The encoder's inputs as a list in its order (a dict's keys may come sorted from a
+    graph): ``word_ids``, ``char_ids``, ``shape_ids`` and, with lexicons,
+    ``frequency_ids`` and ``gazetteer_ids``."""
     if isinstance(inputs, dict):
-        return [inputs["word_ids"], inputs["char_ids"], inputs["shape_ids"]]
+        return [inputs[name] for name in input_names(encoder)]
     return inputs
+
+
+def input_names(encoder: keras.Model) -> list[str]:
+    """The names of ``encoder``'s inputs, in order."""
+    return [tensor.name for tensor in encoder.inputs]
 
 
 class _Tagger(keras.Model):
@@ -143,7 +150,7 @@ class _Tagger(keras.Model):
         )
 
     def call(self, inputs, training=False):
-        return self.encoder(_ordered(inputs), training=training)
+        return self.encoder(_ordered(self.encoder, inputs), training=training)
 
     def load_own_variables(self, store):
         if not len(store.keys()):  # saved before the entity bias existed: no bias
@@ -152,7 +159,7 @@ class _Tagger(keras.Model):
 
     def scores(self, inputs):
         """Tag scores ``[batch, words, tags]`` in inference mode."""
-        return self.encoder(_ordered(inputs), training=False)
+        return self.encoder(_ordered(self.encoder, inputs), training=False)
 
     def best_tags(self, scores, mask):
         """The best tag ids for ``scores`` (0 where ``mask`` is False)."""
