@@ -302,6 +302,17 @@ def test_vader_lexicon_is_standardized_like_the_vectorizer():
     assert all(word.isalpha() and word == word.lower() for word in lexicon)
 
 
+def test_afinn_and_the_merged_lexicon():
+    from recipes.sentiment.lexicon import lexicon_of
+
+    afinn, both = lexicon_of("afinn"), lexicon_of("vader+afinn")
+    # AFINN-165 rates "superb" 5 and "good" 3: x 0.8 on VADER's scale; VADER's "good" is 1.9
+    assert afinn["superb"] == (4.0, False) and afinn["good"][0] == pytest.approx(2.4)
+    assert both["good"] == pytest.approx((2.15, False))
+    assert both["not"][1] and "not" not in afinn  # VADER's negations are kept
+    assert len(both) > len(lexicon_of("vader")) + 500 and lexicon_of("none") == {}
+
+
 def test_a_negation_reverses_the_polarity_of_the_next_three_words():
     from recipes.sentiment.layers import NegatedPolarity
 

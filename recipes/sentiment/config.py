@@ -40,10 +40,11 @@ class SentimentConfig(TrainConfig):
     embedding_dim: int = setting(64, SIZE, "word vector size")
     cell: Literal["lstm", "gru"] = option("lstm", "the bidirectional recurrent layer")
     units: int = setting(32, SIZE, "units per direction")
-    lexicon: Literal["vader", "none"] = option(
+    lexicon: Literal["vader", "afinn", "vader+afinn", "none"] = option(
         "vader",
         "a sentiment lexicon whose word polarities go in beside the word vectors: vader "
-        "(the vaderSentiment package's lexicon) or none",
+        "(the vaderSentiment package's lexicon), afinn (AFINN-165, the lexicons extra), "
+        "vader+afinn (each word's mean over both) or none",
     )
     lexicon_sums: bool = option(
         True,

@@ -1,4 +1,5 @@
-"""The sentiment lexicon: VADER's word polarities, standardized as the classifier reads words."""
+"""The sentiment lexicons, standardized as the classifier reads words: VADER's word
+polarities, AFINN's, or both."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from recipes.core.errors import UserError
 LEXICON_FILE = "lexicon.tsv"
 #: what TextVectorization's default standardization removes
 _PUNCTUATION = re.compile(r"[!\"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~']")
+
+
+def _standard(word: str) -> str:
+    return _PUNCTUATION.sub("", word.lower())
 
 
 def vader_lexicon() -> dict[str, tuple[float, bool]]:
@@ -32,9 +37,7 @@ def vader_lexicon() -> dict[str, tuple[float, bool]]:
             "(or train without a lexicon: --set lexicon=none)."
         ) from None
 
-    def standard(word: str) -> str:
-        return _PUNCTUATION.sub("", word.lower())
-
+    standard = _standard
     lexicon: dict[str, tuple[float, bool]] = {}
     for line in text.splitlines():
         fields = line.split("\t")
@@ -47,3 +50,43 @@ def vader_lexicon() -> dict[str, tuple[float, bool]]:
         if word.isalpha():
             lexicon[word] = (lexicon.get(word, (0.0, True))[0], True)
     return lexicon
+
+
+def afinn_lexicon() -> dict[str, tuple[float, bool]]:
+    """AFINN-165 (Finn Årup Nielsen 2011-2015, 3,382 English words and phrases rated -5..5
+    by hand; the word list under the Open Database License 1.0, from the ``afinn``
+    package, GPL): word -> (rating x 0.8, on VADER's -4..4 scale; False: AFINN marks no
+    negations). Words are standardized as in :func:`vader_lexicon`; phrases are left out.
+    """
+    try:
+        from importlib.resources import files
+
+        text = files("afinn").joinpath("data/AFINN-en-165.txt").read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        raise UserError(
+            "lexicon = 'afinn' needs the lexicons extra (afinn is not installed): "
+            "pip install 'rnn-apps[lexicons]' (or train with --set lexicon=vader)."
+        ) from None
+    lexicon: dict[str, tuple[float, bool]] = {}
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 2:
+            continue
+        word = _standard(fields[0])
+        if word.isalpha() and word not in lexicon:
+            lexicon[word] = (0.8 * float(fields[1]), False)
+    return lexicon
+
+
+def lexicon_of(name: str) -> dict[str, tuple[float, bool]]:
+    """The lexicon a config's ``lexicon`` names: ``vader``, ``afinn``, ``vader+afinn``
+    (each word's mean polarity over the lexicons that rate it, VADER's negations kept) or
+    ``none`` (empty)."""
+    parts = {"vader": vader_lexicon, "afinn": afinn_lexicon}
+    lexicons = [parts[part]() for part in name.split("+") if part in parts]
+    merged: dict[str, tuple[float, bool]] = {}
+    for word in sorted({w for lexicon in lexicons for w in lexicon}):
+        entries = [lexicon[word] for lexicon in lexicons if word in lexicon]
+        polarity = sum(value for value, _ in entries) / len(entries)
+        merged[word] = (polarity, any(negates for _, negates in entries))
+    return merged

@@ -6,7 +6,8 @@ Reads top to bottom: settings, data, model, training, inference, export.
       -> Embedding(mask_zero=True) [+ the word's prior polarity from a sentiment lexicon]
       -> Bidirectional(custom_layers LSTM or GRU) -> Dense logits
 
-The lexicon (VADER's, 7,500 words rated by people; ``lexicon = "vader"``) gives each word a
+The lexicon (VADER's, 7,500 words rated by people; ``lexicon = "vader"``; or AFINN's, or
+both averaged) gives each word a
 polarity that does not depend on the training data, so words the training texts never
 used ("delicious" in restaurant reviews after training on phone reviews) still count. As
 in VADER, a polarity is reversed and weakened (x -0.74) when one of the three words before
@@ -37,7 +38,7 @@ from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe
 from recipes.sentiment.config import SentimentConfig
 from recipes.sentiment.layers import MaskedMaxPooling, NegatedPolarity, PolaritySums
-from recipes.sentiment.lexicon import LEXICON_FILE, vader_lexicon
+from recipes.sentiment.lexicon import LEXICON_FILE, lexicon_of
 
 
 # -- settings ---------------------------------------------------------------------------
@@ -95,7 +96,7 @@ class Sentiment(Recipe):
             )
         self.vectorizer = self._make_vectorizer()
         self.vectorizer.adapt(tf.constant(splits.train.texts, tf.string), batch_size=1024)
-        self._set_lexicon(vader_lexicon() if self.config.lexicon == "vader" else {})
+        self._set_lexicon(lexicon_of(self.config.lexicon))
 
     def _set_lexicon(self, lexicon: dict[str, tuple[float, bool]]) -> None:
         self.lexicon = dict(sorted(lexicon.items()))
