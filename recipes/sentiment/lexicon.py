@@ -16,6 +16,28 @@ def _standard(word: str) -> str:
     return _PUNCTUATION.sub("", word.lower())
 
 
+def _ratings(package: str, path: str, missing: str, scale: float) -> dict[str, tuple[float, bool]]:
+    """The ``word<TAB>rating`` lines of ``path`` in ``package``: standardized word ->
+    (rating x ``scale``, False), the first of equal words kept, entries that are not one
+    word after standardization left out; ``missing`` is the error when the package is not
+    installed."""
+    from importlib.resources import files
+
+    try:
+        text = files(package).joinpath(path).read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        raise UserError(missing) from None
+    lexicon: dict[str, tuple[float, bool]] = {}
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 2:
+            continue
+        word = _standard(fields[0])
+        if word.isalpha() and word not in lexicon:
+            lexicon[word] = (scale * float(fields[1]), False)
+    return lexicon
+
+
 def vader_lexicon() -> dict[str, tuple[float, bool]]:
     """VADER's sentiment lexicon (Hutto & Gilbert 2014, MIT license, from the
     ``vaderSentiment`` package): word -> (mean human polarity rating in -4..4, whether it
@@ -25,28 +47,16 @@ def vader_lexicon() -> dict[str, tuple[float, bool]]:
     punctuation removed: "didn't" -> "didnt"); entries that are not one word then
     (emoticons) are left out.
     """
-    try:
-        from importlib.resources import files
+    lexicon = _ratings(
+        "vaderSentiment",
+        "vader_lexicon.txt",
+        "lexicon = 'vader' needs the vaderSentiment package: pip install vaderSentiment "
+        "(or train without a lexicon: --set lexicon=none).",
+        scale=1.0,
+    )
+    from vaderSentiment.vaderSentiment import NEGATE
 
-        from vaderSentiment.vaderSentiment import NEGATE
-
-        text = files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
-    except ModuleNotFoundError:
-        raise UserError(
-            "lexicon = 'vader' needs the vaderSentiment package: pip install vaderSentiment "
-            "(or train without a lexicon: --set lexicon=none)."
-        ) from None
-
-    standard = _standard
-    lexicon: dict[str, tuple[float, bool]] = {}
-    for line in text.splitlines():
-        fields = line.split("\t")
-        if len(fields) < 2:
-            continue
-        word = standard(fields[0])
-        if word.isalpha() and word not in lexicon:
-            lexicon[word] = (float(fields[1]), False)
-    for word in map(standard, NEGATE):
+    for word in map(_standard, NEGATE):
         if word.isalpha():
             lexicon[word] = (lexicon.get(word, (0.0, True))[0], True)
     return lexicon
@@ -58,24 +68,13 @@ def afinn_lexicon() -> dict[str, tuple[float, bool]]:
     package, GPL): word -> (rating x 0.8, on VADER's -4..4 scale; False: AFINN marks no
     negations). Words are standardized as in :func:`vader_lexicon`; phrases are left out.
     """
-    try:
-        from importlib.resources import files
-
-        text = files("afinn").joinpath("data/AFINN-en-165.txt").read_text(encoding="utf-8")
-    except ModuleNotFoundError:
-        raise UserError(
-            "lexicon = 'afinn' needs the lexicons extra (afinn is not installed): "
-            "pip install 'rnn-apps[lexicons]' (or train with --set lexicon=vader)."
-        ) from None
-    lexicon: dict[str, tuple[float, bool]] = {}
-    for line in text.splitlines():
-        fields = line.split("\t")
-        if len(fields) < 2:
-            continue
-        word = _standard(fields[0])
-        if word.isalpha() and word not in lexicon:
-            lexicon[word] = (0.8 * float(fields[1]), False)
-    return lexicon
+    return _ratings(
+        "afinn",
+        "data/AFINN-en-165.txt",
+        "lexicon = 'afinn' needs the lexicons extra (afinn is not installed): "
+        "pip install 'rnn-apps[lexicons]' (or train with --set lexicon=vader).",
+        scale=0.8,
+    )
 
 
 def lexicon_of(name: str) -> dict[str, tuple[float, bool]]:
