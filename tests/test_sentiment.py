@@ -282,7 +282,7 @@ from recipes import Sentiment
 from recipes.core.recipe import make_strategy
 assert make_strategy("mirrored").num_replicas_in_sync == 2
 app = Sentiment(units=8, embedding_dim=8, max_length=10, batch_size=16, epochs=2,
-                distribution="mirrored")
+                distribution="mirrored", jit_compile=False)
 metrics = app.fit(data={str(data)!r}, run_dir={str(tmp_path / "run")!r}, verbose=0)
 print("OK", metrics["epochs_done"], app.predict(["great"])[0]["label"] in ("0", "1"))
 """
