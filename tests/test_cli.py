@@ -11,7 +11,11 @@ from rnn_apps import __version__
 from rnn_apps.cli import main
 from tests.sentiment_data import write_tsv
 
-FAST = ["--set", "units=8", "--set", "embedding_dim=8", "--set", "max_length=10", "--quiet"]
+#: a tiny sentiment model, trained without XLA (compiling costs more than its epochs train)
+FAST = [
+    *("--set", "units=8", "--set", "embedding_dim=8", "--set", "max_length=10"),
+    *("--set", "jit_compile=false", "--quiet"),
+]
 
 
 def test_version(capsys):

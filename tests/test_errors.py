@@ -27,7 +27,11 @@ from recipes.core.training import output_file, output_folder, save_figure, write
 from rnn_apps.cli import main
 from tests.sentiment_data import write_tsv
 
-TINY = ["--set", "units=4", "--set", "embedding_dim=4", "--set", "max_length=10", "--quiet"]
+#: a tiny sentiment model, trained without XLA (compiling costs more than its epoch trains)
+TINY = [
+    *("--set", "units=4", "--set", "embedding_dim=4", "--set", "max_length=10"),
+    *("--set", "jit_compile=false", "--quiet"),
+]
 
 
 def rnn_apps(*args: str | bytes, stdin: bytes = b"", cwd=None) -> subprocess.CompletedProcess:
