@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from recipes import CharMusic, CharText, UserError
 from recipes.char_music.recipe import split_tunes
-from recipes.char_music.tunes import check_tune, headers
+from recipes.char_music.tunes import bars_fit_meter, check_tune, headers
 from recipes.char_text.recipe import STDLIB_MODULES, local_documents, stdlib_documents
 from recipes.charlm import onnx_inference
 from recipes.charlm.generation import UNIFORM_HIGH, UNIFORM_LOW, sample
@@ -417,6 +417,25 @@ def test_check_tune():
     assert good["parses"] and good["headers"]
     assert not check_tune("X:1\nT:no meter\nK:C\nCDE|\n")["headers"]
     assert not check_tune("X:1\nM:4/4\nK:C\n|:zz((ab[[c%$|\n")["parses"]
+
+
+@pytest.mark.parametrize(
+    "body,fits",
+    [
+        ("|:DFA dfa|gfe dcB|agf edc|d3 d3:|", True),
+        # a pickup, the part's last bar completing it, then a second part with its own
+        ("A|DFA dfa|gfe dcB|agf edc|d3 d2:|\n|:B|AFD DFA|d3 d2:|", True),
+        ("|:DFA dfa|gfe dcBA|agf edc|d3 d3:|", False),  # a bar one eighth too long
+        ("|:DFA dfa|gfe dc|agf edc|d3 d3:|", False),  # one too short, inside a part
+        ("|:DFA dfa|gfe dcB gfe dcB|agf edc|d3 d3:|", False),  # two bars' notes in one
+        ("|:(3DEF A2 d|[DF]2 {g}a>f e2|1 d3 d2B:|2 d3 d3||", True),  # tuplets, chords, endings
+    ],
+)
+def test_bars_fit_the_meter(body, fits):
+    tune = f"X:1\nM:6/8\nL:1/8\nK:D\n{body}\n"
+    check = check_tune(tune)
+    assert check["parses"]
+    assert bars_fit_meter(tune, check["score"]) is fits
 
 
 def test_music_fit_generate_whole_tunes_and_midi(tmp_path):

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from recipes.charlm.onnx_inference import headers, whole_tune  # noqa: F401 - shipped in exports
+from recipes.charlm.onnx_inference import (  # shipped in exports, needing no TensorFlow
+    headers,
+    parsed_tune,
+    whole_tune,  # noqa: F401
+)
 from recipes.core.errors import UserError
 
 REQUIRED_HEADERS = ("X", "M", "K")
@@ -29,12 +33,47 @@ def check_tune(tune: str) -> dict[str, Any]:
 
     Returns ``{"headers": bool, "parses": bool, "score": music21 stream or None}``.
     """
-    music21 = require_music21()
+    require_music21()
+    score = parsed_tune(tune)
     has_headers = all(key in headers(tune) for key in REQUIRED_HEADERS)
-    score = None
-    try:
-        score = music21.converter.parse(tune, format="abc")
-        parses = len(score.flatten().notes) > 0
-    except Exception:  # music21 raises many kinds on malformed ABC
-        parses = False
-    return {"headers": has_headers, "parses": parses, "score": score if parses else None}
+    return {"headers": has_headers, "parses": score is not None, "score": score}
+
+
+def bars_fit_meter(tune: str, score: Any) -> bool:
+    """Whether every bar of a tune lasts what its ``M:`` field says (``score``: the tune
+    parsed by music21, as :func:`check_tune` gives it).
+
+    No bar may be longer than the meter allows. A bar may be shorter where music begins or
+    ends: the tune's first and last bars, a bar beside a repeat sign, and a short bar that
+    makes a whole bar with its neighbour (a part's pickup and the bar that completes it).
+    The meter is the tune's ``M:`` field: music21 reads no inline changes (``[M:2/4]``).
+    """
+    music21 = require_music21()
+    handler = music21.abcFormat.ABCHandler()
+    handler.process(tune)
+    kinds = (music21.abcFormat.ABCNote, music21.abcFormat.ABCChord)
+    written = sum(
+        any(isinstance(token, kinds) for token in bar.tokens) for bar in handler.splitByMeasure()
+    )
+    part = score.parts[0] if score.parts else score
+    bars = [bar for bar in part.getElementsByClass("Measure") if bar.notesAndRests]
+    meter = part.recurse().getElementsByClass("TimeSignature").first()
+    # music21 splits a bar longer than its meter into more bars: then they are not as written
+    if not bars or meter is None or len(bars) != written:
+        return False
+    full = meter.barDuration.quarterLength
+    lengths = [bar.duration.quarterLength for bar in bars]
+    for i, length in enumerate(lengths):
+        if length == full:
+            continue
+        if length > full:
+            return False
+        at_repeat = any(
+            isinstance(line, music21.bar.Repeat)
+            for line in (bars[i].leftBarline, bars[i].rightBarline)
+        )
+        neighbours = [lengths[j] for j in (i - 1, i + 1) if 0 <= j < len(lengths)]
+        completed = any(length + n == full for n in neighbours)
+        if not (i in (0, len(bars) - 1) or at_repeat or completed):
+            return False
+    return True

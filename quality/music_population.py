@@ -1,0 +1,138 @@
+"""Generated tunes against the training tunes, as a population (docs/results/char_generators.md).
+
+Follows the evaluation of Sturm and Ben-Tal's folk-rnn: beside whether each tune parses,
+how the generated tunes are spread over meters, keys and modes, how long they are and how
+many repeated parts they have (AABB: two), next to the same shares in the training tunes.
+A tune's bars "fit its meter" when music21 parses it and no bar is longer or shorter than
+its meter allows, except where music begins or ends (``bars_fit_meter``)::
+
+    python quality/music_population.py --data data/irish.abc --run runs/irish --samples 200
+
+When ``--run`` is not a run folder yet, it is fitted first (``rnn-apps fit char_music`` with
+the defaults and any ``--set``). The tunes come from ``rnn-apps generate RUN --samples N
+--seed S --out RUN/population-S``; every command runs in a fresh process. Prints the table and
+writes it, with the shares, to ``population-S.json`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+from _runs import fit, rnn_apps
+
+from recipes.char_music.tunes import bars_fit_meter, check_tune, headers
+
+#: ABC's mode names (the first three letters are enough, any case) -> the mode
+MODES = {
+    "": "major", "maj": "major", "ion": "major",
+    "m": "minor", "min": "minor", "aeo": "minor",
+    "dor": "dorian", "mix": "mixolydian", "phr": "phrygian", "lyd": "lydian", "loc": "locrian",
+}  # fmt: skip
+
+
+def key_and_mode(tune: str) -> tuple[str, str]:
+    """The tonic (``D``, ``F#``, ...) and the mode of a tune's ``K:`` field; ``none`` when
+    it has no key and ``other`` when the mode is not one of ABC's."""
+    match = re.match(r"([A-Ga-g][#b]?)\s*([A-Za-z]*)", headers(tune).get("K", ""))
+    if not match:
+        return "none", "none"
+    word = match.group(2).lower()
+    return match.group(1).upper(), MODES.get(word if word == "m" else word[:3], "other")
+
+
+def repeated_parts(tune: str) -> int:
+    """How many repeated parts a tune's body has: its repeat ends (``:|``, or ``::`` where
+    one part's repeat ends and the next one's begins)."""
+    body = tune.split("\nK:", 1)[-1].split("\n", 1)[-1]
+    return body.count(":|") + body.count("::")
+
+
+def population(tunes: list[str]) -> dict:
+    """The shares and lengths of a population of tunes."""
+    checks = [check_tune(tune) for tune in tunes]
+    parsed = [(t, c["score"]) for t, c in zip(tunes, checks, strict=True) if c["parses"]]
+    scores = [score for _, score in parsed]
+    fitting = sum(bars_fit_meter(tune, score) for tune, score in parsed)
+    keys = [key_and_mode(tune) for tune in tunes]
+    repeats = [repeated_parts(tune) for tune in tunes]
+    bars = [len((s.parts[0] if s.parts else s).getElementsByClass("Measure")) for s in scores]
+
+    def shares(values) -> dict[str, float]:
+        counts = Counter(values)
+        return {value: count / len(tunes) for value, count in counts.most_common()}
+
+    return {
+        "tunes": len(tunes),
+        "parse": len(scores) / len(tunes),
+        "bars_fit_meter": fitting / len(tunes),
+        "meter": shares(headers(tune).get("M", "none") for tune in tunes),
+        "key": shares(key for key, _ in keys),
+        "mode": shares(mode for _, mode in keys),
+        "repeated_parts": shares(
+            {0: "none", 1: "one", 2: "two (AABB)"}.get(n, "three or more") for n in repeats
+        ),
+        "median_bars": statistics.median(bars) if bars else 0,
+        "median_characters": statistics.median(len(tune) for tune in tunes),
+    }
+
+
+def distance(p: dict[str, float], q: dict[str, float]) -> float:
+    """Total variation distance of two share tables: 0 the same, 1 nothing in common."""
+    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q))
+
+
+def table(training: dict, generated: dict) -> str:
+    def top(shares: dict[str, float], n: int = 5) -> str:
+        return ", ".join(f"{k} {v:.0%}" for k, v in list(shares.items())[:n])
+
+    rows = [
+        ("tunes", training["tunes"], generated["tunes"]),
+        ("parse with music21", f"{training['parse']:.1%}", f"{generated['parse']:.1%}"),
+        ("parse, and every bar fits the meter", f"{training['bars_fit_meter']:.1%}",
+         f"{generated['bars_fit_meter']:.1%}"),
+    ]  # fmt: skip
+    for name in ("meter", "key", "mode", "repeated_parts"):
+        gap = distance(training[name], generated[name])
+        rows.append((f"{name.replace('_', ' ')} (distance {gap:.2f})",
+                     top(training[name]), top(generated[name])))  # fmt: skip
+    for name in ("median_bars", "median_characters"):
+        rows.append((name.replace("_", " "), training[name], generated[name]))
+    lines = ["| | training tunes | generated tunes |", "|---|---|---|"]
+    return "\n".join([*lines, *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the .abc file trained on")
+    parser.add_argument("--run", type=Path, default=Path("runs/irish"))
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    if not (args.run / "config.toml").exists():
+        fit("char_music", args.data, args.run, args.set)
+    out = args.run / f"population-{args.seed}"
+    rnn_apps("generate", str(args.run), "--samples", str(args.samples),
+             "--seed", str(args.seed), "--out", str(out))  # fmt: skip
+    generated = [p.read_text(encoding="utf-8") for p in sorted(out.glob("*.abc"))]
+
+    from recipes import CharMusic  # (TensorFlow) the run's own split of the tunes
+
+    config = tomllib.loads((args.run / "config.toml").read_text(encoding="utf-8"))
+    splits = {k: config[k] for k in ("validation_split", "test_split") if k in config}
+    training = CharMusic(**splits).load_documents(str(args.data))[0]
+    result = {"training": population(training), "generated": population(generated)}
+    text = table(result["training"], result["generated"])
+    print(text)
+    result["table"] = text
+    (args.run / f"population-{args.seed}.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
