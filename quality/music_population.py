@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 from _runs import fit, rnn_apps
+from music21.stream import Opus
 
 from recipes.char_music.tunes import bars_fit_meter, check_tune, headers
 
@@ -61,7 +62,8 @@ def population(tunes: list[str]) -> dict:
     fitting = sum(bars_fit_meter(tune, score) for tune, score in parsed)
     keys = [key_and_mode(tune) for tune in tunes]
     repeats = [repeated_parts(tune) for tune in tunes]
-    bars = [len((s.parts[0] if s.parts else s).getElementsByClass("Measure")) for s in scores]
+    tunes_alone = [s for s in scores if not isinstance(s, Opus)]  # (an Opus: several X:)
+    bars = [len((s.parts[0] if s.parts else s).getElementsByClass("Measure")) for s in tunes_alone]
 
     def shares(values) -> dict[str, float]:
         counts = Counter(values)

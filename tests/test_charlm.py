@@ -436,6 +436,8 @@ def test_bars_fit_the_meter(body, fits):
     check = check_tune(tune)
     assert check["parses"]
     assert bars_fit_meter(tune, check["score"]) is fits
+    two = f"{tune}X:2\nM:6/8\nL:1/8\nK:D\n{body}\n"  # two tunes in one text: not one tune
+    assert not bars_fit_meter(two, check_tune(two)["score"])
 
 
 def test_music_fit_generate_whole_tunes_and_midi(tmp_path):

@@ -49,6 +49,8 @@ def bars_fit_meter(tune: str, score: Any) -> bool:
     The meter is the tune's ``M:`` field: music21 reads no inline changes (``[M:2/4]``).
     """
     music21 = require_music21()
+    if isinstance(score, music21.stream.Opus):  # more than one tune (X:) in the text
+        return False
     handler = music21.abcFormat.ABCHandler()
     handler.process(tune)
     kinds = (music21.abcFormat.ABCNote, music21.abcFormat.ABCChord)
