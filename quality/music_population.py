@@ -10,8 +10,10 @@ its meter allows, except where music begins or ends (``bars_fit_meter``)::
 
 When ``--run`` is not a run folder yet, it is fitted first (``rnn-apps fit char_music`` with
 the defaults and any ``--set``). The tunes come from ``rnn-apps generate RUN --samples N
---seed S --out RUN/population-S``; every command runs in a fresh process. Prints the table and
-writes it, with the shares, to ``population-S.json`` in the run folder.
+--seed S --grammar on --out RUN/population-S-grammar-on``, and the same with ``--grammar
+off`` (the characters as the model draws them, no grammar); every command runs in a fresh
+process. Prints the table and writes it, with the shares, to ``population-S.json`` in the
+run folder (``generated``: the grammar on; ``unconstrained``: off).
 """
 
 from __future__ import annotations
@@ -89,24 +91,29 @@ def distance(p: dict[str, float], q: dict[str, float]) -> float:
     return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q))
 
 
-def table(training: dict, generated: dict) -> str:
+def table(training: dict, *generated: dict) -> str:
+    """Training tunes against each population generated (the grammar on, then off); a
+    share's distance (total variation) to the training tunes' in brackets."""
+
     def top(shares: dict[str, float], n: int = 5) -> str:
         return ", ".join(f"{k} {v:.0%}" for k, v in list(shares.items())[:n])
 
+    populations = (training, *generated)
     rows = [
-        ("tunes", training["tunes"], generated["tunes"]),
-        ("parse with music21", f"{training['parse']:.1%}", f"{generated['parse']:.1%}"),
-        ("parse, and every bar fits the meter", f"{training['bars_fit_meter']:.1%}",
-         f"{generated['bars_fit_meter']:.1%}"),
+        ["tunes", *(p["tunes"] for p in populations)],
+        ["parse with music21", *(f"{p['parse']:.1%}" for p in populations)],
+        ["parse, and every bar fits the meter",
+         *(f"{p['bars_fit_meter']:.1%}" for p in populations)],
     ]  # fmt: skip
     for name in ("meter", "key", "mode", "repeated_parts"):
-        gap = distance(training[name], generated[name])
-        rows.append((f"{name.replace('_', ' ')} (distance {gap:.2f})",
-                     top(training[name]), top(generated[name])))  # fmt: skip
+        rows.append([name.replace("_", " "), top(training[name]),
+                     *(f"{top(p[name])} (distance {distance(training[name], p[name]):.2f})"
+                       for p in generated)])  # fmt: skip
     for name in ("median_bars", "median_characters"):
-        rows.append((name.replace("_", " "), training[name], generated[name]))
-    lines = ["| | training tunes | generated tunes |", "|---|---|---|"]
-    return "\n".join([*lines, *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
+        rows.append([name.replace("_", " "), *(p[name] for p in populations)])
+    head = ["", "training tunes", "generated, grammar on", "generated, grammar off"]
+    lines = [head[: len(populations) + 1], ["---"] * (len(populations) + 1), *rows]
+    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)
 
 
 def main() -> None:
@@ -119,18 +126,24 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.run / "config.toml").exists():
         fit("char_music", args.data, args.run, args.set)
-    out = args.run / f"population-{args.seed}"
-    rnn_apps("generate", str(args.run), "--samples", str(args.samples),
-             "--seed", str(args.seed), "--out", str(out))  # fmt: skip
-    generated = [p.read_text(encoding="utf-8") for p in sorted(out.glob("*.abc"))]
+    generated = {}
+    for grammar in ("on", "off"):
+        out = args.run / f"population-{args.seed}-grammar-{grammar}"
+        rnn_apps("generate", str(args.run), "--samples", str(args.samples), "--seed",
+                 str(args.seed), "--grammar", grammar, "--out", str(out))  # fmt: skip
+        generated[grammar] = [p.read_text(encoding="utf-8") for p in sorted(out.glob("*.abc"))]
 
     from recipes import CharMusic  # (TensorFlow) the run's own split of the tunes
 
     config = tomllib.loads((args.run / "config.toml").read_text(encoding="utf-8"))
     splits = {k: config[k] for k in ("validation_split", "test_split") if k in config}
     training = CharMusic(**splits).load_documents(str(args.data))[0]
-    result = {"training": population(training), "generated": population(generated)}
-    text = table(result["training"], result["generated"])
+    result = {
+        "training": population(training),
+        "generated": population(generated["on"]),
+        "unconstrained": population(generated["off"]),
+    }
+    text = table(result["training"], result["generated"], result["unconstrained"])
     print(text)
     result["table"] = text
     (args.run / f"population-{args.seed}.json").write_text(json.dumps(result, indent=1))

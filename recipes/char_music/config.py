@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from recipes.charlm.config import CharLMConfig
-from recipes.core.config import setting
+from recipes.charlm.config import CharLMConfig, on_off
+from recipes.core.config import TaskOption, option, setting
 
 #: the music21 corpus collection of the default tunes
 MUSIC21_COLLECTION = "oneills1850"
@@ -29,3 +29,14 @@ class CharMusicConfig(CharLMConfig):
         1500, "[1, 1000000]", "characters per tune at most (a tune ends at a blank line)"
     )
     jit_compile: bool = True  # the setting of the README's quality run
+    grammar: bool = option(
+        False,
+        "draw only characters that keep the tune well-formed ABC whose every bar fits its "
+        "meter (recipes/char_music/grammar.py), in generate, serve and the SavedModel "
+        "export (not yet in the ONNX export)",
+    )
+    task_options = (
+        *CharLMConfig.task_options,
+        TaskOption("grammar", on_off, "on: only well-formed tunes whose bars fit the meter "
+                   "(default: the config's grammar, off); off: the characters as the model draws"),
+    )  # fmt: skip

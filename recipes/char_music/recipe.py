@@ -67,6 +67,13 @@ class CharMusic(CharLM):
     tunes = True
     sample_name = "tune_{:03d}.abc"
 
+    def grammar_tables(self):
+        """The ABC grammar over the model's characters (:mod:`recipes.char_music.grammar`):
+        what generation draws from, unless the ``grammar`` setting or option is off."""
+        from recipes.char_music.grammar import tables
+
+        return tables(tuple(self.chars))
+
     def tunes_per_file(self, source: str | None) -> list[list[str]]:
         """The tunes of each file of a source (None: the embedded default)."""
         if source:

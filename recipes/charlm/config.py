@@ -15,7 +15,9 @@ from recipes.core.config import (
     check_setting,
     option,
     setting,
+    shown,
 )
+from recipes.core.errors import UserError
 
 
 @dataclasses.dataclass
@@ -90,3 +92,20 @@ def check_option(name: str, value: Any) -> Any:
     if name == "samples":
         return check_range(name, value, SAMPLES, integer=True)
     return check_setting(CharLMConfig, name, value)
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """An on/off option (``grammar``): a bool, or one line naming it."""
+    if not isinstance(value, bool):
+        raise UserError(f"{name}: must be true or false, not {shown(value)}.")
+    return value
+
+
+def on_off(text: str) -> bool:
+    """``on``/``off`` (or true/false, yes/no, 1/0) from the command line."""
+    words = {"on": True, "true": True, "yes": True, "1": True,
+             "off": False, "false": False, "no": False, "0": False}  # fmt: skip
+    try:
+        return words[text.strip().lower()]
+    except KeyError:
+        raise ValueError(text) from None

@@ -8,6 +8,8 @@ numbers an input. Both are :func:`generation_loop`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -26,14 +28,21 @@ def generation_loop(
     dense: keras.layers.Layer,
     chars: list[str],
     stop_at_blank_line: bool,
+    grammar: Any = None,
 ):
     """``continue_primes(ids, mask, length, draw) -> (logits, generated)`` over a trained
     model's layers, numbers only: feeds the left-padded, masked ``ids`` ``[B, T]``, then
     draws ``length`` characters, ``draw(i, logits)`` giving step ``i``'s ids ``[B]``;
     ``logits`` ``[B, V]`` are the model's after the primes, ``generated`` ``[B, length]``
     the drawn ids (with ``stop_at_blank_line``, a row draws 0 after its first blank line
-    and the loop ends when every row has one; the columns not reached are 0)."""
+    and the loop ends when every row has one; the columns not reached are 0).
+
+    ``grammar`` (:class:`recipes.char_music.grammar.Tables`, or None): each row reads its
+    prime through the grammar, then draws only the characters it allows
+    (:func:`grammar_functions`): ``draw`` gets the other logits as ``-inf``."""
     newline = int(chars.index("\n") + 1) if "\n" in chars else -1
+    if grammar is not None:
+        start, allowed, advance = grammar_functions(grammar)
 
     def step(ids, states):
         x, new_states, k = emb(ids), [], 0
@@ -50,20 +59,32 @@ def generation_loop(
         logits, states = dense(outputs[0][:, -1]), list(outputs[1:])
         last = tf.cast(ids[:, -1], tf.int32)
         done = tf.zeros_like(last, tf.bool)
+        if grammar is None:
+            registers = tf.zeros([tf.shape(ids)[0], 0], tf.int32)  # none to carry
+        else:
+            registers = read_primes(start, advance, tf.cast(ids, tf.int32), mask)
 
-        def body(i, logits, states, last, done, written):
-            drawn = tf.where(done, 0, draw(i, logits))
+        def body(i, logits, states, last, done, registers, written):
+            if grammar is None:
+                drawn = draw(i, logits)
+            else:
+                drawn = draw(i, tf.where(allowed(registers), logits, -np.inf))
+            drawn = tf.where(done, 0, drawn)
+            if grammar is not None:
+                registers = advance(registers, drawn)
             if stop_at_blank_line:
                 done = done | ((drawn == newline) & (last == newline))
             logits, states = step(drawn, states)
-            return i + 1, logits, states, drawn, done, written.write(i, drawn)
+            return i + 1, logits, states, drawn, done, registers, written.write(i, drawn)
 
         primed = logits
         written = tf.TensorArray(tf.int32, size=length, element_shape=last.shape)
-        _, _, _, _, _, written = tf.while_loop(
-            lambda i, logits, states, last, done, written: (i < length) & ~tf.reduce_all(done),
+        *_, written = tf.while_loop(
+            lambda i, logits, states, last, done, registers, written: (
+                (i < length) & ~tf.reduce_all(done)
+            ),
             body,
-            (0, logits, states, last, done, written),
+            (0, logits, states, last, done, registers, written),
             maximum_iterations=length,
         )
         return primed, tf.transpose(written.stack())
@@ -80,15 +101,17 @@ def generation_function(
     default_prime: str,
     lead_in: str,
     stop_at_blank_line: bool,
+    grammar: Any = None,
 ):
     """``(prime[B], length, temperature, top_k, top_p, seed) -> text[B]`` over a trained
     model's layers: each prime (empty: ``default_prime``) is fed after ``lead_in``, then
     ``length`` characters are sampled in one XLA loop that carries the recurrent states
-    (with ``stop_at_blank_line``, a row stops at its first blank line)."""
+    (with ``stop_at_blank_line``, a row stops at its first blank line; with ``grammar``,
+    only the characters it allows are drawn: :func:`generation_loop`)."""
     table = tf.constant(["", *chars])  # id 0 (out of vocabulary) reads as nothing
     default_prime = tf.constant(default_prime)
     lead_in = tf.constant(lead_in)
-    loop = generation_loop(emb, rnn, dense, chars, stop_at_blank_line)
+    loop = generation_loop(emb, rnn, dense, chars, stop_at_blank_line, grammar)
 
     def continue_primes(ids, mask, length, temperature, top_k, top_p, seed):
         """Numbers only (one XLA program): feeds the primes, then samples ``length``."""
@@ -164,6 +187,7 @@ def onnx_generation_function(
     dense: keras.layers.Layer,
     chars: list[str],
     stop_at_blank_line: bool,
+    grammar: Any = None,
 ):
     """The numbers of generation as one graph for ONNX (``model.onnx``):
     ``(char_ids, mask, length, temperature, top_k, top_p, uniform) ->
@@ -175,8 +199,9 @@ def onnx_generation_function(
     (and the same of ``StatelessRandomUniformV2``) and leaves them in the graph, which
     onnxruntime cannot run; ``inference.py`` computes the same numbers with NumPy
     (:mod:`recipes.charlm.onnx_inference`). ``probabilities``: the softmax of the logits
-    after the primes."""
-    loop = generation_loop(emb, rnn, dense, chars, stop_at_blank_line)
+    after the primes. With ``grammar``, the loop draws only what it allows, as the recipe's
+    does."""
+    loop = generation_loop(emb, rnn, dense, chars, stop_at_blank_line, grammar)
 
     def numeric(char_ids, mask, length, temperature, top_k, top_p, uniform):
         def draw(i, logits):
@@ -186,3 +211,115 @@ def onnx_generation_function(
         return {"generated": generated, "probabilities": tf.nn.softmax(logits)}
 
     return numeric
+
+
+# -- a grammar's tables in the loop --------------------------------------------------------
+def grammar_functions(grammar: Any):
+    """``(start(batch), allowed(registers), advance(registers, ids))`` over a grammar's
+    tables (:class:`recipes.char_music.grammar.Tables`), TensorFlow ops that compile with
+    XLA and convert to ONNX (gathers, integer arithmetic, no bit operations).
+
+    ``registers`` ``[B, 8]`` int32: the automaton's state and the seven integers beside it
+    (:data:`recipes.char_music.grammar.REGISTERS`). ``allowed`` ``[B, V]`` bool: the
+    characters each row may draw next (where a row would allow none, which the tables
+    rule out, or is in the free state: all). ``advance``: the registers after each row's
+    id; an id its row did not allow puts the row in the free state, unconstrained from
+    then on (a prime the grammar cannot read)."""
+    from recipes.char_music import grammar as abc
+
+    def constant(name):
+        return tf.constant(getattr(grammar, name), tf.int32)
+
+    next_state, commit, effects, sets = (
+        constant(n) for n in ("next_state", "commit", "effects", "sets")
+    )
+    need = constant("need")
+    width = grammar.next_state.shape[1]
+
+    def bit(values, flag):
+        return tf.math.floormod(tf.math.floordiv(values, flag), 2) == 1
+
+    def start(batch):
+        first = tf.constant([[grammar.start] + [0] * (len(abc.REGISTERS) - 1)], tf.int32)
+        return tf.tile(first, [batch, 1])
+
+    def unpack(registers):
+        return [registers[:, i] for i in range(len(abc.REGISTERS))]
+
+    def allowed(registers):
+        state, position, bar, unit, short, flags, bars, since = (
+            r[:, None] for r in unpack(registers)
+        )
+        target = tf.gather(next_state, state[:, 0])
+        moved = position + tf.math.floordiv(unit * tf.gather(commit, state[:, 0]), abc.PARTS)
+        still = tf.math.floordiv(unit * tf.gather(need, tf.maximum(target, 0)), abc.PARTS)
+        effect = tf.gather(effects, state[:, 0])
+        plain_ok = (
+            ((moved == bar) & (moved > 0))
+            | bit(flags, abc.FIRST)
+            | (bit(flags, abc.OPENED) & (moved > 0))
+            | ((short > 0) & (moved + short == bar))
+            | (moved == 0)  # no bar: a bar line right after another one (":|\n|:")
+        )
+        ok = (
+            (target >= 0)
+            & (moved + still <= bar)
+            & (~bit(effect, abc.PLAIN_BAR) | plain_ok)
+            & (~bit(effect, abc.REPEAT_BAR) | ((moved > 0) & (since >= 1)))
+            & (~bit(effect, abc.ENDS) | (bars >= abc.MIN_BARS))
+            & (~bit(effect, abc.DOUBLE) | (short == 0))
+        )
+        anything = tf.range(tf.shape(next_state)[1])[None, :] > 0
+        ok = tf.where(state == abc.FREE, anything, ok)
+        return tf.where(tf.reduce_any(ok, axis=-1, keepdims=True), ok, anything)
+
+    def advance(registers, ids):
+        state, position, bar, unit, short, flags, bars, since = unpack(registers)
+        at = state * width + ids  # the flat tables' index (no stacking: tf2onnx has no Pack)
+        was_allowed = tf.gather(allowed(registers), ids, batch_dims=1)
+        target, effect, value, length = (
+            tf.gather(tf.reshape(t, [-1]), at) for t in (next_state, effects, sets, commit)
+        )
+        moved = position + tf.math.floordiv(unit * length, abc.PARTS)
+        closes = bit(effect, abc.PLAIN_BAR) | bit(effect, abc.REPEAT_BAR)
+        closed = closes & (moved > 0)  # a bar with notes ends
+        first = tf.where(closed, 0, tf.math.floormod(flags, 2))
+        opened = tf.where(closed, 0, tf.math.floordiv(flags, abc.OPENED))
+        opened = tf.where(bit(effect, abc.OPENS), 1, opened)
+        body = bit(effect, abc.BODY)
+        first = tf.where(body, 1, first)
+        is_unit = value >= abc.UNIT_BIT
+        bar = tf.where((value > 0) & ~is_unit, value, bar)
+        unit = tf.where(is_unit, value - abc.UNIT_BIT, unit)
+        default_unit = tf.where(bar < abc.TICKS * 3 // 4, abc.TICKS // 16, abc.TICKS // 8)
+        unit = tf.where(body & (unit == 0), default_unit, unit)
+        updated = [
+            tf.where(was_allowed, target, abc.FREE),
+            tf.where(closes, 0, moved),
+            bar,
+            unit,
+            tf.where(closed, tf.where(moved < bar, moved, 0), short),
+            first * abc.FIRST + opened * abc.OPENED,
+            bars + tf.cast(closed, tf.int32),
+            tf.where(
+                bit(effect, abc.REPEAT_BAR) | bit(effect, abc.OPENS),
+                0,
+                since + tf.cast(closed, tf.int32),
+            ),
+        ]
+        return tf.concat([r[:, None] for r in updated], axis=1)
+
+    return start, allowed, advance
+
+
+def read_primes(start, advance, ids: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """The grammar's registers after each row's ``ids`` ``[B, T]`` (``mask`` False: padding,
+    skipped): :func:`grammar_functions`' ``advance`` over the columns in a loop."""
+    registers = start(tf.shape(ids)[0])
+
+    def read(t, registers):
+        moved = advance(registers, tf.gather(ids, t, axis=1))
+        return t + 1, tf.where(tf.gather(mask, t, axis=1)[:, None], moved, registers)
+
+    _, registers = tf.while_loop(lambda t, registers: t < tf.shape(ids)[1], read, (0, registers))
+    return registers

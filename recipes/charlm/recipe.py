@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 import custom_layers as cl
-from recipes.charlm.config import SAMPLES, CharLMConfig, check_option
+from recipes.charlm.config import SAMPLES, CharLMConfig, check_flag, check_option
 from recipes.charlm.generation import (
     UNIFORM_HIGH,
     UNIFORM_LOW,
@@ -238,8 +238,9 @@ class CharLM(Recipe):
         return {"bits_per_char": self.bits_per_char(documents, limit=limit)}
 
     # -- generation --------------------------------------------------------------------
-    def generator(self):
-        """The compiled generation function (built once per model).
+    def generator(self, grammar: bool = True):
+        """The compiled generation function (built once per model), following
+        :meth:`grammar_tables` unless ``grammar`` is False.
 
         ``(prime[B] strings, length, temperature, top_k, top_p, seed) -> text[B]``: the
         primes are fed first (each on its own, left-padded and masked), then ``length``
@@ -254,10 +255,11 @@ class CharLM(Recipe):
             tf.TensorSpec([], tf.int64),  # seed
         ]
         return self._compiled(
-            "generate", lambda: tf.function(self._generation_function(), input_signature=signature)
+            f"generate-{grammar}",
+            lambda: tf.function(self._generation_function(grammar), input_signature=signature),
         )
 
-    def _generation_function(self):
+    def _generation_function(self, grammar: bool = True):
         emb, rnn, dense = self._layers()
         return generation_function(
             emb,
@@ -268,7 +270,13 @@ class CharLM(Recipe):
             self.default_prime,
             self.lead_in,
             self.stop_at_blank_line,
+            self.grammar_tables() if grammar else None,
         )
+
+    def grammar_tables(self) -> Any:
+        """The grammar that generated texts follow, as tables the sampling loop reads
+        (:func:`recipes.charlm.generation.grammar_functions`), or None: none (char_text)."""
+        return None
 
     #: music stops a sample at its first blank line (the end of a tune)
     stop_at_blank_line: bool = False
@@ -282,6 +290,7 @@ class CharLM(Recipe):
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int | None = None,
+        grammar: bool | None = None,
     ) -> list[str]:
         """Samples text, each beginning with its prime.
 
@@ -293,6 +302,9 @@ class CharLM(Recipe):
             temperature, top_k, top_p: sampling settings (defaults: the config's).
             seed: the same seed and arguments give the same samples (default:
                 ``config.seed``).
+            grammar: whether the samples follow the recipe's grammar, where it has one
+                (char_music: :mod:`recipes.char_music.grammar`; default: the config's
+                ``grammar``).
         """
         c = self.config
         # every option checked before any work (the config's values already are)
@@ -304,10 +316,13 @@ class CharLM(Recipe):
         top_k = c.top_k if top_k is None else check_option("top_k", top_k)
         top_p = c.top_p if top_p is None else check_option("top_p", top_p)
         seed = c.seed if seed is None else check_option("seed", seed)
+        grammar = (
+            getattr(c, "grammar", False) if grammar is None else check_flag("grammar", grammar)
+        )
         primes = [prime] * samples if isinstance(prime, str) else list(prime)
         if not primes:
             return []
-        texts = self.generator()(
+        texts = self.generator(grammar)(
             tf.constant(primes, tf.string),
             tf.constant(length, tf.int32),
             tf.constant(temperature, tf.float32),
@@ -334,7 +349,8 @@ class CharLM(Recipe):
             if name not in self.predict_options():
                 raise UserError(f"Unknown option '{name}' of {self.name} predict.")
             if value is not None:
-                options[name] = check_option(name, value)
+                checked = check_flag if name == "grammar" else check_option
+                options[name] = checked(name, value)
         seed = options.pop("seed", None)
         if seed is None:
             seed = int(np.random.default_rng().integers(2**31))
@@ -382,7 +398,7 @@ class CharLM(Recipe):
         """``generate(prime, length, temperature, top_k, top_p, seed)`` ->
         ``{"text": prime + sample}``; each option in its config key's range, else the call
         fails with a message naming it."""
-        generate = self._generation_function()
+        generate = self._generation_function(getattr(self.config, "grammar", False))
 
         def serve(prime, length, temperature, top_k, top_p, seed):
             checks = [
@@ -448,6 +464,13 @@ class CharLM(Recipe):
             tf.TensorSpec([], tf.float32, name="top_p"),
             tf.TensorSpec([None, None, self.vocabulary_size], tf.float32, name="uniform"),
         ]
+        if getattr(self.config, "grammar", False):
+            # tf2onnx leaves the grammar's tables as inputs of the loop that onnxruntime
+            # asks for ("Required inputs (['while/input_5:0', ...]) are missing")
+            raise UserError(
+                f"{self.name}: the ONNX export cannot carry the grammar yet; export a "
+                "SavedModel, or a run whose grammar setting is false."
+            )
         numeric = tf.function(
             onnx_generation_function(emb, rnn, dense, self.chars, self.stop_at_blank_line),
             input_signature=signature,

@@ -1,0 +1,69 @@
+"""The ABC grammar of char_music's generation (recipes/char_music/grammar.py): tunes drawn
+under it by a model with random weights parse in music21 with every bar fitting the meter,
+while the same model's tunes without it do not; on the command line, ``--grammar``."""
+
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from recipes import CharMusic
+from recipes.char_music.grammar import tables
+from recipes.char_music.tunes import bars_fit_meter, check_tune
+from tests.test_charlm import TUNE
+
+#: the characters of real tunes and of a wide vocabulary
+CHARS = sorted(set(TUNE + "ABCDEFGabcdefgz0123456789/|:[](){}<>^_=,'~.-\\ \"!TuvHMLKXRZN"))
+
+
+def fits(tune: str) -> bool:
+    check = check_tune(tune)
+    return bool(check["parses"] and bars_fit_meter(tune, check["score"]))
+
+
+@pytest.fixture(scope="module")
+def random_model():
+    keras.utils.set_random_seed(11)
+    app = CharMusic(units=16, layers=1, embedding_dim=4, length=1500)
+    app.chars = CHARS
+    app.lookup = app._make_lookup(app.chars)
+    app.model = app.build_model()
+    return app
+
+
+def test_tables_are_built_and_end_reachable():
+    grammar = tables(tuple(CHARS))
+    assert grammar is not None and grammar.next_state.shape[1] == len(CHARS) + 1
+    assert (grammar.next_state[:, 0] == -1).all()  # id 0 (out of vocabulary) never
+    assert tables(("a", "b")) is None  # no vocabulary to write a tune with
+
+
+def test_random_model_under_the_grammar_writes_tunes_that_fit(random_model):
+    tunes = random_model.generate(samples=96, seed=5, temperature=1.0, grammar=True)
+    ended = [t for t in tunes if len(t) < 1400]  # the others reached the length limit
+    assert len(ended) >= 20
+    assert sum(map(fits, ended)) >= len(ended) - 1, [t for t in ended if not fits(t)][:2]
+    free = random_model.generate(samples=96, seed=5, temperature=1.0, grammar=False)
+    assert sum(map(fits, free)) <= 5  # without the grammar, random characters
+
+
+def test_a_prime_outside_the_grammar_generates_unconstrained(random_model):
+    (text,) = random_model.generate("X:1\nM:6/8\nK:D\nH", length=30, seed=1, grammar=True)
+    assert text.startswith("X:1\nM:6/8\nK:D\nH")
+
+
+def test_grammar_option_on_the_command_line(tmp_path):
+    data = tmp_path / "tunes.abc"
+    data.write_text("\n".join(TUNE.format(n=n, notes="gfe dcB") for n in range(1, 30)))
+    run = tmp_path / "run"
+    fit = [sys.executable, "-m", "rnn_apps", "fit", "char_music", "--data", str(data),
+           "--out", str(run), "--epochs", "1", "--quiet", "--set", "units=16",
+           "--set", "layers=1", "--set", "jit_compile=false"]  # fmt: skip
+    assert subprocess.run(fit, capture_output=True, text=True).returncode == 0
+    base = [sys.executable, "-m", "rnn_apps", "generate", str(run), "--seed", "3"]
+    on = subprocess.run([*base, "--grammar", "on", "--samples", "4"], capture_output=True,
+                        text=True)  # fmt: skip
+    assert on.returncode == 0, on.stderr
+    bad = subprocess.run([*base, "--grammar", "maybe"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--grammar" in bad.stderr.strip().splitlines()[-1]
