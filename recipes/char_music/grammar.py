@@ -27,7 +27,7 @@ the tune's syntax the text is, with the pending note, triplet and broken rhythm)
 integers kept beside it (the *registers*: the time since the bar began, the bar's and the
 unit note's length, the short bar before, bar flags, the bars written and those since the
 last repeat sign). Durations are
-integers of :data:`TICKS` per whole note. :meth:`AbcGrammar.tables` gives the automaton's
+integers of :data:`TICKS` per whole note. :func:`tables` gives the automaton's
 transitions and their effects on the registers as arrays; :mod:`recipes.charlm.generation`
 applies them inside the compiled loop (and so in every export). The tables are built from
 the model's characters in under a second and need no TensorFlow here.
@@ -167,7 +167,8 @@ class AbcGrammar:
             elif len(tonic) == 1 and not mode and ch in "#b":
                 grown = (tonic + ch, "")
             else:
-                grown = (tonic, mode + ch) if mode + ch in _prefixes(MODES) else None
+                mode = _trie_step(MODES, mode, ch)
+                grown = None if mode is None else (tonic, mode)
             return None if grown is None else Step(("value", "K", grown, True, True, None))
         words = METERS if letter == "M" else UNITS
         if ch == "\n":
@@ -176,12 +177,8 @@ class AbcGrammar:
             if letter == "M":
                 return Step(("line", True, unit), bar=METERS[typed])
             return Step(("line", meter, True), unit=UNITS[typed])
-        grown = typed + ch
-        return (
-            Step(("value", letter, grown, True, meter, unit))
-            if grown in _prefixes(tuple(words))
-            else None
-        )
+        grown = _trie_step(words, typed, ch)
+        return None if grown is None else Step(("value", letter, grown, True, meter, unit))
 
     # -- the body -------------------------------------------------------------------------
     def _body(self, state: tuple, ch: str) -> Step | None:

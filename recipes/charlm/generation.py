@@ -66,12 +66,11 @@ def generation_loop(
 
         def body(i, logits, states, last, done, registers, written):
             if grammar is None:
-                drawn = draw(i, logits)
+                drawn = tf.where(done, 0, draw(i, logits))
             else:
-                drawn = draw(i, tf.where(allowed(registers), logits, -np.inf))
-            drawn = tf.where(done, 0, drawn)
-            if grammar is not None:
-                registers = advance(registers, drawn)
+                ok = allowed(registers)
+                drawn = tf.where(done, 0, draw(i, tf.where(ok, logits, -np.inf)))
+                registers = advance(registers, drawn, ok)
             if stop_at_blank_line:
                 done = done | ((drawn == newline) & (last == newline))
             logits, states = step(drawn, states)
@@ -222,9 +221,10 @@ def grammar_functions(grammar: Any):
     ``registers`` ``[B, 8]`` int32: the automaton's state and the seven integers beside it
     (:data:`recipes.char_music.grammar.REGISTERS`). ``allowed`` ``[B, V]`` bool: the
     characters each row may draw next (where a row would allow none, which the tables
-    rule out, or is in the free state: all). ``advance``: the registers after each row's
-    id; an id its row did not allow puts the row in the free state, unconstrained from
-    then on (a prime the grammar cannot read)."""
+    rule out, or is in the free state: all). ``advance(registers, ids, ok=None)``: the
+    registers after each row's id (``ok``: ``allowed(registers)`` where the caller has it);
+    an id its row did not allow puts the row in the free state, unconstrained from then on
+    (a prime the grammar cannot read)."""
     from recipes.char_music import grammar as abc
 
     def constant(name):
@@ -273,10 +273,11 @@ def grammar_functions(grammar: Any):
         ok = tf.where(state == abc.FREE, anything, ok)
         return tf.where(tf.reduce_any(ok, axis=-1, keepdims=True), ok, anything)
 
-    def advance(registers, ids):
+    def advance(registers, ids, ok=None):
         state, position, bar, unit, short, flags, bars, since = unpack(registers)
         at = state * width + ids  # the flat tables' index (no stacking: tf2onnx has no Pack)
-        was_allowed = tf.gather(allowed(registers), ids, batch_dims=1)
+        ok = allowed(registers) if ok is None else ok
+        was_allowed = tf.gather(ok, ids, batch_dims=1)
         target, effect, value, length = (
             tf.gather(tf.reshape(t, [-1]), at) for t in (next_state, effects, sets, commit)
         )

@@ -238,7 +238,7 @@ class CharLM(Recipe):
         return {"bits_per_char": self.bits_per_char(documents, limit=limit)}
 
     # -- generation --------------------------------------------------------------------
-    def generator(self, grammar: bool = True):
+    def generator(self, grammar: bool):
         """The compiled generation function (built once per model), following
         :meth:`grammar_tables` unless ``grammar`` is False.
 
@@ -259,7 +259,7 @@ class CharLM(Recipe):
             lambda: tf.function(self._generation_function(grammar), input_signature=signature),
         )
 
-    def _generation_function(self, grammar: bool = True):
+    def _generation_function(self, grammar: bool):
         emb, rnn, dense = self._layers()
         return generation_function(
             emb,
