@@ -77,6 +77,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "batch_size": 8,
         "dropout": 0.0,
         "jit_compile": False,
+        # the ABC grammar in generate, serve and every export
+        "grammar": True,
     },
     # tests/test_translator.py TINY, and the beam width of its trained fixture
     "translator": {

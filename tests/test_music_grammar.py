@@ -67,3 +67,20 @@ def test_grammar_option_on_the_command_line(tmp_path):
     assert on.returncode == 0, on.stderr
     bad = subprocess.run([*base, "--grammar", "maybe"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--grammar" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_onnx_export_follows_the_grammar_as_generate(random_model, tmp_path):
+    """A run whose grammar setting is on exports the grammar inside model.onnx: inference.py
+    draws the same tunes as generate under the grammar (and not those drawn without it)."""
+    from recipes.charlm import onnx_inference
+
+    random_model.config = random_model.config.replace(grammar=True)
+    try:
+        out = random_model.export(tmp_path / "onnx", format="onnx")
+    finally:
+        random_model.config = random_model.config.replace(grammar=False)
+    served = onnx_inference.load(out)
+    options = {"samples": 6, "seed": 4, "temperature": 1.0, "length": 400}
+    expected = random_model.generate(grammar=True, **options)
+    assert served.generate(**options) == expected
+    assert expected != random_model.generate(grammar=False, **options)

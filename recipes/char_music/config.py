@@ -32,8 +32,8 @@ class CharMusicConfig(CharLMConfig):
     grammar: bool = option(
         False,
         "draw only characters that keep the tune well-formed ABC whose every bar fits its "
-        "meter (recipes/char_music/grammar.py), in generate, serve and the SavedModel "
-        "export (not yet in the ONNX export)",
+        "meter (recipes/char_music/grammar.py), in generate, and in serve and every export "
+        "of the run",
     )
     task_options = (
         *CharLMConfig.task_options,

@@ -228,12 +228,10 @@ def grammar_functions(grammar: Any):
     from recipes.char_music import grammar as abc
 
     def constant(name):
+        # made where it is read, inside each loop's body: tables captured from outside a
+        # loop become graph inputs in tf2onnx's conversion ("while/input_5:0")
         return tf.constant(getattr(grammar, name), tf.int32)
 
-    next_state, commit, effects, sets = (
-        constant(n) for n in ("next_state", "commit", "effects", "sets")
-    )
-    need = constant("need")
     width = grammar.next_state.shape[1]
 
     def bit(values, flag):
@@ -249,6 +247,9 @@ def grammar_functions(grammar: Any):
     def allowed(registers):
         state, position, bar, unit, short, flags, bars, since = (
             r[:, None] for r in unpack(registers)
+        )
+        next_state, commit, effects, need = (
+            constant(n) for n in ("next_state", "commit", "effects", "need")
         )
         target = tf.gather(next_state, state[:, 0])
         moved = position + tf.math.floordiv(unit * tf.gather(commit, state[:, 0]), abc.PARTS)
@@ -275,6 +276,9 @@ def grammar_functions(grammar: Any):
 
     def advance(registers, ids, ok=None):
         state, position, bar, unit, short, flags, bars, since = unpack(registers)
+        next_state, commit, effects, sets = (
+            constant(n) for n in ("next_state", "commit", "effects", "sets")
+        )
         at = state * width + ids  # the flat tables' index (no stacking: tf2onnx has no Pack)
         ok = allowed(registers) if ok is None else ok
         was_allowed = tf.gather(ok, ids, batch_dims=1)

@@ -464,15 +464,15 @@ class CharLM(Recipe):
             tf.TensorSpec([], tf.float32, name="top_p"),
             tf.TensorSpec([None, None, self.vocabulary_size], tf.float32, name="uniform"),
         ]
-        if getattr(self.config, "grammar", False):
-            # tf2onnx leaves the grammar's tables as inputs of the loop that onnxruntime
-            # asks for ("Required inputs (['while/input_5:0', ...]) are missing")
-            raise UserError(
-                f"{self.name}: the ONNX export cannot carry the grammar yet; export a "
-                "SavedModel, or a run whose grammar setting is false."
-            )
         numeric = tf.function(
-            onnx_generation_function(emb, rnn, dense, self.chars, self.stop_at_blank_line),
+            onnx_generation_function(
+                emb,
+                rnn,
+                dense,
+                self.chars,
+                self.stop_at_blank_line,
+                self.grammar_tables() if getattr(self.config, "grammar", False) else None,
+            ),
             input_signature=signature,
         )
         return numeric, signature
