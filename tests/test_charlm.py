@@ -456,7 +456,10 @@ def test_music_fit_generate_whole_tunes_and_midi(tmp_path):
         assert tune["text"].startswith("X:") and "\n\n" not in tune["text"]  # one whole tune
         abc = tmp_path / "out" / f"tune_{number:03d}.abc"
         assert abc.read_text() == tune["text"]
-        assert abc.with_suffix(".mid").exists() == tune["parses"]
+        assert abc.with_suffix(".mid").exists() == tune["parses"], (
+            tune["text"],
+            tune.get("midi_error"),
+        )
     assert tunes[2]["text"] == tunes[3]["text"] == whole
     assert tunes[2]["parses"] and tunes[2]["headers"]
     assert results[-1]["parse_rate"] == sum(t["parses"] for t in tunes) / 4

@@ -1,5 +1,6 @@
 """The ABC grammar of char_music's generation (recipes/char_music/grammar.py): tunes drawn
-under it by a model with random weights parse in music21 with every bar fitting the meter,
+under it by a model with random weights parse in music21 with every bar fitting the meter
+and repeats that music21 expands (as writing MIDI does),
 while the same model's tunes without it do not; on the command line, ``--grammar``."""
 
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 
 from recipes import CharMusic
 from recipes.char_music.grammar import tables
-from recipes.char_music.tunes import bars_fit_meter, check_tune
+from recipes.char_music.tunes import bars_fit_meter, check_tune, repeats_expand
 from tests.test_charlm import TUNE
 
 #: the characters of real tunes and of a wide vocabulary
@@ -19,7 +20,8 @@ CHARS = sorted(set(TUNE + "ABCDEFGabcdefgz0123456789/|:[](){}<>^_=,'~.-\\ \"!Tuv
 
 def fits(tune: str) -> bool:
     check = check_tune(tune)
-    return bool(check["parses"] and bars_fit_meter(tune, check["score"]))
+    score = check["score"]
+    return bool(check["parses"] and bars_fit_meter(tune, score) and repeats_expand(score))
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +76,49 @@ def test_onnx_export_follows_the_grammar_as_generate(random_model, tmp_path):
     draws the same tunes as generate under the grammar (and not those drawn without it)."""
     from recipes.charlm import onnx_inference
 
-    random_model.config = random_model.config.replace(grammar=True)
-    try:
-        out = random_model.export(tmp_path / "onnx", format="onnx")
-    finally:
-        random_model.config = random_model.config.replace(grammar=False)
+    assert random_model.config.grammar  # the default
+    out = random_model.export(tmp_path / "onnx", format="onnx")
     served = onnx_inference.load(out)
     options = {"samples": 6, "seed": 4, "temperature": 1.0, "length": 400}
     expected = random_model.generate(grammar=True, **options)
     assert served.generate(**options) == expected
     assert expected != random_model.generate(grammar=False, **options)
+
+
+HEAD = "X:1\nM:6/8\nL:1/8\nK:D\n"
+
+
+def allowed_after(text: str) -> set[str]:
+    """The characters the grammar allows after ``text`` (read as a prime is)."""
+    import tensorflow as tf
+
+    from recipes.charlm.generation import grammar_functions, read_primes
+
+    start, allowed, advance = grammar_functions(tables(tuple(CHARS)))
+    ids = tf.constant([[CHARS.index(ch) + 1 for ch in text]], tf.int32)
+    registers = read_primes(start, advance, ids, tf.ones_like(ids, tf.bool))
+    assert int(registers[0, 0]) != 0, "the text left the grammar"
+    return {CHARS[i - 1] for i in tf.where(allowed(registers)[0])[:, 0].numpy() if i > 0}
+
+
+@pytest.mark.parametrize(
+    "body, banned, allowed",
+    [
+        # a repeat |: is closed before another one opens and before the tune ends
+        ("|:DFA dfa|gfe dcB|", ":", "|"),
+        ("|:DFA dfa|gfe dcB:|DFA dfa|gfe dcB|", "", ":"),
+        # a first ending closes with :| (no ||, |] or |: inside it) ...
+        ("|:DFA dfa|gfe dcB|1DFA dfa|", "|]:", ""),
+        # ... and only then may :|2 follow; a :| of no first ending takes no 2
+        ("|:DFA dfa|gfe dcB|1DFA dfa:|", "", "2"),
+        ("|:DFA dfa|gfe dcB:|", "2", ""),
+        # a "!" line break needs 20 characters after the one before
+        ("DFA dfa|gfe dcB|!\nDFA dfa|", "!", ""),
+        ("DFA dfa|gfe dcB|!\nDFA dfa|gfe dcB|agf edc|", "", "!"),
+    ],
+)
+def test_the_grammar_keeps_repeats_endings_and_line_breaks_readable(body, banned, allowed):
+    """What music21 cannot expand into MIDI (unpaired repeats, a lone ending) or skips (a
+    short line between two "!") is never drawn."""
+    after = allowed_after(HEAD + body)
+    assert not set(banned) & after and set(allowed) <= after, sorted(after)

@@ -30,7 +30,7 @@ class CharMusicConfig(CharLMConfig):
     )
     jit_compile: bool = True  # the setting of the README's quality run
     grammar: bool = option(
-        False,
+        True,
         "draw only characters that keep the tune well-formed ABC whose every bar fits its "
         "meter (recipes/char_music/grammar.py), in generate, and in serve and every export "
         "of the run",
@@ -38,5 +38,7 @@ class CharMusicConfig(CharLMConfig):
     task_options = (
         *CharLMConfig.task_options,
         TaskOption("grammar", on_off, "on: only well-formed tunes whose bars fit the meter "
-                   "(default: the config's grammar, off); off: the characters as the model draws"),
+                   "(default: the config's grammar, on); off: the characters as the model draws"),
     )  # fmt: skip
+    # runs saved before the grammar existed generate as they did, without it
+    saved_without = {"grammar": False}

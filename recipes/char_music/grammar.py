@@ -20,13 +20,19 @@ repeat sign opens or closes, and a bar that completes the short bar before it: t
 that :func:`recipes.char_music.tunes.bars_fit_meter` lets be short. No note is drawn that
 would overfill its bar, or leave the triplet or broken pair it begins no room to finish.
 A repeat closes at least two bars (music21 reads no bars at all in some tunes whose
-repeats hold one).
+repeats hold one). A first ending ``|1`` closes with ``:|`` (and only a first ending's
+``:|`` may go on as the second ending ``:|2``), and a repeat that ``|:`` opens closes
+with ``:|`` before the next ``|:`` and before the tune ends, so that music21 can expand
+every tune's repeats, as writing MIDI does. A ``!`` line break comes at least 20
+characters after the one before (music21 skips a shorter line between two as a
+decoration).
 
 How it runs: the grammar is a finite automaton over the characters (its *state*: where in
-the tune's syntax the text is, with the pending note, triplet and broken rhythm), plus seven
+the tune's syntax the text is, with the pending note, triplet and broken rhythm), plus nine
 integers kept beside it (the *registers*: the time since the bar began, the bar's and the
-unit note's length, the short bar before, bar flags, the bars written and those since the
-last repeat sign). Durations are
+unit note's length, the short bar before, bar flags, the bars written, those since the
+last repeat sign, where a first ending stands, and the characters since a ``!``).
+Durations are
 integers of :data:`TICKS` per whole note. :func:`tables` gives the automaton's
 transitions and their effects on the registers as arrays; :mod:`recipes.charlm.generation`
 applies them inside the compiled loop (and so in every export). The tables are built from
@@ -80,13 +86,38 @@ MODES = (
 
 #: bits of a transition's ``effects``: a bar closes (plain bar line, or a repeat's end),
 #: a repeat opens the next bar, the tune ends, the body begins, a bar line is made double
-#: (``||``, ``|]``: music21 reads no bars at all in some tunes where one follows a short bar)
-PLAIN_BAR, REPEAT_BAR, OPENS, ENDS, BODY, DOUBLE = 1, 2, 4, 8, 16, 32
-#: bits of the ``flags`` register: the tune's first bar; a bar a repeat opened
-FIRST, OPENED = 1, 2
-#: the registers, in order: the state, then these seven (``since``: the bars closed since
-#: the last repeat sign)
-REGISTERS = ("state", "position", "bar", "unit", "short", "flags", "bars", "since")
+#: (``||``, ``|]``: music21 reads no bars at all in some tunes where one follows a short bar),
+#: a first ending begins (``|1``), a second one (``:|2``), a line ends with ``!``
+PLAIN_BAR, REPEAT_BAR, OPENS, ENDS, BODY, DOUBLE, ENDING1, ENDING2, BANG = (
+    1,
+    2,
+    4,
+    8,
+    16,
+    32,
+    64,
+    128,
+    256,
+)
+#: characters a ``!`` needs after the one before: music21 skips what lies between two ``!``
+#: less than 20 characters apart (as a decoration, ``!trill!``), a short line of music too
+BANG_GAP = 19
+#: bits of the ``flags`` register: the tune's first bar; a bar a repeat opened; a repeat
+#: opened (``|:``) and not yet closed (``:|``): music21 expands a tune's repeats only where
+#: each ``|:`` is closed before the next one and before the tune ends
+FIRST, OPENED, OPEN = 1, 2, 4
+#: the registers, in order: the state, then these nine (``since``: the bars closed since
+#: the last repeat sign; ``ending``: :data:`NO_ENDING`, :data:`IN_ENDING` or the two
+#: characters of a ``:|`` that may begin the second ending; ``bang``: the characters
+#: written since the last ``!``, at most :data:`BANG_GAP`)
+REGISTERS = (
+    "state", "position", "bar", "unit", "short", "flags", "bars", "since", "ending", "bang",
+)  # fmt: skip
+#: values of the ``ending`` register: none open; a first ending open (music21 expands the
+#: repeats only where it closes with ``:|``: no ``||``, ``|]``, ``|:``, ``|1`` or tune end
+#: before that); after the ``:`` and the ``|`` of the ``:|`` that closed it (a ``2`` may
+#: follow the ``|``, and only there)
+NO_ENDING, IN_ENDING, ENDING_BAR, ENDING_COLON = 0, 1, 2, 3
 #: the state of a text the grammar does not hold (a prime it cannot read): all is allowed
 FREE = 0
 
@@ -220,10 +251,12 @@ class AbcGrammar:
                 return Step(("bar", "done", broken, triplet, slur), effects=DOUBLE)
             if detail == "|" and ch == ":":  # (not ":|:": music21 opens no repeat with it)
                 return Step(("bar", "done", broken, triplet, slur), effects=OPENS)
-            if (detail, ch) in (("|", "1"), ("|", "2"), (":|", "2")):
-                return Step(("rest", "ending", broken, triplet, slur))
+            if (detail, ch) == ("|", "1"):  # a first ending, closed by ":|2" or ":|"
+                return Step(("rest", "ending", broken, triplet, slur), effects=ENDING1)
+            if (detail, ch) == (":|", "2"):  # (music21 expands no "2" without a "1")
+                return Step(("rest", "ending", broken, triplet, slur), effects=ENDING2)
             if ch == "!":
-                return Step(("rest", "!", broken, triplet, slur))
+                return Step(("rest", "!", broken, triplet, slur), effects=BANG)
             return self._rest(_rest("bar", slur), ch)
         if kind == "rest":
             if detail == "!" or detail == "\\":
@@ -342,7 +375,7 @@ class Tables(NamedTuple):
     - ``commit`` ``[S, V]`` int32: the length of the note the character ends, in
       :data:`PARTS` of the unit note (0: none);
     - ``effects`` ``[S, V]`` int32: bits ``PLAIN_BAR``, ``REPEAT_BAR``, ``OPENS``, ``ENDS``,
-      ``BODY``;
+      ``BODY``, ``DOUBLE``, ``ENDING1``, ``ENDING2``, ``BANG``;
     - ``sets`` ``[S, V]`` int32: the meter's bar (``M:``) or the unit's length (``L:``), in
       ticks, with ``UNIT_BIT`` for the latter;
     - ``need`` ``[S]`` int32: the least length (PARTS) the notes the state has begun still

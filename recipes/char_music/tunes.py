@@ -79,3 +79,13 @@ def bars_fit_meter(tune: str, score: Any) -> bool:
         if not (i in (0, len(bars) - 1) or at_repeat or completed):
             return False
     return True
+
+
+def repeats_expand(score: Any) -> bool:
+    """Whether music21 can expand a parsed tune's repeats and endings (``score``, as
+    :func:`check_tune` gives it), as writing MIDI does first: a tune whose repeat signs or
+    endings do not pair up parses, but gets no MIDI file ("cannot expand Stream: badly
+    formed repeats or repeat expressions")."""
+    music21 = require_music21()
+    parts = score.parts if score.parts else [score]
+    return all(music21.repeat.Expander(part).isExpandable() is not False for part in parts)

@@ -218,7 +218,7 @@ def grammar_functions(grammar: Any):
     tables (:class:`recipes.char_music.grammar.Tables`), TensorFlow ops that compile with
     XLA and convert to ONNX (gathers, integer arithmetic, no bit operations).
 
-    ``registers`` ``[B, 8]`` int32: the automaton's state and the seven integers beside it
+    ``registers`` ``[B, 10]`` int32: the automaton's state and the nine integers beside it
     (:data:`recipes.char_music.grammar.REGISTERS`). ``allowed`` ``[B, V]`` bool: the
     characters each row may draw next (where a row would allow none, which the tables
     rule out, or is in the free state: all). ``advance(registers, ids, ok=None)``: the
@@ -245,7 +245,7 @@ def grammar_functions(grammar: Any):
         return [registers[:, i] for i in range(len(abc.REGISTERS))]
 
     def allowed(registers):
-        state, position, bar, unit, short, flags, bars, since = (
+        state, position, bar, unit, short, flags, bars, since, ending, bang = (
             r[:, None] for r in unpack(registers)
         )
         next_state, commit, effects, need = (
@@ -269,13 +269,21 @@ def grammar_functions(grammar: Any):
             & (~bit(effect, abc.REPEAT_BAR) | ((moved > 0) & (since >= 1)))
             & (~bit(effect, abc.ENDS) | (bars >= abc.MIN_BARS))
             & (~bit(effect, abc.DOUBLE) | (short == 0))
+            & (~bit(effect, abc.ENDING1) | (ending == abc.NO_ENDING))
+            & (~bit(effect, abc.ENDING2) | (ending == abc.ENDING_BAR))
+            & (
+                ~(bit(effect, abc.DOUBLE) | bit(effect, abc.OPENS) | bit(effect, abc.ENDS))
+                | (ending != abc.IN_ENDING)
+            )
+            & (~(bit(effect, abc.OPENS) | bit(effect, abc.ENDS)) | ~bit(flags, abc.OPEN))
+            & (~bit(effect, abc.BANG) | (bang >= abc.BANG_GAP))
         )
         anything = tf.range(tf.shape(next_state)[1])[None, :] > 0
         ok = tf.where(state == abc.FREE, anything, ok)
         return tf.where(tf.reduce_any(ok, axis=-1, keepdims=True), ok, anything)
 
     def advance(registers, ids, ok=None):
-        state, position, bar, unit, short, flags, bars, since = unpack(registers)
+        state, position, bar, unit, short, flags, bars, since, ending, bang = unpack(registers)
         next_state, commit, effects, sets = (
             constant(n) for n in ("next_state", "commit", "effects", "sets")
         )
@@ -289,8 +297,13 @@ def grammar_functions(grammar: Any):
         closes = bit(effect, abc.PLAIN_BAR) | bit(effect, abc.REPEAT_BAR)
         closed = closes & (moved > 0)  # a bar with notes ends
         first = tf.where(closed, 0, tf.math.floormod(flags, 2))
-        opened = tf.where(closed, 0, tf.math.floordiv(flags, abc.OPENED))
+        opened = tf.where(closed, 0, tf.math.floormod(tf.math.floordiv(flags, abc.OPENED), 2))
         opened = tf.where(bit(effect, abc.OPENS), 1, opened)
+        repeat_open = tf.where(
+            bit(effect, abc.OPENS),
+            1,
+            tf.where(bit(effect, abc.REPEAT_BAR), 0, tf.cast(bit(flags, abc.OPEN), tf.int32)),
+        )
         body = bit(effect, abc.BODY)
         first = tf.where(body, 1, first)
         is_unit = value >= abc.UNIT_BIT
@@ -304,13 +317,28 @@ def grammar_functions(grammar: Any):
             bar,
             unit,
             tf.where(closed, tf.where(moved < bar, moved, 0), short),
-            first * abc.FIRST + opened * abc.OPENED,
+            first * abc.FIRST + opened * abc.OPENED + repeat_open * abc.OPEN,
             bars + tf.cast(closed, tf.int32),
             tf.where(
                 bit(effect, abc.REPEAT_BAR) | bit(effect, abc.OPENS),
                 0,
                 since + tf.cast(closed, tf.int32),
             ),
+            tf.where(
+                bit(effect, abc.ENDING1),
+                abc.IN_ENDING,
+                tf.where(
+                    bit(effect, abc.REPEAT_BAR) & (ending == abc.IN_ENDING),
+                    abc.ENDING_COLON,
+                    # (":" then "|" then a "2" or not: a first ending stays open alone)
+                    tf.where(
+                        ending == abc.ENDING_COLON,
+                        abc.ENDING_BAR,
+                        tf.where(ending == abc.IN_ENDING, abc.IN_ENDING, abc.NO_ENDING),
+                    ),
+                ),
+            ),
+            tf.where(bit(effect, abc.BANG), 0, tf.minimum(bang + 1, abc.BANG_GAP)),
         ]
         return tf.concat([r[:, None] for r in updated], axis=1)
 

@@ -264,6 +264,16 @@ class RecipeConfig:
                 raise UserError(f"Unknown config key '{key}'{nearest(key, valid)}.")
         return cls(**values)
 
+    #: key -> the value that a run folder whose config.toml lacks the key (saved before the
+    #: key existed) keeps, where the key's default for new runs behaves otherwise
+    saved_without: typing.ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def from_run_folder(cls: type[C], run_dir: str | Path) -> C:
+        """The config of a run folder (its ``config.toml``), keys it lacks read as
+        :attr:`saved_without` says, so that an older run behaves as it did."""
+        return cls.from_dict({**cls.saved_without, **read_toml(Path(run_dir) / "config.toml")})
+
     def replace(self: C, **changes: Any) -> C:
         """A copy with ``changes`` applied (validated like a new config)."""
         return type(self).from_dict({**self.to_dict(), **changes})

@@ -27,7 +27,6 @@ from recipes.core.config import (
     RESUMABLE,
     TrainConfig,
     default_run_dir,
-    read_toml,
 )
 from recipes.core.data import TFDS_PREFIX, Splits
 from recipes.core.errors import UserError
@@ -425,7 +424,7 @@ class Recipe:
         changed: dict[str, tuple[Any, Any]] = {}
         if multi_worker and not resume and _interrupted(run_dir):
             given = _with_data(self.config, data)
-            stored = self.config_class.from_dict(read_toml(run_dir / "config.toml"))
+            stored = self.config_class.from_run_folder(run_dir)
             settings = {
                 key: value
                 for key, value in given.to_dict().items()
@@ -444,7 +443,7 @@ class Recipe:
                     f"{run_dir} holds no checkpoint to resume from; "
                     "start a new run without --resume."
                 )
-            self.config = self.config_class.from_dict(read_toml(run_dir / "config.toml"))
+            self.config = self.config_class.from_run_folder(run_dir)
             self.config, changed = self._resumed_config(run_dir, settings or {})
             if data is not None and local_source(data) != self.config.data:
                 raise UserError(
@@ -695,7 +694,7 @@ class Recipe:
             raise UserError(
                 f"{run_dir} holds no trained model (model.keras); train one with rnn-apps fit."
             )
-        recipe = cls.from_config(read_toml(run_dir / "config.toml"))
+        recipe = cls(cls.config_class.from_run_folder(run_dir))
         recipe.load_assets(run_dir)
         recipe.model = load_model_file(
             run_dir / "model.keras",
