@@ -29,7 +29,7 @@ from pathlib import Path
 from _runs import fit, rnn_apps
 from music21.stream import Opus
 
-from recipes.char_music.tunes import bars_fit_meter, check_tune, headers
+from recipes.char_music.tunes import bars_fit_meter, check_tune, headers, repeats_expand
 
 #: ABC's mode names (the first three letters are enough, any case) -> the mode
 MODES = {
@@ -61,7 +61,8 @@ def population(tunes: list[str]) -> dict:
     checks = [check_tune(tune) for tune in tunes]
     parsed = [(t, c["score"]) for t, c in zip(tunes, checks, strict=True) if c["parses"]]
     scores = [score for _, score in parsed]
-    fitting = sum(bars_fit_meter(tune, score) for tune, score in parsed)
+    fitting = [bars_fit_meter(tune, score) for tune, score in parsed]
+    expanding = [repeats_expand(score) for _, score in parsed]
     keys = [key_and_mode(tune) for tune in tunes]
     repeats = [repeated_parts(tune) for tune in tunes]
     tunes_alone = [s for s in scores if not isinstance(s, Opus)]  # (an Opus: several X:)
@@ -74,7 +75,9 @@ def population(tunes: list[str]) -> dict:
     return {
         "tunes": len(tunes),
         "parse": len(scores) / len(tunes),
-        "bars_fit_meter": fitting / len(tunes),
+        "bars_fit_meter": sum(fitting) / len(tunes),
+        "repeats_expand": sum(expanding) / len(tunes),
+        "well_formed": sum(f and e for f, e in zip(fitting, expanding, strict=True)) / len(tunes),
         "meter": shares(headers(tune).get("M", "none") for tune in tunes),
         "key": shares(key for key, _ in keys),
         "mode": shares(mode for _, mode in keys),
@@ -84,6 +87,55 @@ def population(tunes: list[str]) -> dict:
         "median_bars": statistics.median(bars) if bars else 0,
         "median_characters": statistics.median(len(tune) for tune in tunes),
     }
+
+
+def grammar_bits(run: Path, tunes: list[str]) -> dict:
+    """Bits per character of ``tunes`` under the run's model, each tune read from its start
+    after the lead-in (a blank line) and through its closing blank line, without and with
+    the grammar: with it, each character's probability is the model's renormalized over
+    the characters the grammar allows there (what generation draws from). Over the tunes
+    the grammar can write (every character allowed); ``in_grammar``: their share."""
+    import numpy as np
+    import tensorflow as tf
+
+    from recipes.charlm.generation import grammar_functions
+    from recipes.core.runs import load_run
+
+    app = load_run(run)
+    start, allowed, advance = grammar_functions(app.grammar_tables())
+    texts = [app.lead_in + tune.strip("\n") + "\n\n" for tune in tunes]
+    rows = [app.encode(text) for text in texts]
+    width = max(map(len, rows))
+    ids = np.stack([np.pad(r, (0, width - len(r))) for r in rows])
+    present = np.stack([np.arange(width) < len(r) for r in rows])
+
+    @tf.function
+    def masks(ids):  # [B, T - 1, V]: what the grammar allows after ids[:, : t + 1]
+        registers = start(tf.shape(ids)[0])
+        out = tf.TensorArray(tf.bool, size=tf.shape(ids)[1] - 1)
+        for t in tf.range(tf.shape(ids)[1] - 1):
+            registers = advance(registers, ids[:, t])
+            out = out.write(t, allowed(registers))
+        return tf.transpose(out.stack(), [1, 0, 2])
+
+    ok = masks(tf.constant(ids)).numpy()
+    logits = app.model.predict(ids, verbose=0)[:, :-1].astype("float64")
+    targets = ids[:, 1:]
+    scored = present[:, 1:] & (np.arange(width - 1) >= len(app.lead_in) - 1)  # the tune's
+    plain = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+    masked = np.where(ok, logits, -np.inf)
+    constrained = masked - np.logaddexp.reduce(masked, axis=-1, keepdims=True)
+    pick = np.take_along_axis
+    fits = pick(ok, targets[..., None], -1)[..., 0] | ~scored
+    inside = fits.all(axis=1)
+    count = scored[inside].sum()
+    bits = {
+        name: float(-pick(lp, targets[..., None], -1)[..., 0][inside][scored[inside]].sum())
+        / count
+        / np.log(2)
+        for name, lp in (("without", plain), ("with", constrained))
+    }
+    return {"in_grammar": float(inside.mean()), "tunes": len(tunes), **bits}
 
 
 def distance(p: dict[str, float], q: dict[str, float]) -> float:
@@ -104,6 +156,9 @@ def table(training: dict, *generated: dict) -> str:
         ["parse with music21", *(f"{p['parse']:.1%}" for p in populations)],
         ["parse, and every bar fits the meter",
          *(f"{p['bars_fit_meter']:.1%}" for p in populations)],
+        ["parse, and the repeats expand (MIDI)",
+         *(f"{p['repeats_expand']:.1%}" for p in populations)],
+        ["all three", *(f"{p['well_formed']:.1%}" for p in populations)],
     ]  # fmt: skip
     for name in ("meter", "key", "mode", "repeated_parts"):
         rows.append([name.replace("_", " "), top(training[name]),
@@ -137,13 +192,20 @@ def main() -> None:
 
     config = tomllib.loads((args.run / "config.toml").read_text(encoding="utf-8"))
     splits = {k: config[k] for k in ("validation_split", "test_split") if k in config}
-    training = CharMusic(**splits).load_documents(str(args.data))[0]
+    training, validation, _ = CharMusic(**splits).load_documents(str(args.data))
     result = {
         "training": population(training),
         "generated": population(generated["on"]),
         "unconstrained": population(generated["off"]),
+        "validation_bits": grammar_bits(args.run, validation),
     }
     text = table(result["training"], result["generated"], result["unconstrained"])
+    bits = result["validation_bits"]
+    text += (
+        f"\n\nbits per character of the {bits['tunes']} validation tunes, each read from its "
+        f"start ({bits['in_grammar']:.0%} of them in the grammar, scored): "
+        f"{bits['without']:.3f} without the grammar, {bits['with']:.3f} with it"
+    )
     print(text)
     result["table"] = text
     (args.run / f"population-{args.seed}.json").write_text(json.dumps(result, indent=1))

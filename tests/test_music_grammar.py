@@ -63,10 +63,14 @@ def test_grammar_option_on_the_command_line(tmp_path):
            "--out", str(run), "--epochs", "1", "--quiet", "--set", "units=16",
            "--set", "layers=1", "--set", "jit_compile=false"]  # fmt: skip
     assert subprocess.run(fit, capture_output=True, text=True).returncode == 0
+    assert "grammar = true" in (run / "config.toml").read_text()  # a new run's default
     base = [sys.executable, "-m", "rnn_apps", "generate", str(run), "--seed", "3"]
-    on = subprocess.run([*base, "--grammar", "on", "--samples", "4"], capture_output=True,
-                        text=True)  # fmt: skip
-    assert on.returncode == 0, on.stderr
+    on, default, off = (
+        subprocess.run([*base, *flag, "--samples", "4"], capture_output=True, text=True)
+        for flag in (["--grammar", "on"], [], ["--grammar", "off"])
+    )
+    assert on.returncode == default.returncode == off.returncode == 0, on.stderr
+    assert on.stdout == default.stdout != off.stdout
     bad = subprocess.run([*base, "--grammar", "maybe"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--grammar" in bad.stderr.strip().splitlines()[-1]
 
@@ -112,6 +116,13 @@ def allowed_after(text: str) -> set[str]:
         # ... and only then may :|2 follow; a :| of no first ending takes no 2
         ("|:DFA dfa|gfe dcB|1DFA dfa:|", "", "2"),
         ("|:DFA dfa|gfe dcB:|", "2", ""),
+        # at most 4 repeats close with no |: (music21's time grows exponentially with them)
+        ("DFA dfa|gfe dcB:|" * 3 + "DFA dfa|gfe dcB", "", ":"),
+        ("DFA dfa|gfe dcB:|" * 4 + "DFA dfa|gfe dcB", ":", "|"),
+        ("DFA dfa|gfe dcB:|" * 4 + "|:DFA dfa|gfe dcB", "", ":"),
+        # from 64 bars on, no new bar, part or first ending begins, but an open repeat closes
+        ("|DFA dfa" * 64 + "|", "ABCDEFGabcdefgz^_=~({:1", "\n"),
+        ("|DFA dfa" * 62 + "|:DFA dfa|gfe dcB|", "", "ABCDEFGabcdefgz"),
         # a "!" line break needs 20 characters after the one before
         ("DFA dfa|gfe dcB|!\nDFA dfa|", "!", ""),
         ("DFA dfa|gfe dcB|!\nDFA dfa|gfe dcB|agf edc|", "", "!"),
@@ -122,3 +133,13 @@ def test_the_grammar_keeps_repeats_endings_and_line_breaks_readable(body, banned
     short line between two "!") is never drawn."""
     after = allowed_after(HEAD + body)
     assert not set(banned) & after and set(allowed) <= after, sorted(after)
+
+
+def test_a_run_saved_before_the_grammar_generates_without_it():
+    """A run folder whose config.toml has no ``grammar`` key (rnn-apps 0.1.0's) keeps
+    generating as it did (tests/test_old_runs.py checks its output in a fresh process)."""
+    from recipes.core.runs import load_run
+    from tests.test_old_runs import FIXTURES
+
+    assert "grammar" not in (FIXTURES / "char_music" / "config.toml").read_text()
+    assert load_run(FIXTURES / "char_music").config.grammar is False

@@ -13,7 +13,8 @@ can be drawn. What it allows is a subset of ABC that music21 parses as written:
   slurs ``( )`` within a line, triplets ``(3`` of three notes of one length, broken rhythm
   ``>`` ``<``, grace notes ``{...}``, bar lines ``|``, ``||``, ``|]``, ``|:``, ``:|``,
   endings ``|1`` ``:|2``, and ``\\`` or ``!`` before a line break;
-- a blank line, which ends the tune, after at least :data:`MIN_BARS` bars.
+- a blank line, which ends the tune, after at least :data:`MIN_BARS` bars (and from
+  :data:`MAX_BARS` on, nothing but the end of what is open and the tune's end).
 
 Each bar lasts what the meter says, except the tune's first bar (a pickup), a bar that a
 repeat sign opens or closes, and a bar that completes the short bar before it: the bars
@@ -22,8 +23,9 @@ would overfill its bar, or leave the triplet or broken pair it begins no room to
 A repeat closes at least two bars (music21 reads no bars at all in some tunes whose
 repeats hold one). A first ending ``|1`` closes with ``:|`` (and only a first ending's
 ``:|`` may go on as the second ending ``:|2``), and a repeat that ``|:`` opens closes
-with ``:|`` before the next ``|:`` and before the tune ends, so that music21 can expand
-every tune's repeats, as writing MIDI does. A ``!`` line break comes at least 20
+with ``:|`` before the next ``|:`` and before the tune ends, and at most
+:data:`MAX_IMPLIED` repeats close with no ``|:``, so that music21 can expand every tune's
+repeats, as writing MIDI does, in well under a second. A ``!`` line break comes at least 20
 characters after the one before (music21 skips a shorter line between two as a
 decoration).
 
@@ -69,8 +71,11 @@ LENGTHS = {
 #: a note's length is counted in 48ths of the unit note: every length, broken or in a
 #: triplet, is a whole number of them; outside triplets, a multiple of GRID (the 1/4 unit)
 PARTS, GRID = 48, 12
-#: bars (with notes) a tune has at least before it may end
-MIN_BARS = 8
+#: bars (with notes) a tune has at least before it may end; and at most: once it has
+#: MAX_BARS, no new bar, part or first ending begins unless a repeat or an ending is open
+#: (the longest of irish.abc's 804 tunes has 63), so that a tune ends before the length
+#: limit cuts it
+MIN_BARS, MAX_BARS = 8, 64
 #: header fields of free text, and the characters besides letters and digits it may hold
 #: (music21 fails on others, such as "[" and ":")
 TEXT_FIELDS = "TCORZNSBADFGH"
@@ -87,25 +92,22 @@ MODES = (
 #: bits of a transition's ``effects``: a bar closes (plain bar line, or a repeat's end),
 #: a repeat opens the next bar, the tune ends, the body begins, a bar line is made double
 #: (``||``, ``|]``: music21 reads no bars at all in some tunes where one follows a short bar),
-#: a first ending begins (``|1``), a second one (``:|2``), a line ends with ``!``
-PLAIN_BAR, REPEAT_BAR, OPENS, ENDS, BODY, DOUBLE, ENDING1, ENDING2, BANG = (
-    1,
-    2,
-    4,
-    8,
-    16,
-    32,
-    64,
-    128,
-    256,
-)
+#: a first ending begins (``|1``), a second one (``:|2``), a line ends with ``!``, a note
+#: (or rest, triplet, slur, grace notes) begins
+PLAIN_BAR, REPEAT_BAR, OPENS, ENDS, BODY, DOUBLE, ENDING1, ENDING2, BANG, NOTE = (
+    1, 2, 4, 8, 16, 32, 64, 128, 256, 512,
+)  # fmt: skip
 #: characters a ``!`` needs after the one before: music21 skips what lies between two ``!``
 #: less than 20 characters apart (as a decoration, ``!trill!``), a short line of music too
 BANG_GAP = 19
 #: bits of the ``flags`` register: the tune's first bar; a bar a repeat opened; a repeat
 #: opened (``|:``) and not yet closed (``:|``): music21 expands a tune's repeats only where
-#: each ``|:`` is closed before the next one and before the tune ends
-FIRST, OPENED, OPEN = 1, 2, 4
+#: each ``|:`` is closed before the next one and before the tune ends. Above them, from
+#: IMPLIED up, the count of the ``:|`` that closed no ``|:`` (music21 repeats from the
+#: part's start): at most MAX_IMPLIED, since expanding them takes music21 time that grows
+#: exponentially with their number (8 such parts: 7 s, 10: 73 s; 12 paired ones: 0.4 s)
+FIRST, OPENED, OPEN, IMPLIED = 1, 2, 4, 8
+MAX_IMPLIED = 4
 #: the registers, in order: the state, then these nine (``since``: the bars closed since
 #: the last repeat sign; ``ending``: :data:`NO_ENDING`, :data:`IN_ENDING` or the two
 #: characters of a ``:|`` that may begin the second ending; ``bang``: the characters
@@ -292,10 +294,11 @@ class AbcGrammar:
         if ch == ")" and slur and detail in ("note", "tie"):
             return Step(_rest("space", False))
         if ch == "(" and not slur:
-            return Step(("paren", None, 1, None, slur))
+            return Step(("paren", None, 1, None, slur), effects=NOTE)
         if ch == "{":
-            return Step(("grace", "", 1, None, slur))
-        return self._note_start(state, ch)
+            return Step(("grace", "", 1, None, slur), effects=NOTE)
+        step = self._note_start(state, ch)
+        return None if step is None else step._replace(effects=step.effects | NOTE)
 
     def _note_start(self, state: tuple, ch: str, decorated: bool = False) -> Step | None:
         """A note, rest, accidental or decoration begins with ``ch`` (or nothing)."""
@@ -375,7 +378,7 @@ class Tables(NamedTuple):
     - ``commit`` ``[S, V]`` int32: the length of the note the character ends, in
       :data:`PARTS` of the unit note (0: none);
     - ``effects`` ``[S, V]`` int32: bits ``PLAIN_BAR``, ``REPEAT_BAR``, ``OPENS``, ``ENDS``,
-      ``BODY``, ``DOUBLE``, ``ENDING1``, ``ENDING2``, ``BANG``;
+      ``BODY``, ``DOUBLE``, ``ENDING1``, ``ENDING2``, ``BANG``, ``NOTE``;
     - ``sets`` ``[S, V]`` int32: the meter's bar (``M:``) or the unit's length (``L:``), in
       ticks, with ``UNIT_BIT`` for the latter;
     - ``need`` ``[S]`` int32: the least length (PARTS) the notes the state has begun still

@@ -276,7 +276,21 @@ def grammar_functions(grammar: Any):
                 | (ending != abc.IN_ENDING)
             )
             & (~(bit(effect, abc.OPENS) | bit(effect, abc.ENDS)) | ~bit(flags, abc.OPEN))
+            & (
+                ~bit(effect, abc.REPEAT_BAR)
+                | bit(flags, abc.OPEN)
+                | (tf.math.floordiv(flags, abc.IMPLIED) < abc.MAX_IMPLIED)
+            )
             & (~bit(effect, abc.BANG) | (bang >= abc.BANG_GAP))
+            # from MAX_BARS bars on: what is open closes, then the tune ends
+            & (~(bit(effect, abc.OPENS) | bit(effect, abc.ENDING1)) | (bars < abc.MAX_BARS))
+            & (
+                ~bit(effect, abc.NOTE)
+                | (moved > 0)
+                | (bars < abc.MAX_BARS)
+                | bit(flags, abc.OPEN)
+                | (ending == abc.IN_ENDING)
+            )
         )
         anything = tf.range(tf.shape(next_state)[1])[None, :] > 0
         ok = tf.where(state == abc.FREE, anything, ok)
@@ -299,6 +313,9 @@ def grammar_functions(grammar: Any):
         first = tf.where(closed, 0, tf.math.floormod(flags, 2))
         opened = tf.where(closed, 0, tf.math.floormod(tf.math.floordiv(flags, abc.OPENED), 2))
         opened = tf.where(bit(effect, abc.OPENS), 1, opened)
+        implied = tf.math.floordiv(flags, abc.IMPLIED) + tf.cast(
+            bit(effect, abc.REPEAT_BAR) & ~bit(flags, abc.OPEN), tf.int32
+        )
         repeat_open = tf.where(
             bit(effect, abc.OPENS),
             1,
@@ -317,7 +334,10 @@ def grammar_functions(grammar: Any):
             bar,
             unit,
             tf.where(closed, tf.where(moved < bar, moved, 0), short),
-            first * abc.FIRST + opened * abc.OPENED + repeat_open * abc.OPEN,
+            first * abc.FIRST
+            + opened * abc.OPENED
+            + repeat_open * abc.OPEN
+            + implied * abc.IMPLIED,
             bars + tf.cast(closed, tf.int32),
             tf.where(
                 bit(effect, abc.REPEAT_BAR) | bit(effect, abc.OPENS),
