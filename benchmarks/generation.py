@@ -11,6 +11,7 @@ Both sample with the same settings from the same weights. Each figure is the med
 Examples:
     python benchmarks/generation.py                       # default char_text model, untrained
     python benchmarks/generation.py --run runs/char_text-...   # a trained run folder
+    python benchmarks/generation.py --run runs/irish   # char_music: grammar off and on
 """
 
 from __future__ import annotations
@@ -82,12 +83,23 @@ def main() -> None:
     )
     baseline = args.predict_length / slow
     rows.append(("model.predict per character", 1, baseline))
+    # char_music: without and with its ABC grammar (a mask over each draw's logits)
+    variants = (
+        [("compiled loop, grammar off", False), ("compiled loop, grammar on", True)]
+        if hasattr(c, "grammar")
+        else [("compiled loop (generate)", None)]
+    )
     for batch in (1, 32):
-        seconds = timed(
-            lambda b=batch: app.generate(prime, samples=b, length=args.length, seed=1),
-            args.repeats,
-        )
-        rows.append(("compiled loop (generate)", batch, batch * args.length / seconds))
+        for name, grammar in variants:
+            options = {} if grammar is None else {"grammar": grammar}
+
+            def generate(b=batch, options=options):
+                return app.generate(prime, samples=b, length=args.length, seed=1, **options)
+
+            seconds = timed(generate, args.repeats)
+            # the characters drawn (a tune ends at its blank line, before `length`)
+            drawn = sum(len(text) - len(prime) for text in generate())
+            rows.append((name, batch, drawn / seconds))
 
     print()
     print("| method | samples at once | characters/s | vs model.predict |")

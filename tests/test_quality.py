@@ -200,9 +200,10 @@ def test_trigger_word_marvin(tmp_path):
 @pytest.mark.skipif(not IRISH.exists(), reason=f"{IRISH} not found")
 def test_char_music_population(tmp_path):
     """docs/results/char_generators.md "Generated tunes as a population": the defaults' 200
-    tunes (seed 1) against the training tunes. Measured: 99.0% parse, 64.0% parse with
-    every bar fitting the meter; distances of the meter, key and mode shares 0.11, 0.06,
-    0.03."""
+    tunes (seed 1) against the training tunes. Under the grammar (the default) every tune
+    parses, every bar fits the meter and the repeats expand; without it, measured 99.5%
+    parse and 68% with every bar fitting. The grammar lowers the validation tunes' bits
+    per character."""
     import json
 
     run = tmp_path / "run"
@@ -210,7 +211,11 @@ def test_char_music_population(tmp_path):
     result = json.loads((run / "population-1.json").read_text())
     generated, training = result["generated"], result["training"]
     assert generated["tunes"] == 200 and training["bars_fit_meter"] >= 0.95
-    assert generated["parse"] >= 0.95 and generated["bars_fit_meter"] >= 0.55
+    assert generated["parse"] == generated["well_formed"] == 1.0
+    free = result["unconstrained"]
+    assert free["parse"] >= 0.95 and free["bars_fit_meter"] <= 0.9
+    bits = result["validation_bits"]
+    assert bits["in_grammar"] >= 0.9 and bits["with"] < bits["without"] <= 2.2
     gaps = {  # the table's "meter (distance 0.11)" cells
         row.split("|")[1].split("(")[0].strip(): float(row.split("distance ")[1].split(")")[0])
         for row in result["table"].splitlines()

@@ -77,9 +77,9 @@ PARTS, GRID = 48, 12
 #: limit cuts it
 MIN_BARS, MAX_BARS = 8, 64
 #: header fields of free text, and the characters besides letters and digits it may hold
-#: (music21 fails on others, such as "[" and ":")
+#: (":" as in irish.abc's "Z: id:dc-reel-189"; brackets and bar lines are left out)
 TEXT_FIELDS = "TCORZNSBADFGH"
-TEXT_PUNCTUATION = " .,'-()!?&/;\""
+TEXT_PUNCTUATION = " .,'-()!?&/;:\""
 DECORATIONS = "~.Tuv"
 NOTE_LETTERS = "ABCDEFGabcdefg"
 ACCIDENTALS = ("^", "^^", "_", "__", "=")

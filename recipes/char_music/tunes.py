@@ -87,5 +87,10 @@ def repeats_expand(score: Any) -> bool:
     endings do not pair up parses, but gets no MIDI file ("cannot expand Stream: badly
     formed repeats or repeat expressions")."""
     music21 = require_music21()
-    parts = score.parts if score.parts else [score]
-    return all(music21.repeat.Expander(part).isExpandable() is not False for part in parts)
+    scores = score.scores if isinstance(score, music21.stream.Opus) else [score]  # X: tunes
+    parts = [part for one in scores for part in (one.parts if one.parts else [one])]
+    return all(
+        music21.repeat.Expander(part).isExpandable() is not False
+        for part in parts
+        if part.getElementsByClass("Measure")  # (no bars: no repeats to expand)
+    )

@@ -350,7 +350,8 @@ def grammar_functions(grammar: Any):
                 tf.where(
                     bit(effect, abc.REPEAT_BAR) & (ending == abc.IN_ENDING),
                     abc.ENDING_COLON,
-                    # (":" then "|" then a "2" or not: a first ending stays open alone)
+                    # the "|" of that ":|", then the "2" (ENDING2) or anything else:
+                    # the ending is closed either way
                     tf.where(
                         ending == abc.ENDING_COLON,
                         abc.ENDING_BAR,
