@@ -3,6 +3,7 @@ under it by a model with random weights parse in music21 with every bar fitting 
 and repeats that music21 expands (as writing MIDI does),
 while the same model's tunes without it do not; on the command line, ``--grammar``."""
 
+import json
 import subprocess
 import sys
 
@@ -14,6 +15,8 @@ from recipes.char_music.grammar import tables
 from recipes.char_music.tunes import bars_fit_meter, check_tune, repeats_expand
 from tests.test_charlm import TUNE
 
+#: a tune's header (6/8, eighth notes)
+HEAD = "X:1\nM:6/8\nL:1/8\nK:D\n"
 #: the characters of real tunes and of a wide vocabulary
 CHARS = sorted(set(TUNE + "ABCDEFGabcdefgz0123456789/|:[](){}<>^_=,'~.-\\ \"!TuvHMLKXRZN"))
 
@@ -71,6 +74,20 @@ def test_grammar_option_on_the_command_line(tmp_path):
     )
     assert on.returncode == default.returncode == off.returncode == 0, on.stderr
     assert on.stdout == default.stdout != off.stdout
+    # a tune (the prime, whole) whose 10 repeats close with no |: gets no MIDI file, at once
+    # (music21 would take over a minute to expand them), and its .abc is written
+    prime = HEAD + "DFA dfa|gfe dcB:|" * 10 + "\n\n"
+    many = subprocess.run(
+        [*base, prime, "--length", "1", "--out", str(tmp_path / "tunes")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert many.returncode == 0, many.stderr
+    line = json.loads(many.stdout.splitlines()[0])
+    assert line["parses"] and "10 repeats close with no |:" in line["midi_error"]
+    assert (tmp_path / "tunes" / "tune_001.abc").exists()
+    assert not (tmp_path / "tunes" / "tune_001.mid").exists()
     bad = subprocess.run([*base, "--grammar", "maybe"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--grammar" in bad.stderr.strip().splitlines()[-1]
 
@@ -87,9 +104,6 @@ def test_onnx_export_follows_the_grammar_as_generate(random_model, tmp_path):
     expected = random_model.generate(grammar=True, **options)
     assert served.generate(**options) == expected
     assert expected != random_model.generate(grammar=False, **options)
-
-
-HEAD = "X:1\nM:6/8\nL:1/8\nK:D\n"
 
 
 def allowed_after(text: str) -> set[str]:
@@ -143,3 +157,15 @@ def test_a_run_saved_before_the_grammar_generates_without_it():
 
     assert "grammar" not in (FIXTURES / "char_music" / "config.toml").read_text()
     assert load_run(FIXTURES / "char_music").config.grammar is False
+
+
+@pytest.mark.parametrize("implied, written", [(3, True), (10, False)])
+def test_midi_is_written_unless_music21_would_take_minutes(implied, written, tmp_path):
+    """write_midi (predict's, and the ONNX export's inference.py): a tune with a few
+    repeats that close no |: gets its MIDI file; with many, one line says why not."""
+    from recipes.char_music.tunes import write_midi
+
+    score = check_tune(HEAD + "DFA dfa|gfe dcB:|" * implied)["score"]
+    result = write_midi(score, tmp_path / "tune.mid")
+    assert (tmp_path / "tune.mid").exists() is written
+    assert result == {"midi": str(tmp_path / "tune.mid")} if written else "midi_error" in result

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recipes.char_music.config import MUSIC21_COLLECTION, CharMusicConfig
-from recipes.char_music.tunes import check_tune, require_music21, whole_tune
+from recipes.char_music.tunes import check_tune, require_music21, whole_tune, write_midi
 from recipes.charlm.recipe import CharLM
 from recipes.core.data import read_text
 from recipes.core.errors import UserError
@@ -127,10 +127,6 @@ class CharMusic(CharLM):
             result["headers"] = check["headers"]
             if check["parses"] and "file" in result:
                 midi = Path(result["file"]).with_suffix(".mid")
-                try:
-                    check["score"].write("midi", fp=str(midi))
-                    result["midi"] = str(midi)
-                except Exception as err:  # music21 may parse what it cannot render
-                    result["midi_error"] = str(err).splitlines()[0][:200]
+                result.update(write_midi(check["score"], midi))
         rate = sum(r["parses"] for r in results) / len(results) if results else 0.0
         return [*results, {"parse_rate": rate}]

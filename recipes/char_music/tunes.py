@@ -10,6 +10,7 @@ from recipes.charlm.onnx_inference import (  # shipped in exports, needing no Te
     headers,
     parsed_tune,
     whole_tune,  # noqa: F401
+    write_midi,  # noqa: F401
 )
 from recipes.core.errors import UserError
 

@@ -246,6 +246,51 @@ def parsed_tune(tune: str):
         return None
 
 
+#: ``:|`` that close no ``|:`` (music21 repeats from the part's start) that a tune may have
+#: for its MIDI file: music21 expands the repeats first, in a time that grows
+#: exponentially with their number (6: about 1 s, 8: 7 s, 10: 73 s)
+MIDI_IMPLIED_REPEATS = 6
+
+
+def implied_repeats(score) -> int:
+    """How many of a parsed tune's ``:|`` close no ``|:`` (needs music21)."""
+    import music21
+
+    scores = score.scores if isinstance(score, music21.stream.Opus) else [score]
+    count = 0
+    for one in scores:
+        for part in one.parts if one.parts else [one]:
+            open_repeats = 0
+            for bar in part.getElementsByClass("Measure"):
+                for line in (bar.leftBarline, bar.rightBarline):
+                    if not isinstance(line, music21.bar.Repeat):
+                        continue
+                    if line.direction == "start":
+                        open_repeats += 1
+                    elif open_repeats:
+                        open_repeats -= 1
+                    else:
+                        count += 1
+    return count
+
+
+def write_midi(score, path: str | Path) -> dict[str, str]:
+    """Writes a parsed tune to ``path`` as MIDI: ``{"midi": path}``, or
+    ``{"midi_error": one line}`` where music21 cannot render it, or would take minutes to
+    expand its repeats (more than :data:`MIDI_IMPLIED_REPEATS` with no ``|:``)."""
+    implied = implied_repeats(score)
+    if implied > MIDI_IMPLIED_REPEATS:
+        return {
+            "midi_error": f"{implied} repeats close with no |: (music21 would take minutes "
+            f"to expand more than {MIDI_IMPLIED_REPEATS}); no MIDI written"
+        }
+    try:
+        score.write("midi", fp=str(path))
+    except Exception as err:  # music21 may parse what it cannot render
+        return {"midi_error": str(err).splitlines()[0][:200]}
+    return {"midi": str(path)}
+
+
 class CharLMONNX:
     """``model.onnx`` of an export folder with its vocabulary and generation settings."""
 
@@ -413,12 +458,7 @@ class CharLMONNX:
             result["parses"] = score is not None
             result["headers"] = all(key in headers(result["text"]) for key in ("X", "M", "K"))
             if score is not None and "file" in result:
-                midi = Path(result["file"]).with_suffix(".mid")
-                try:
-                    score.write("midi", fp=str(midi))
-                    result["midi"] = str(midi)
-                except Exception as err:  # music21 may parse what it cannot render
-                    result["midi_error"] = str(err).splitlines()[0][:200]
+                result.update(write_midi(score, Path(result["file"]).with_suffix(".mid")))
         rate = sum(r["parses"] for r in results) / len(results) if results else 0.0
         return [*results, {"parse_rate": rate}]
 
