@@ -68,17 +68,17 @@ def test_grammar_option_on_the_command_line(tmp_path):
     assert subprocess.run(fit, capture_output=True, text=True).returncode == 0
     assert "grammar = true" in (run / "config.toml").read_text()  # a new run's default
     base = [sys.executable, "-m", "rnn_apps", "generate", str(run), "--seed", "3"]
-    on, default, off = (
+    default, off = (
         subprocess.run([*base, *flag, "--samples", "4"], capture_output=True, text=True)
-        for flag in (["--grammar", "on"], [], ["--grammar", "off"])
+        for flag in ([], ["--grammar", "off"])
     )
-    assert on.returncode == default.returncode == off.returncode == 0, on.stderr
-    assert on.stdout == default.stdout != off.stdout
+    assert default.returncode == off.returncode == 0, default.stderr
+    assert default.stdout != off.stdout
     # a tune (the prime, whole) whose 10 repeats close with no |: gets no MIDI file, at once
     # (music21 would take over a minute to expand them), and its .abc is written
     prime = HEAD + "DFA dfa|gfe dcB:|" * 10 + "\n\n"
     many = subprocess.run(
-        [*base, prime, "--length", "1", "--out", str(tmp_path / "tunes")],
+        [*base, prime, "--length", "1", "--grammar", "on", "--out", str(tmp_path / "tunes")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -114,7 +114,8 @@ def allowed_after(text: str) -> set[str]:
 
     start, allowed, advance = grammar_functions(tables(tuple(CHARS)))
     ids = tf.constant([[CHARS.index(ch) + 1 for ch in text]], tf.int32)
-    registers = read_primes(start, advance, ids, tf.ones_like(ids, tf.bool))
+    read = tf.function(lambda ids: read_primes(start, advance, ids, tf.ones_like(ids, tf.bool)))
+    registers = read(ids)
     assert int(registers[0, 0]) != 0, "the text left the grammar"
     return {CHARS[i - 1] for i in tf.where(allowed(registers)[0])[:, 0].numpy() if i > 0}
 
