@@ -372,6 +372,28 @@ def test_an_ensemble_of_members_trains_saves_and_serves(tmp_path):
     )
 
 
+@pytest.mark.parametrize("zero_unknown", [True, False])
+def test_zero_unknown_words_read_as_dropped_ones(zero_unknown, tmp_path):
+    """With ``zero_unknown`` the out-of-vocabulary vector has no say: the output of a text
+    with unknown words is the same whatever that vector holds (without it, it changes)."""
+    data = write_tsv(tmp_path / "reviews.tsv", n=64)
+    app = Sentiment(**SMALL, epochs=1, zero_unknown=zero_unknown)
+    app.fit(data=str(data), run_dir=tmp_path / "run", verbose=0)
+    inputs = app.model_inputs(tf.constant(["the zzyzx phone was qwxv great"]))
+    assert 1 in inputs["token_ids"].numpy()  # two words outside the vocabulary
+    before = app.model(inputs).numpy()
+    (embedding,) = [
+        layer
+        for layer in app.model.layers
+        if isinstance(layer, keras.layers.Embedding) and layer.trainable
+    ]
+    vectors = embedding.get_weights()[0]
+    vectors[1] = np.random.default_rng(0).normal(0, 5, vectors.shape[1])
+    embedding.set_weights([vectors])
+    after = app.model(inputs).numpy()
+    assert np.allclose(before, after, atol=1e-6) == zero_unknown
+
+
 def test_a_negation_reverses_the_polarity_of_the_next_three_words():
     from recipes.sentiment.layers import NegatedPolarity
 

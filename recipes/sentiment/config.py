@@ -60,6 +60,13 @@ class SentimentConfig(TrainConfig):
         "the text's summed positive and negative lexicon polarities also go straight to "
         "the output layer (beside the recurrent summary)",
     )
+    zero_unknown: bool = option(
+        False,
+        "words outside the vocabulary get the zero vector of a dropped word (word_dropout), "
+        "so the classifier reads only their lexicon polarity; false: the vocabulary's "
+        "out-of-vocabulary vector, which training leaves at its random start when every "
+        "training word is in the vocabulary",
+    )
     word_dropout: float = setting(0.7, SHARE, "share of whole word vectors dropped in training")
     dropout: float = setting(0.5, SHARE, "on the embeddings and before the output layer")
     recurrent_dropout: float = setting(0.0, SHARE, "on the recurrent state")

@@ -1,5 +1,5 @@
 """The sentiment classifier's own layers: lexicon polarities (negations reversed), their
-sums, and a max over the steps a mask keeps."""
+sums, unknown words' vectors zeroed, and a max over the steps a mask keeps."""
 
 from __future__ import annotations
 
@@ -34,6 +34,32 @@ class NegatedPolarity(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "window": self.window, "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class ZeroUnknown(keras.layers.Layer):
+    """``[word vectors [B, T, D], token ids [B, T]]`` -> the word vectors, those of
+    out-of-vocabulary words (id ``unknown``, 1 in TextVectorization) set to 0: the vector
+    a dropped word has in training (``word_dropout``). The vectors' mask passes through."""
+
+    def __init__(self, unknown: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.unknown = unknown
+        self.supports_masking = True
+
+    def call(self, inputs):
+        vectors, ids = inputs
+        known = keras.ops.cast(keras.ops.not_equal(ids, self.unknown), vectors.dtype)
+        return vectors * known[..., None]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def compute_mask(self, inputs, mask=None):
+        return None if mask is None else mask[0]
+
+    def get_config(self):
+        return {**super().get_config(), "unknown": self.unknown}
 
 
 @keras.saving.register_keras_serializable(package="recipes")

@@ -37,7 +37,12 @@ from recipes.core.data import (
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe
 from recipes.sentiment.config import SentimentConfig
-from recipes.sentiment.layers import MaskedMaxPooling, NegatedPolarity, PolaritySums
+from recipes.sentiment.layers import (
+    MaskedMaxPooling,
+    NegatedPolarity,
+    PolaritySums,
+    ZeroUnknown,
+)
 from recipes.sentiment.lexicon import LEXICON_FILE, lexicon_of
 
 
@@ -189,6 +194,10 @@ class Sentiment(Recipe):
         x = keras.layers.Embedding(
             self.vectorizer.vocabulary_size(), c.embedding_dim, mask_zero=True
         )(token_ids)
+        if c.zero_unknown:
+            # every training word is in the vocabulary, so training never updates the
+            # out-of-vocabulary vector: a word new to the model reads as a dropped one
+            x = ZeroUnknown()([x, token_ids])
         if c.word_dropout:
             # whole word vectors dropped (their lexicon polarity stays): the classifier
             # cannot lean on a few words, and learns to read the polarity of words it
