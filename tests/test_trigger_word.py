@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import espeakng_loader  # noqa: F401  (a dependency: missing, the tests fail, never skip)
 import keras
@@ -930,3 +931,61 @@ def test_cli_fit_quiet_prints_one_json_object(layout, tmp_path):
 def test_chimes_land_at_the_times():
     out = with_chimes(np.zeros(16000, np.float32), [0.5])
     assert not out[:8000].any() and np.abs(out[8000:8400]).max() > 0.1
+
+
+# -- hours of held-out audio: the DET curve (recipes/trigger_word/det.py) ----------------
+def test_vectorized_detections_are_the_detectors():
+    """``det.detection_frames`` finds the frames the shipped Detector finds, at every
+    threshold and refractory time, on random probabilities."""
+    from recipes.trigger_word.det import detection_frames
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        p = rng.random(int(rng.integers(1, 400))).astype(np.float32) ** 3
+        threshold, refractory = float(rng.uniform(0.05, 0.95)), int(rng.integers(0, 30))
+        found = Detector(threshold, refractory, 0.02).update(p)
+        expected = [round(d["time"] / 0.02) - 1 for d in found]
+        assert detection_frames(p, threshold, refractory).tolist() == expected
+
+
+def test_running_speech_texts_never_say_the_word():
+    from recipes.trigger_word.det import speech_texts
+
+    every, without = speech_texts("zzzz"), speech_texts("the")
+    assert len(every) > 5000  # the standard library's prose: hours of speech
+    assert 0 < len(without) < len(every) / 2
+    assert not any("the" in s.lower() for s in without)  # inside longer words too
+    assert all(4 <= len(s.split()) <= 40 and "=" not in s and ">>>" not in s for s in every)
+
+
+def test_det_script_on_a_saved_run_in_a_fresh_process(trained, layout, tmp_path):
+    """``python quality/trigger_word_det.py`` on a run folder saved earlier: the table it
+    prints is the JSON it writes, which holds the asked-for hours and trials and a curve
+    whose false accepts fall from the lowest threshold to the highest, and a PNG."""
+    import matplotlib.image
+
+    _, run, _ = trained
+    copy_ = tmp_path / "run"
+    shutil.copytree(run, copy_)
+    script = Path(__file__).resolve().parents[1] / "quality" / "trigger_word_det.py"
+    args = ["--data", str(layout), "--run", str(copy_), "--hours", "0.02", "--trials", "3"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((copy_ / "det-1.json").read_text())
+    assert result["negative_hours"] >= 0.02 and result["sentences"] > 0
+    clips = result["positive_clips"]
+    assert clips >= 1 and result["positive_trials"] == 3 * clips
+    assert [p["threshold"] for p in result["curve"]] == [round(0.01 * i, 2) for i in range(1, 100)]
+    assert (
+        result["curve"][0]["false_accepts_per_hour"]
+        >= result["curve"][-1]["false_accepts_per_hour"]
+    )
+    rate = result["false_accepts"] / result["negative_hours"]
+    assert result["false_accepts_per_hour"] == pytest.approx(rate, rel=1e-2)
+    assert result["threshold"] == json.loads((run / "threshold.json").read_text())["threshold"]
+    row = next(line for line in done.stdout.splitlines() if "(the run's)" in line)
+    assert f"{result['miss_rate']:.3f} ({result['misses']})" in row
+    assert f"{result['false_accepts_per_hour']:.2f} ({result['false_accepts']})" in row
+    assert matplotlib.image.imread(copy_ / "det-1.png").shape[2] in (3, 4)

@@ -117,13 +117,16 @@ def choose_threshold(grid, quiet, hearing) -> float:
 
 
 # -- held-out audio ----------------------------------------------------------------------
-def positive_trials(recipe: TriggerWord, clips: Clips, rng: np.random.Generator) -> list:
-    """Each positive inserted ``eval_trials`` times (unaugmented, random place and
-    level) into a background stretch of ``example_seconds``, one per stretch.
+def positive_trials(
+    recipe: TriggerWord, clips: Clips, rng: np.random.Generator, trials: int = 0
+) -> list:
+    """Each positive inserted ``trials`` (default ``eval_trials``) times (unaugmented,
+    random place and level) into a background stretch of ``example_seconds``, one per
+    stretch.
 
     Returns ``[(probabilities, labels, (first, last) seconds of the hit window)]``.
     """
-    return _scored(recipe, _trial_audio(recipe, clips, rng), [])[0]
+    return _scored(recipe, _trial_audio(recipe, clips, rng, trials), [])[0]
 
 
 def negative_streams(
@@ -162,14 +165,16 @@ def _scored(recipe: TriggerWord, trials: tuple, streams: list) -> tuple[list, li
     )
 
 
-def _trial_audio(recipe: TriggerWord, clips: Clips, rng: np.random.Generator) -> tuple:
+def _trial_audio(
+    recipe: TriggerWord, clips: Clips, rng: np.random.Generator, trials: int = 0
+) -> tuple:
     """The audio of :func:`positive_trials`: ``(waveforms, labels, windows)``."""
     c = recipe.config
     plan = recipe.mixing()
     tail = (c.label_frames + 1) * recipe.frame_samples()
     waves, labels, windows = [], [], []
     for clip in clips.positives:
-        for _ in range(c.eval_trials):
+        for _ in range(trials or c.eval_trials):
             base = audio.with_level(
                 mixing.background_stretch(clips.backgrounds, plan.samples, rng),
                 rng.uniform(*plan.background_db),
