@@ -17,6 +17,8 @@ class SentimentConfig(TrainConfig):
     headline = "val_accuracy"
     extra = "text"
     requires = ("vaderSentiment",)
+    # runs saved before zero_unknown existed read unknown words with the vocabulary's vector
+    saved_without = {"zero_unknown": False}
 
     text_column: str | int = setting(
         0, COLUMN, "the text's column: a name (the file has a header) or an index"
@@ -61,7 +63,7 @@ class SentimentConfig(TrainConfig):
         "the output layer (beside the recurrent summary)",
     )
     zero_unknown: bool = option(
-        False,
+        True,
         "words outside the vocabulary get the zero vector of a dropped word (word_dropout), "
         "so the classifier reads only their lexicon polarity; false: the vocabulary's "
         "out-of-vocabulary vector, which training leaves at its random start when every "
