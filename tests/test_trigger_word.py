@@ -948,14 +948,32 @@ def test_vectorized_detections_are_the_detectors():
         assert detection_frames(p, threshold, refractory).tolist() == expected
 
 
-def test_running_speech_texts_never_say_the_word():
-    from recipes.trigger_word.det import speech_texts
+def test_running_speech_texts_never_say_the_word_and_split_in_two_halves():
+    from recipes.trigger_word.prose import speech_texts
 
-    every, without = speech_texts("zzzz"), speech_texts("the")
-    assert len(every) > 5000  # the standard library's prose: hours of speech
-    assert 0 < len(without) < len(every) / 2
+    train, test = speech_texts("zzzz", "train"), speech_texts("zzzz", "test")
+    assert len(train) > 2000 and len(test) > 2000  # the standard library's prose: hours
+    assert not set(train) & set(test)  # training hears none of the evaluation's sentences
+    without = speech_texts("the", "test")
+    assert 0 < len(without) < len(test) / 2
     assert not any("the" in s.lower() for s in without)  # inside longer words too
-    assert all(4 <= len(s.split()) <= 40 and "=" not in s and ">>>" not in s for s in every)
+    assert all(4 <= len(s.split()) <= 40 and "=" not in s and ">>>" not in s for s in test)
+
+
+def test_speech_negatives_add_pieces_of_running_speech_to_training_only(layout):
+    from recipes.trigger_word.mixing import SPEECH_PIECE_SECONDS, split_clips
+
+    config = TriggerWordConfig(**{**TINY, "synthesized_negatives": 0})
+    recipe = TriggerWord(config)
+    plain = split_clips(config, str(layout), recipe.mixing(), quiet=True)
+    config = config.replace(speech_negatives=5)
+    spoken = split_clips(config, str(layout), recipe.mixing(), quiet=True)
+    pieces = spoken["train"].negatives[len(plain["train"].negatives) :]
+    assert len(pieces) == 5
+    low, high = (s * audio.SAMPLE_RATE for s in SPEECH_PIECE_SECONDS)
+    assert all(low * 0.5 <= len(p) <= high and audio.rms(p) > 0 for p in pieces)
+    for split in ("validation", "test"):
+        assert len(spoken[split].negatives) == len(plain[split].negatives)
 
 
 def test_det_script_on_a_saved_run_in_a_fresh_process(trained, layout, tmp_path):

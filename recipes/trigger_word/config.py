@@ -57,6 +57,13 @@ class TriggerWordConfig(TrainConfig):
     synthesized_negatives: int = setting(
         200, CLIPS, "eSpeak NG renditions of other words added to the negatives"
     )
+    speech_negatives: int = setting(
+        0,
+        CLIPS,
+        "pieces of running speech (0.5-3 s of eSpeak NG reading sentences of the standard "
+        "library's docstrings, the half the DET evaluation leaves out) added to the "
+        "training negatives",
+    )
     synthetic_share: float = setting(
         0.5, "[0, 1]", "with recorded clips: the share of inserted positives synthesized"
     )

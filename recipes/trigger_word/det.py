@@ -5,8 +5,10 @@ a miss rate of 5% cannot be told from 0% on 60 trials. :func:`det_curve` measure
 as much audio as asked for:
 
 - **negatives**: running speech that eSpeak NG synthesizes from English sentences of the
-  Python standard library's docstrings (:func:`speech_texts`: none holds the trigger
-  word), in many voices, rates and pitches (:func:`speech_stream`), over the held-out
+  Python standard library's docstrings (the test half of
+  :func:`~recipes.trigger_word.prose.speech_texts`: none holds the trigger word, and
+  ``speech_negatives`` trains on the other half), in many voices, rates and pitches
+  (:func:`speech_stream`), over the held-out
   background recordings at random levels, with the held-out clips of other words said
   between the sentences;
 - **positives**: the held-out positives, each inserted ``trials`` times into background
@@ -18,10 +20,6 @@ threshold (the operating point). :func:`plot_det` draws the curve.
 
 from __future__ import annotations
 
-import ast
-import functools
-import re
-import sysconfig
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +28,7 @@ import numpy as np
 from recipes.core.training import save_figure
 from recipes.trigger_word import audio, detection, mixing
 from recipes.trigger_word.mixing import Clips
+from recipes.trigger_word.prose import speech_texts
 
 if TYPE_CHECKING:
     from recipes.trigger_word.recipe import TriggerWord
@@ -46,56 +45,6 @@ STREAM_SECONDS = 60.0
 WORD_SHARE = 0.25
 #: pause between two utterances, in seconds
 PAUSE_SECONDS = (0.2, 1.5)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-#: characters of code, markup and addresses: a sentence with one is left out
-_NOT_PROSE = re.compile(r"[=_`{}\[\]<>|\\#*@/~^$%]|::|\.\w|\d{3}")
-
-
-def _sentences(docstring: str) -> list[str]:
-    """The prose sentences of a docstring: paragraphs that hold no code (no ``>>>``, no
-    indented line), split at sentence ends, each of 4 to 40 words without code
-    characters."""
-    found = []
-    for paragraph in docstring.split("\n\n"):
-        lines = paragraph.splitlines()
-        if any(line.startswith((" ", "\t", ">>>", "...")) for line in lines):
-            continue
-        for sentence in _SENTENCE_END.split(" ".join(line.strip() for line in lines)):
-            words = sentence.split()
-            if 4 <= len(words) <= 40 and not _NOT_PROSE.search(sentence):
-                found.append(" ".join(words))
-    return found
-
-
-@functools.cache
-def _stdlib_sentences() -> tuple[str, ...]:
-    """The prose sentences of the docstrings of the standard library's modules (its own
-    folder and one level of packages; no tests, no site-packages), in file order, each
-    once."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    skipped = {"site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3"}
-    paths = sorted(root.glob("*.py")) + sorted(
-        p for p in root.glob("*/*.py") if p.parent.name not in skipped
-    )
-    seen: dict[str, None] = {}
-    for path in paths:
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                for sentence in _sentences(ast.get_docstring(node) or ""):
-                    seen.setdefault(sentence)
-    return tuple(seen)
-
-
-def speech_texts(word: str) -> list[str]:
-    """English sentences for running speech: the prose of the standard library's
-    docstrings, without any sentence that holds ``word`` (in any case, also inside a
-    longer word)."""
-    word = word.lower()
-    return [s for s in _stdlib_sentences() if word not in s.lower()]
 
 
 def speech_stream(
@@ -196,7 +145,7 @@ def det_curve(
 
     recipe._require_model()
     voices = voices or synthesis.english_voices()
-    texts = speech_texts(recipe.config.word)
+    texts = speech_texts(recipe.config.word, "test")
     rng = np.random.default_rng([recipe.config.seed, seed, 23])
     threshold = recipe.threshold()
     plan = recipe.mixing()

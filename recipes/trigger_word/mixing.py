@@ -213,6 +213,40 @@ def synthesized(
     return clips, names
 
 
+#: seconds of a piece of running speech (:func:`speech_pieces`)
+SPEECH_PIECE_SECONDS = (0.5, 3.0)
+
+
+def speech_pieces(
+    word: str, count: int, rng: np.random.Generator, voices: list[str], label: str = ""
+) -> list[np.ndarray]:
+    """``count`` pieces of running speech, each a random stretch of
+    :data:`SPEECH_PIECE_SECONDS` (cut anywhere, mid-word too) of a sentence that eSpeak NG
+    says in a random voice, rate and pitch: sentences of the ``train`` half of
+    :func:`~recipes.trigger_word.prose.speech_texts` (none holds ``word``).
+
+    With a ``label``, the synthesis is said on stderr as a phase counting its pieces.
+    """
+    from recipes.trigger_word import synthesis
+    from recipes.trigger_word.prose import speech_texts
+
+    if not count:
+        return []
+    texts = speech_texts(word, "train")
+    pieces = []
+    with Progress(f"synthesizing {label} with eSpeak NG", verbose=bool(label)) as phase:
+        for _ in phase.count(range(count), "pieces"):
+            voice = voices[rng.integers(len(voices))]
+            rate, pitch = int(rng.choice(RATES)), int(rng.choice(PITCHES))
+            speech = synthesis.synthesize(
+                texts[rng.integers(len(texts))], voice=voice, rate=rate, pitch=pitch
+            )
+            length = int(rng.uniform(*SPEECH_PIECE_SECONDS) * audio.SAMPLE_RATE)
+            start = int(rng.integers(max(1, len(speech) - length + 1)))
+            pieces.append(audio.with_level(speech[start : start + length], -20.0))
+    return pieces
+
+
 def noise_backgrounds(seconds: float, seed: int) -> list[np.ndarray]:
     """One recording of each generated noise (white, pink, brown), ``seconds`` long."""
     rng = np.random.default_rng(seed)
@@ -260,9 +294,8 @@ def split_clips(
                     "lower label_frames."
                 )
     rng = np.random.default_rng(c.seed)
-    voices = (
-        synthesis.english_voices() if (c.synthesized_positives or c.synthesized_negatives) else []
-    )
+    synthesizing = c.synthesized_positives or c.synthesized_negatives or c.speech_negatives
+    voices = synthesis.english_voices() if synthesizing else []
     negative_words = [w for w in NEGATIVE_WORDS if w != c.word.lower()]
     positives, positive_names = synthesized(
         [c.word],
@@ -277,6 +310,13 @@ def split_clips(
         rng,
         voices,
         "" if quiet else f"{c.synthesized_negatives} other words",
+    )
+    speech = speech_pieces(
+        c.word,
+        c.speech_negatives,
+        rng,
+        voices,
+        "" if quiet else f"{c.speech_negatives} pieces of running speech",
     )
     if data is None:
         # voices are the speakers: a held-out voice is never heard in training
@@ -299,6 +339,7 @@ def split_clips(
         # real held-out speakers are the test; synthesized speech only trains
         splits["train"].synthetic_positives += positives
         splits["train"].negatives += negatives
+    splits["train"].negatives += speech  # running speech only trains
     for name, clips in splits.items():
         if not clips.positives:
             raise UserError(
