@@ -202,35 +202,38 @@ def best_miss_rate(curve: list[dict[str, float]], per_hour: float) -> dict[str, 
 
 def plot_det(result: dict[str, Any], path: str | Path, title: str = "") -> Path:
     """The DET curve of :func:`det_curve`'s ``result``: miss rate against false accepts
-    per hour (log scale; 0 drawn at the left edge) across thresholds, the run's
-    operating point marked."""
+    per hour (both on log scales, a zero drawn on a dotted line at half of one event)
+    across thresholds, the run's operating point marked, the target corner shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hours = result["negative_hours"]
-    floor = 0.5 / hours  # half of one false accept over the audio: where 0 is drawn
+    hours, trials = result["negative_hours"], result["positive_trials"]
+    # zero drawn at half of one event: half a false accept over the audio, half a miss
+    floor_x, floor_y = 0.5 / hours, 50.0 / max(1, trials)
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    x = [max(p["false_accepts_per_hour"], floor) for p in result["curve"]]
-    y = [100 * p["miss_rate"] for p in result["curve"]]
+    x = [max(p["false_accepts_per_hour"], floor_x) for p in result["curve"]]
+    y = [max(100 * p["miss_rate"], floor_y) for p in result["curve"]]
+    ax.fill_between(
+        [floor_x, TARGET[1]], floor_y, 100 * TARGET[0], color="green", alpha=0.12, lw=0,
+        label=f"<= {100 * TARGET[0]:g}% miss at <= {TARGET[1]:g} per hour",
+    )  # fmt: skip
     ax.plot(x, y, marker=".", lw=1, label="thresholds 0.01-0.99")
     ax.plot(
-        [max(result["false_accepts_per_hour"], floor)],
-        [100 * result["miss_rate"]],
+        [max(result["false_accepts_per_hour"], floor_x)],
+        [max(100 * result["miss_rate"], floor_y)],
         "o",
         color="red",
         label=f"the run's threshold {result['threshold']:g}",
     )
-    ax.fill_between(
-        [floor, TARGET[1]], -1, 100 * TARGET[0], color="green", alpha=0.12, lw=0,
-        label=f"<= {100 * TARGET[0]:g}% miss at <= {TARGET[1]:g} per hour",
-    )  # fmt: skip
     ax.set_xscale("log")
-    ax.axvline(floor, color="grey", lw=0.6, ls=":")
-    ax.set_xlabel(f"false accepts per hour (over {hours:g} h; 0 at the dotted line)")
-    ax.set_ylabel(f"miss rate, % (over {result['positive_trials']} trials)")
-    ax.set_ylim(-1, 101)
+    ax.set_yscale("log")
+    ax.axvline(floor_x, color="grey", lw=0.6, ls=":")
+    ax.axhline(floor_y, color="grey", lw=0.6, ls=":")
+    ax.set_xlabel(f"false accepts per hour (over {hours:g} h; 0 on the dotted line)")
+    ax.set_ylabel(f"miss rate, % (over {trials} trials; 0 on the dotted line)")
+    ax.set_ylim(floor_y * 0.8, 100)
     ax.grid(True, which="both", lw=0.3)
     ax.legend(loc="upper right")
     ax.set_title(title or "detection error tradeoff")
