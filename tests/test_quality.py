@@ -22,13 +22,14 @@ def timed_fit(app, data, tmp_path) -> tuple[dict, float]:
 @pytest.mark.slow
 @pytest.mark.skipif(not UCI.exists(), reason=f"{UCI} not found (test data beside the checkout)")
 def test_sentiment_defaults_on_uci_sentences(tmp_path):
-    """The recipe's defaults on the 2,000 Amazon and IMDb sentences (README: Quality)."""
+    """The recipe's defaults on the 2,000 Amazon and IMDb sentences (README: Quality):
+    validation >= 0.88 and test >= 0.83 (measured: 0.895, 0.850)."""
     app = Sentiment()
     metrics = app.fit(data=str(UCI), run_dir=tmp_path / "run", verbose=0)
     test = app.evaluate(split="test")
     print(f"val_accuracy={metrics['val_accuracy']:.3f} test_accuracy={test['accuracy']:.3f}")
-    assert metrics["val_accuracy"] >= 0.80
-    assert test["accuracy"] >= 0.75
+    assert metrics["val_accuracy"] >= 0.88
+    assert test["accuracy"] >= 0.83
 
 
 SHAKESPEARE = DATA / "tiny_shakespeare" / "input.txt"
@@ -149,11 +150,11 @@ def quality_script(name: str, *args: str) -> list[str]:
 @pytest.mark.skipif(not UCI.exists(), reason=f"{UCI} not found")
 def test_sentiment_across_sites(tmp_path):
     """docs/results/sentiment.md "Out of domain": the defaults, trained on one site and
-    scored on the other, both ways, seeds 1-3: mean >= 0.79, min >= 0.76 (measured: 0.805,
+    scored on the other, both ways, seeds 1-3: mean >= 0.80, min >= 0.77 (measured: 0.805,
     0.778)."""
     lines = quality_script("sentiment_cross_domain", "--data", str(UCI), "--out", str(tmp_path))
     mean, worst = (float(cell) for cell in lines[-1].strip("| ").split("|")[-2:])
-    assert mean >= 0.79 and worst >= 0.76
+    assert mean >= 0.80 and worst >= 0.77
 
 
 @pytest.mark.slow
@@ -194,6 +195,26 @@ def test_trigger_word_marvin(tmp_path):
     assert metrics["positive_trials"] >= 60 and metrics["negative_minutes"] >= 30
     assert metrics["miss_rate"] <= 0.10
     assert metrics["false_accepts_per_hour"] <= 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SPEECH.exists(), reason=f"{SPEECH} not found")
+def test_trigger_word_over_ten_hours_of_running_speech(tmp_path):
+    """docs/results/trigger_word.md "Ten hours of running speech": "marvin" trained with
+    speech_negatives=2000, over 10 hours of held-out running speech and 300 trials by
+    held-out speakers: at most 5% missed and 5 false accepts per hour at the run's
+    threshold (measured: 0.3%, 3.3), and a threshold with at most 5% missed at 0.5 false
+    accepts per hour (measured: 0.7%)."""
+    import json
+
+    run = tmp_path / "marvin-speech"
+    args = ["--data", str(SPEECH), "--run", str(run), "--hours", "10", "--trials", "100"]
+    quality_script("trigger_word_det", *args, "--set", "speech_negatives=2000")
+    result = json.loads((run / "det-1.json").read_text())
+    assert result["negative_hours"] >= 10 and result["positive_trials"] >= 300
+    assert result["miss_rate"] <= 0.05 and result["false_accepts_per_hour"] <= 5.0
+    quiet = [p for p in result["curve"] if p["false_accepts_per_hour"] <= 0.5]
+    assert quiet and min(p["miss_rate"] for p in quiet) <= 0.05
 
 
 @pytest.mark.slow
