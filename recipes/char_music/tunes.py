@@ -9,6 +9,7 @@ from typing import Any
 from recipes.charlm.onnx_inference import (  # shipped in exports, needing no TensorFlow
     headers,
     parsed_tune,
+    tune_parts,
     whole_tune,  # noqa: F401
     write_midi,  # noqa: F401
 )
@@ -88,10 +89,8 @@ def repeats_expand(score: Any) -> bool:
     endings do not pair up parses, but gets no MIDI file ("cannot expand Stream: badly
     formed repeats or repeat expressions")."""
     music21 = require_music21()
-    scores = score.scores if isinstance(score, music21.stream.Opus) else [score]  # X: tunes
-    parts = [part for one in scores for part in (one.parts if one.parts else [one])]
     return all(
         music21.repeat.Expander(part).isExpandable() is not False
-        for part in parts
+        for part in tune_parts(score)
         if part.getElementsByClass("Measure")  # (no bars: no repeats to expand)
     )

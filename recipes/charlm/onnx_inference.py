@@ -252,25 +252,32 @@ def parsed_tune(tune: str):
 MIDI_IMPLIED_REPEATS = 6
 
 
+def tune_parts(score) -> list:
+    """The parts of a parsed tune (needs music21): those of each tune of an Opus (one
+    per ``X:``), a tune without parts being its own."""
+    import music21
+
+    scores = score.scores if isinstance(score, music21.stream.Opus) else [score]
+    return [part for one in scores for part in (one.parts if one.parts else [one])]
+
+
 def implied_repeats(score) -> int:
     """How many of a parsed tune's ``:|`` close no ``|:`` (needs music21)."""
     import music21
 
-    scores = score.scores if isinstance(score, music21.stream.Opus) else [score]
     count = 0
-    for one in scores:
-        for part in one.parts if one.parts else [one]:
-            open_repeats = 0
-            for bar in part.getElementsByClass("Measure"):
-                for line in (bar.leftBarline, bar.rightBarline):
-                    if not isinstance(line, music21.bar.Repeat):
-                        continue
-                    if line.direction == "start":
-                        open_repeats += 1
-                    elif open_repeats:
-                        open_repeats -= 1
-                    else:
-                        count += 1
+    for part in tune_parts(score):
+        open_repeats = 0
+        for bar in part.getElementsByClass("Measure"):
+            for line in (bar.leftBarline, bar.rightBarline):
+                if not isinstance(line, music21.bar.Repeat):
+                    continue
+                if line.direction == "start":
+                    open_repeats += 1
+                elif open_repeats:
+                    open_repeats -= 1
+                else:
+                    count += 1
     return count
 
 
