@@ -958,6 +958,8 @@ def test_running_speech_texts_never_say_the_word_and_split_in_two_halves():
     assert 0 < len(without) < len(test) / 2
     assert not any("the" in s.lower() for s in without)  # inside longer words too
     assert all(4 <= len(s.split()) <= 40 and "=" not in s and ">>>" not in s for s in test)
+    with pytest.raises(UserError, match="holds ' '.*speech_negatives=0"):
+        speech_texts(" ", "train")  # every sentence has a space: nothing left to say
 
 
 def test_speech_negatives_add_pieces_of_running_speech_to_training_only(layout):

@@ -12,6 +12,8 @@ import sysconfig
 import zlib
 from pathlib import Path
 
+from recipes.core.errors import UserError
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 #: characters of code, markup and addresses: a sentence with one is left out
 _NOT_PROSE = re.compile(r"[=_`{}\[\]<>|\\#*@/~^$%]|::|\.\w|\d{3}")
@@ -62,6 +64,17 @@ def speech_texts(word: str, half: str) -> list[str]:
     """English sentences for running speech, one ``half`` of them (``train`` or ``test``,
     split by the file they come from: the halves share no sentence): the prose of the
     standard library's docstrings, without any sentence that holds ``word`` (in any
-    case, also inside a longer word)."""
-    word = word.lower()
-    return [s for s, h in _stdlib_sentences().items() if h == half and word not in s.lower()]
+    case, also inside a longer word).
+
+    Raises:
+        UserError: when every sentence holds ``word`` (a word of a letter or two).
+    """
+    lowered = word.lower()
+    texts = [s for s, h in _stdlib_sentences().items() if h == half and lowered not in s.lower()]
+    if not texts:
+        raise UserError(
+            f"Every sentence of the standard library's docstrings holds {word!r}, so there is "
+            "no running speech without the trigger word: choose a longer word, or train "
+            "with --set speech_negatives=0."
+        )
+    return texts
