@@ -8,9 +8,8 @@ as much audio as asked for:
   Python standard library's docstrings (the test half of
   :func:`~recipes.trigger_word.prose.speech_texts`: none holds the trigger word, and
   ``speech_negatives`` trains on the other half), in many voices, rates and pitches
-  (:func:`speech_stream`), over the held-out
-  background recordings at random levels, with the held-out clips of other words said
-  between the sentences;
+  (:func:`speech_stream`), over the held-out background recordings at random levels,
+  with the held-out clips of other words said between the sentences;
 - **positives**: the held-out positives, each inserted ``trials`` times into background
   stretches (:func:`recipes.trigger_word.detection.positive_trials`).
 
