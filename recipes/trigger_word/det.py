@@ -59,12 +59,10 @@ def speech_stream(
     :data:`PAUSE_SECONDS`, each at a random level of ``plan.speech_db``: a recorded clip
     of another word (a share :data:`WORD_SHARE` of them, when ``clips`` has negatives)
     or a sentence of ``texts`` that eSpeak NG says in a random voice of ``voices``, rate
-    of :data:`mixing.RATES` and pitch of :data:`mixing.PITCHES`.
+    and pitch (:func:`mixing.say`).
 
     Returns the waveform and the number of sentences said in it.
     """
-    from recipes.trigger_word import synthesis
-
     samples = int(seconds * audio.SAMPLE_RATE)
     stretch = mixing.background_stretch(clips.backgrounds, samples, rng)
     mix = audio.with_level(stretch, rng.uniform(*plan.background_db)).astype(np.float32)
@@ -73,10 +71,7 @@ def speech_stream(
         if clips.negatives and rng.random() < WORD_SHARE:
             clip = clips.negatives[rng.integers(len(clips.negatives))]
         else:
-            voice = voices[rng.integers(len(voices))]
-            rate, pitch = int(rng.choice(mixing.RATES)), int(rng.choice(mixing.PITCHES))
-            text = texts[rng.integers(len(texts))]
-            clip = synthesis.synthesize(text, voice=voice, rate=rate, pitch=pitch)
+            clip, _ = mixing.say(texts, voices, rng)
             said += 1
         clip = audio.with_level(clip, rng.uniform(*plan.speech_db))[: samples - at]
         mix[at : at + len(clip)] += clip

@@ -189,6 +189,21 @@ def cut_background(waveform: np.ndarray, shares: tuple[float, float]) -> dict[st
     }
 
 
+def say(texts: list[str], voices: list[str], rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """One of ``texts`` said by eSpeak NG in a random voice of ``voices``, rate of
+    :data:`RATES` and pitch of :data:`PITCHES` (drawn in that order, then the text).
+
+    Returns the waveform and its name, ``voice@rate/pitch:text``.
+    """
+    from recipes.trigger_word import synthesis
+
+    voice = voices[rng.integers(len(voices))]
+    rate, pitch = int(rng.choice(RATES)), int(rng.choice(PITCHES))
+    text = texts[rng.integers(len(texts))]
+    clip = synthesis.synthesize(text, voice=voice, rate=rate, pitch=pitch)
+    return clip, f"{voice}@{rate}/{pitch}:{text}"
+
+
 def synthesized(
     words: list[str], count: int, rng: np.random.Generator, voices: list[str], label: str = ""
 ) -> tuple[list[np.ndarray], list[str]]:
@@ -199,17 +214,12 @@ def synthesized(
 
     Returns the clips and their voice names (``voice@rate/pitch``, the speaker ids).
     """
-    from recipes.trigger_word import synthesis
-
     clips, names = [], []
     with Progress(f"synthesizing {label} with eSpeak NG", verbose=bool(count and label)) as phase:
         for _ in phase.count(range(count), "clips"):
-            voice = voices[rng.integers(len(voices))]
-            rate, pitch = int(rng.choice(RATES)), int(rng.choice(PITCHES))
-            text = words[rng.integers(len(words))]
-            clip = synthesis.synthesize(text, voice=voice, rate=rate, pitch=pitch)
+            clip, name = say(words, voices, rng)
             clips.append(audio.with_level(audio.trim(clip), -20.0))
-            names.append(f"{voice}@{rate}/{pitch}:{text}")
+            names.append(name)
     return clips, names
 
 
@@ -227,7 +237,6 @@ def speech_pieces(
 
     With a ``label``, the synthesis is said on stderr as a phase counting its pieces.
     """
-    from recipes.trigger_word import synthesis
     from recipes.trigger_word.prose import speech_texts
 
     if not count:
@@ -236,11 +245,7 @@ def speech_pieces(
     pieces = []
     with Progress(f"synthesizing {label} with eSpeak NG", verbose=bool(label)) as phase:
         for _ in phase.count(range(count), "pieces"):
-            voice = voices[rng.integers(len(voices))]
-            rate, pitch = int(rng.choice(RATES)), int(rng.choice(PITCHES))
-            speech = synthesis.synthesize(
-                texts[rng.integers(len(texts))], voice=voice, rate=rate, pitch=pitch
-            )
+            speech, _ = say(texts, voices, rng)
             length = int(rng.uniform(*SPEECH_PIECE_SECONDS) * audio.SAMPLE_RATE)
             start = int(rng.integers(max(1, len(speech) - length + 1)))
             pieces.append(audio.with_level(speech[start : start + length], -20.0))
