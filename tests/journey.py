@@ -119,6 +119,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         eval_trials=2,
         eval_passes=1,
         calibration_minutes=5.0,
+        speech_negatives=0,
+        calibration_speech_minutes=1.0,
     ),
 }
 

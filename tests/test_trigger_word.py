@@ -46,6 +46,8 @@ TINY = dict(
     eval_trials=2,
     eval_passes=1,
     calibration_minutes=5.0,
+    speech_negatives=0,
+    calibration_speech_minutes=1.0,
 )
 
 
@@ -388,9 +390,12 @@ def test_threshold_follows_the_rule_on_validation(trained):
     assert recipe.threshold() == threshold == metrics["val_threshold"]
     assert TriggerWord.load(run).threshold() == threshold
     streams, trials = recipe.calibration_data()
-    assert sum(len(p) for p, _ in streams) * 20 >= 5 * 60 * 1000  # calibration_minutes (ms)
+    # calibration_minutes (5) and calibration_speech_minutes (1), in ms of 20 ms frames
+    assert sum(len(p) for p, _ in streams) * 20 >= (5 + 1) * 60 * 1000
+    assert len(streams[-1][0]) * 20 == 60 * 1000  # the speech: one stream of a minute
     assert len(trials) == 2 * len(recipe.splits().validation.positives)  # eval_trials
-    assert threshold == threshold_by_hand(streams, trials, 2.0, 0.05, 50)[0]
+    target = recipe.config.target_false_accepts_per_hour
+    assert threshold == threshold_by_hand(streams, trials, target, 0.05, 50)[0]
 
 
 def test_resume_composes_on_and_calibrates_its_own_model(trained, layout, tmp_path):
@@ -935,9 +940,10 @@ def test_chimes_land_at_the_times():
 
 # -- hours of held-out audio: the DET curve (recipes/trigger_word/det.py) ----------------
 def test_vectorized_detections_are_the_detectors():
-    """``det.detection_frames`` finds the frames the shipped Detector finds, at every
-    threshold and refractory time, on random probabilities."""
-    from recipes.trigger_word.det import detection_frames
+    """``detection.detection_frames`` (what the calibration and the DET count) finds the
+    frames the shipped Detector finds, at every threshold and refractory time, on random
+    probabilities."""
+    from recipes.trigger_word.detection import detection_frames
 
     rng = np.random.default_rng(5)
     for _ in range(20):
@@ -948,12 +954,15 @@ def test_vectorized_detections_are_the_detectors():
         assert detection_frames(p, threshold, refractory).tolist() == expected
 
 
-def test_running_speech_texts_never_say_the_word_and_split_in_two_halves():
+def test_running_speech_texts_never_say_the_word_and_split_in_three_parts():
     from recipes.trigger_word.prose import speech_texts
 
     train, test = speech_texts("zzzz", "train"), speech_texts("zzzz", "test")
+    validation = speech_texts("zzzz", "validation")
     assert len(train) > 2000 and len(test) > 2000  # the standard library's prose: hours
-    assert not set(train) & set(test)  # training hears none of the evaluation's sentences
+    assert len(validation) > 500
+    # training hears none of the calibration's or the evaluation's sentences
+    assert not set(train) & set(test) and not set(validation) & (set(train) | set(test))
     without = speech_texts("the", "test")
     assert 0 < len(without) < len(test) / 2
     assert not any("the" in s.lower() for s in without)  # inside longer words too

@@ -5,11 +5,13 @@ a miss rate of 5% cannot be told from 0% on 60 trials. :func:`det_curve` measure
 as much audio as asked for:
 
 - **negatives**: running speech that eSpeak NG synthesizes from English sentences of the
-  Python standard library's docstrings (the test half of
-  :func:`~recipes.trigger_word.prose.speech_texts`: none holds the trigger word, and
-  ``speech_negatives`` trains on the other half), in many voices, rates and pitches
-  (:func:`speech_stream`), over the held-out background recordings at random levels,
-  with the held-out clips of other words said between the sentences;
+  Python standard library's docstrings (the ``test`` part of
+  :func:`~recipes.trigger_word.prose.speech_texts`: none holds the trigger word;
+  ``speech_negatives`` trains on the ``train`` part, the threshold is calibrated on the
+  ``validation`` part), in many voices, rates and pitches
+  (:func:`~recipes.trigger_word.mixing.speech_stream`), over the held-out background
+  recordings at random levels, with the held-out clips of other words said between the
+  sentences;
 - **positives**: the held-out positives, each inserted ``trials`` times into background
   stretches (:func:`recipes.trigger_word.detection.positive_trials`).
 
@@ -25,9 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recipes.core.training import save_figure
-from recipes.trigger_word import audio, detection, mixing
+from recipes.trigger_word import detection, mixing
 from recipes.trigger_word.mixing import Clips
-from recipes.trigger_word.prose import speech_texts
 
 if TYPE_CHECKING:
     from recipes.trigger_word.recipe import TriggerWord
@@ -37,80 +38,6 @@ GRID = tuple(round(0.01 * i, 2) for i in range(1, 100))
 #: (miss rate, false accepts per hour) of the shaded corner of the plot: openWakeWord's
 #: published target for its models
 TARGET = (0.05, 0.5)
-#: seconds of one negative stream (a stream is scored as one recording)
-STREAM_SECONDS = 60.0
-#: share of the utterances in a stream that are recorded clips of other words (when the
-#: split has them); the rest are synthesized sentences
-WORD_SHARE = 0.25
-#: pause between two utterances, in seconds
-PAUSE_SECONDS = (0.2, 1.5)
-
-
-def speech_stream(
-    clips: Clips,
-    texts: list[str],
-    voices: list[str],
-    plan: mixing.Mixing,
-    rng: np.random.Generator,
-    seconds: float = STREAM_SECONDS,
-) -> tuple[np.ndarray, int]:
-    """One negative stream of ``seconds``: a background stretch of ``clips`` at a random
-    level of ``plan.background_db``, and utterances one after the other with pauses of
-    :data:`PAUSE_SECONDS`, each at a random level of ``plan.speech_db``: a recorded clip
-    of another word (a share :data:`WORD_SHARE` of them, when ``clips`` has negatives)
-    or a sentence of ``texts`` that eSpeak NG says in a random voice of ``voices``, rate
-    and pitch (:func:`mixing.say`).
-
-    Returns the waveform and the number of sentences said in it.
-    """
-    samples = int(seconds * audio.SAMPLE_RATE)
-    stretch = mixing.background_stretch(clips.backgrounds, samples, rng)
-    mix = audio.with_level(stretch, rng.uniform(*plan.background_db)).astype(np.float32)
-    at, said = int(rng.uniform(*PAUSE_SECONDS) * audio.SAMPLE_RATE), 0
-    while at < samples:
-        if clips.negatives and rng.random() < WORD_SHARE:
-            clip = clips.negatives[rng.integers(len(clips.negatives))]
-        else:
-            clip, _ = mixing.say(texts, voices, rng)
-            said += 1
-        clip = audio.with_level(clip, rng.uniform(*plan.speech_db))[: samples - at]
-        mix[at : at + len(clip)] += clip
-        at += len(clip) + int(rng.uniform(*PAUSE_SECONDS) * audio.SAMPLE_RATE)
-    return np.clip(mix, -1.0, 1.0), said
-
-
-def detection_frames(probabilities: np.ndarray, threshold: float, refractory: int) -> np.ndarray:
-    """The frames of the detections in one recording's ``probabilities``: the rule of
-    :class:`~recipes.trigger_word.onnx_inference.Detector` (a frame at or above the
-    threshold after one below it, at least ``refractory`` frames after the previous
-    detection), vectorized over the frames."""
-    above = np.asarray(probabilities, np.float64) >= threshold
-    rising = np.flatnonzero(above & ~np.concatenate([[False], above[:-1]]))
-    kept, last = [], None
-    for frame in rising.tolist():
-        if last is None or frame - last >= refractory:
-            kept.append(frame)
-            last = frame
-    return np.asarray(kept, np.int64)
-
-
-def _counts(recipe: TriggerWord, probabilities, thresholds) -> np.ndarray:
-    """Detections in each negative recording, summed, at each of ``thresholds``."""
-    refractory = recipe.detector(0.5).refractory
-    return np.array(
-        [sum(len(detection_frames(p, t, refractory)) for p in probabilities) for t in thresholds]
-    )
-
-
-def _misses(recipe: TriggerWord, trials, thresholds) -> np.ndarray:
-    """Trials without a detection in their window, at each of ``thresholds``."""
-    refractory, seconds = recipe.detector(0.5).refractory, recipe.frame_seconds()
-    missed = np.zeros(len(thresholds), np.int64)
-    for probs, _, (first, last) in trials:
-        for i, t in enumerate(thresholds):
-            times = (detection_frames(probs, t, refractory) + 1) * seconds
-            missed[i] += not np.any((times >= first) & (times <= last))
-    return missed
 
 
 def det_curve(
@@ -122,8 +49,9 @@ def det_curve(
     voices: list[str] | None = None,
 ) -> dict[str, Any]:
     """Misses and false accepts per hour at every threshold of :data:`GRID` and at the
-    run's threshold, over ``hours`` of negative streams (:func:`speech_stream`) and
-    ``trials`` insertions of each positive of ``clips`` (a held-out split).
+    run's threshold, over ``hours`` of negative streams
+    (:func:`~recipes.trigger_word.detection.speech_streams` of the ``test`` sentences)
+    and ``trials`` insertions of each positive of ``clips`` (a held-out split).
 
     Args:
         voices: eSpeak NG voices of the sentences; default
@@ -139,28 +67,17 @@ def det_curve(
 
     recipe._require_model()
     voices = voices or synthesis.english_voices()
-    texts = speech_texts(recipe.config.word, "test")
     rng = np.random.default_rng([recipe.config.seed, seed, 23])
     threshold = recipe.threshold()
-    plan = recipe.mixing()
-    streams = max(1, int(np.ceil(hours * 3600 / STREAM_SECONDS)))
-    probabilities, said = [], 0
-    with recipe.progress(
-        f"synthesizing and scoring {streams * STREAM_SECONDS / 60:g} minutes of negative speech"
-    ):
-        batches = range(0, streams, detection.STREAM_BATCH)
-        for start in recipe.counted(batches, "batches of streams"):
-            batch = []
-            for _ in range(min(detection.STREAM_BATCH, streams - start)):
-                waveform, sentences = speech_stream(clips, texts, voices, plan, rng)
-                batch.append(waveform)
-                said += sentences
-            probabilities += recipe.batch_probabilities(batch)
+    streams = max(1, int(np.ceil(hours * 3600 / mixing.STREAM_SECONDS)))
+    minutes = streams * mixing.STREAM_SECONDS / 60
+    with recipe.progress(f"synthesizing and scoring {minutes:g} minutes of negative speech"):
+        probabilities, said = detection.speech_streams(recipe, clips, "test", minutes, rng, voices)
     with recipe.progress("scoring positive trials"):
         scored = detection.positive_trials(recipe, clips, rng, trials)
     thresholds = (*GRID, threshold)
-    accepted = _counts(recipe, probabilities, thresholds)
-    missed = _misses(recipe, scored, thresholds)
+    accepted = detection.false_accept_counts(recipe, probabilities, thresholds)
+    missed = detection.miss_counts(recipe, scored, thresholds)
     measured = sum(len(p) for p in probabilities) * recipe.frame_seconds() / 3600.0
     per_hour = accepted / measured
     miss_rate = missed / max(1, len(scored))

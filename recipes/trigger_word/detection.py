@@ -207,6 +207,42 @@ def _stream_audio(
 
 
 # -- counts and metrics ------------------------------------------------------------------
+def detection_frames(probabilities: np.ndarray, threshold: float, refractory: int) -> np.ndarray:
+    """The frames of the detections in one recording's ``probabilities``: the rule of
+    :class:`~recipes.trigger_word.onnx_inference.Detector` (a frame at or above the
+    threshold after one below it, at least ``refractory`` frames after the previous
+    detection), vectorized over the frames."""
+    above = np.asarray(probabilities, np.float64) >= threshold
+    rising = np.flatnonzero(above & ~np.concatenate([[False], above[:-1]]))
+    kept, last = [], None
+    for frame in rising.tolist():
+        if last is None or frame - last >= refractory:
+            kept.append(frame)
+            last = frame
+    return np.asarray(kept, np.int64)
+
+
+def false_accept_counts(recipe: TriggerWord, probabilities, thresholds) -> np.ndarray:
+    """Detections in negative recordings (their ``probabilities``), summed, at each of
+    ``thresholds`` (:func:`detection_frames`)."""
+    refractory = recipe.detector(0.5).refractory
+    return np.array(
+        [sum(len(detection_frames(p, t, refractory)) for p in probabilities) for t in thresholds]
+    )
+
+
+def miss_counts(recipe: TriggerWord, trials, thresholds) -> np.ndarray:
+    """Trials (see :func:`positive_trials`) without a detection in their window, at each
+    of ``thresholds`` (:func:`detection_frames`)."""
+    refractory, seconds = recipe.detector(0.5).refractory, recipe.frame_seconds()
+    missed = np.zeros(len(thresholds), np.int64)
+    for probs, _, (first, last) in trials:
+        for i, t in enumerate(thresholds):
+            times = (detection_frames(probs, t, refractory) + 1) * seconds
+            missed[i] += not np.any((times >= first) & (times <= last))
+    return missed
+
+
 def false_accepts(recipe: TriggerWord, streams, threshold: float) -> int:
     """Detections in negative streams (see :func:`negative_streams`)."""
     return sum(len(recipe.detector(threshold).update(p)) for p, _ in streams)
@@ -260,8 +296,10 @@ def metrics(recipe: TriggerWord, clips: Clips) -> dict[str, Any]:
 def calibration_data(recipe: TriggerWord) -> tuple[list, list]:
     """What the threshold is calibrated on: the model's probabilities on the validation
     backgrounds with validation negatives (:func:`negative_streams`), passed over until
-    they last ``calibration_minutes`` (at least once), and on the validation positives
-    (:func:`positive_trials`). Returns ``(streams, trials)``."""
+    they last ``calibration_minutes`` (at least once), on ``calibration_speech_minutes``
+    of running speech over them (:func:`speech_streams`, the ``validation`` part of the
+    sentences), and on the validation positives (:func:`positive_trials`). Returns
+    ``(streams, trials)``."""
     c = recipe.config
     rng = np.random.default_rng([c.seed, 11])
     clips = recipe.splits().validation
@@ -271,7 +309,49 @@ def calibration_data(recipe: TriggerWord) -> tuple[list, list]:
     passes = max(1, int(np.ceil(c.calibration_minutes * 60 / seconds))) if seconds else 1
     streams = _stream_audio(recipe, clips, rng, passes)
     trials, streams = _scored(recipe, _trial_audio(recipe, clips, rng), streams)
-    return streams, trials
+    speech, _ = speech_streams(recipe, clips, "validation", c.calibration_speech_minutes, rng)
+    return streams + [(p, np.zeros(len(p), np.float32)) for p in speech], trials
+
+
+def speech_streams(
+    recipe: TriggerWord,
+    clips: Clips,
+    part: str,
+    minutes: float,
+    rng: np.random.Generator,
+    voices: list[str] | None = None,
+) -> tuple[list[np.ndarray], int]:
+    """The model's probabilities on ``minutes`` of running speech, in streams of
+    :data:`~recipes.trigger_word.mixing.STREAM_SECONDS` (:func:`mixing.speech_stream`:
+    sentences of the ``part`` of :func:`~recipes.trigger_word.prose.speech_texts`, said
+    over the backgrounds of ``clips`` with their negatives between them), synthesized and
+    scored a batch at a time, the batches counted by the phase in progress.
+
+    Args:
+        voices: eSpeak NG voices of the sentences; default
+            :func:`~recipes.trigger_word.synthesis.english_voices`.
+
+    Returns:
+        The probabilities of each stream, and the number of sentences said.
+    """
+    count = int(np.ceil(minutes * 60 / mixing.STREAM_SECONDS))
+    if count == 0:
+        return [], 0
+    from recipes.trigger_word import synthesis
+    from recipes.trigger_word.prose import speech_texts
+
+    voices = voices or synthesis.english_voices()
+    texts = speech_texts(recipe.config.word, part)
+    plan = recipe.mixing()
+    probabilities, said = [], 0
+    for start in recipe.counted(range(0, count, STREAM_BATCH), "batches of speech streams"):
+        batch = []
+        for _ in range(min(STREAM_BATCH, count - start)):
+            waveform, sentences = mixing.speech_stream(clips, texts, voices, plan, rng)
+            batch.append(waveform)
+            said += sentences
+        probabilities += recipe.batch_probabilities(batch)
+    return probabilities, said
 
 
 def calibrate(recipe: TriggerWord, streams, trials) -> float:
@@ -282,10 +362,12 @@ def calibrate(recipe: TriggerWord, streams, trials) -> float:
     hearing when at most ``target_miss_rate`` of the trials are missed."""
     c = recipe.config
     hours = sum(len(p) for p, _ in streams) * recipe.frame_seconds() / 3600.0
+    negatives = [p for p, _ in streams]
     quiet, hearing = [], []
     for t in recipe.counted(CALIBRATION_GRID, "thresholds"):
-        quiet.append(false_accepts(recipe, streams, t) <= c.target_false_accepts_per_hour * hours)
-        hearing.append(misses(recipe, trials, t) <= c.target_miss_rate * len(trials))
+        accepted = false_accept_counts(recipe, negatives, [t])[0]
+        quiet.append(accepted <= c.target_false_accepts_per_hour * hours)
+        hearing.append(miss_counts(recipe, trials, [t])[0] <= c.target_miss_rate * len(trials))
     return choose_threshold(CALIBRATION_GRID, quiet, hearing)
 
 

@@ -232,7 +232,7 @@ def speech_pieces(
 ) -> list[np.ndarray]:
     """``count`` pieces of running speech, each a random stretch of
     :data:`SPEECH_PIECE_SECONDS` (cut anywhere, mid-word too) of a sentence that eSpeak NG
-    says in a random voice, rate and pitch: sentences of the ``train`` half of
+    says in a random voice, rate and pitch: sentences of the ``train`` part of
     :func:`~recipes.trigger_word.prose.speech_texts` (none holds ``word``).
 
     With a ``label``, the synthesis is said on stderr as a phase counting its pieces.
@@ -405,6 +405,49 @@ def background_stretch(
         return np.resize(source, samples).astype(np.float32)
     start = rng.integers(len(source) - samples)
     return source[start : start + samples].astype(np.float32)
+
+
+#: seconds of one stream of running speech (:func:`speech_stream`; a stream is scored as one
+#: recording)
+STREAM_SECONDS = 60.0
+#: share of the utterances in a stream that are recorded clips of other words (when the
+#: split has them); the rest are synthesized sentences
+WORD_SHARE = 0.25
+#: pause between two utterances, in seconds
+PAUSE_SECONDS = (0.2, 1.5)
+
+
+def speech_stream(
+    clips: Clips,
+    texts: list[str],
+    voices: list[str],
+    plan: Mixing,
+    rng: np.random.Generator,
+    seconds: float = STREAM_SECONDS,
+) -> tuple[np.ndarray, int]:
+    """One negative stream of ``seconds``: a background stretch of ``clips`` at a random
+    level of ``plan.background_db``, and utterances one after the other with pauses of
+    :data:`PAUSE_SECONDS`, each at a random level of ``plan.speech_db``: a recorded clip
+    of another word (a share :data:`WORD_SHARE` of them, when ``clips`` has negatives)
+    or a sentence of ``texts`` that eSpeak NG says in a random voice of ``voices``, rate
+    and pitch (:func:`say`).
+
+    Returns the waveform and the number of sentences said in it.
+    """
+    samples = int(seconds * audio.SAMPLE_RATE)
+    stretch = background_stretch(clips.backgrounds, samples, rng)
+    mix = audio.with_level(stretch, rng.uniform(*plan.background_db)).astype(np.float32)
+    at, said = int(rng.uniform(*PAUSE_SECONDS) * audio.SAMPLE_RATE), 0
+    while at < samples:
+        if clips.negatives and rng.random() < WORD_SHARE:
+            clip = clips.negatives[rng.integers(len(clips.negatives))]
+        else:
+            clip, _ = say(texts, voices, rng)
+            said += 1
+        clip = audio.with_level(clip, rng.uniform(*plan.speech_db))[: samples - at]
+        mix[at : at + len(clip)] += clip
+        at += len(clip) + int(rng.uniform(*PAUSE_SECONDS) * audio.SAMPLE_RATE)
+    return np.clip(mix, -1.0, 1.0), said
 
 
 def _place(length: int, taken: list[tuple[int, int]], total: int, rng) -> int | None:

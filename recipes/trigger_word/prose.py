@@ -1,7 +1,9 @@
 """English prose for running speech: sentences of the Python standard library's
-docstrings, read from its source files (nothing is imported, nothing downloaded), in two
-halves by file. The trigger word's training hears one half as negatives
-(``speech_negatives``); its DET evaluation (:mod:`recipes.trigger_word.det`) the other."""
+docstrings, read from its source files (nothing is imported, nothing downloaded), in three
+parts by file. The trigger word's training hears the ``train`` part as negatives
+(``speech_negatives``), the calibration of its threshold the ``validation`` part
+(``calibration_speech_minutes``), its DET evaluation (:mod:`recipes.trigger_word.det`) the
+``test`` part."""
 
 from __future__ import annotations
 
@@ -17,6 +19,20 @@ from recipes.core.errors import UserError
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 #: characters of code, markup and addresses: a sentence with one is left out
 _NOT_PROSE = re.compile(r"[=_`{}\[\]<>|\\#*@/~^$%]|::|\.\w|\d{3}")
+
+
+#: the parts of the sentences
+PARTS = ("train", "validation", "test")
+
+
+def part_of(name: str) -> str:
+    """The part of the sentences of the file ``name`` (a path under the standard
+    library's folder), by a checksum of it: half of the files are ``test``; of the
+    other half, one in five is ``validation`` and the rest ``train``."""
+    checksum = zlib.crc32(name.encode())
+    if checksum % 2:
+        return "test"
+    return "validation" if checksum // 2 % 5 == 0 else "train"
 
 
 def _sentences(docstring: str) -> list[str]:
@@ -39,7 +55,7 @@ def _sentences(docstring: str) -> list[str]:
 def _stdlib_sentences() -> dict[str, str]:
     """The prose sentences of the docstrings of the standard library's modules (its own
     folder and one level of packages; no tests, no site-packages), in file order, each
-    once: sentence -> the half it belongs to (``train`` or ``test``, by its file)."""
+    once: sentence -> the part it belongs to (:data:`PARTS`, by its file)."""
     root = Path(sysconfig.get_paths()["stdlib"])
     skipped = {"site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3"}
     paths = sorted(root.glob("*.py")) + sorted(
@@ -47,8 +63,7 @@ def _stdlib_sentences() -> dict[str, str]:
     )
     seen: dict[str, str] = {}
     for path in paths:
-        # a whole file's sentences in one half: its name's checksum decides
-        half = ("train", "test")[zlib.crc32(path.relative_to(root).as_posix().encode()) % 2]
+        part = part_of(path.relative_to(root).as_posix())
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
@@ -56,13 +71,13 @@ def _stdlib_sentences() -> dict[str, str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
                 for sentence in _sentences(ast.get_docstring(node) or ""):
-                    seen.setdefault(sentence, half)
+                    seen.setdefault(sentence, part)
     return seen
 
 
-def speech_texts(word: str, half: str) -> list[str]:
-    """English sentences for running speech, one ``half`` of them (``train`` or ``test``,
-    split by the file they come from: the halves share no sentence): the prose of the
+def speech_texts(word: str, part: str) -> list[str]:
+    """English sentences for running speech, one ``part`` of :data:`PARTS` (split by the
+    file they come from: the parts share no sentence): the prose of the
     standard library's docstrings, without any sentence that holds ``word`` (in any
     case, also inside a longer word).
 
@@ -70,7 +85,7 @@ def speech_texts(word: str, half: str) -> list[str]:
         UserError: when every sentence holds ``word`` (a word of a letter or two).
     """
     lowered = word.lower()
-    texts = [s for s, h in _stdlib_sentences().items() if h == half and lowered not in s.lower()]
+    texts = [s for s, h in _stdlib_sentences().items() if h == part and lowered not in s.lower()]
     if not texts:
         raise UserError(
             f"Every sentence of the standard library's docstrings holds {word!r}, so there is "
