@@ -67,6 +67,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "embedding_dim": 8,
         "batch_size": 8,
         "dropout": 0.0,
+        "adapt_rate": 0.01,  # evaluate also reports dynamic evaluation
     },
     # tests/test_charlm.py TINY with test_music_fit_generate_whole_tunes_and_midi's sizes
     "char_music": {

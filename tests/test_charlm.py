@@ -88,6 +88,27 @@ def test_bits_per_char_carries_states_across_windows(trained):
         app.config.window = window
 
 
+def test_dynamic_evaluation_learns_what_the_text_repeats_and_restores_the_weights(trained):
+    """adapt > 0: a line the training text never held, repeated, costs far fewer bits
+    once the model learns from what it has read; the first window is scored before any
+    step (as without adapting); the trained weights are back afterwards."""
+    app = trained[0]
+    held = "".join("one six seven.\n" for _ in range(40))
+    before = [v.numpy().copy() for v in app.model.trainable_variables]
+    static = app.bits_per_char([held], streams=1)
+    adapted = app.bits_per_char([held], adapt=0.01)
+    assert adapted < 0.5 * static, (adapted, static)
+    assert all(
+        np.array_equal(a, v.numpy())
+        for a, v in zip(before, app.model.trainable_variables, strict=True)
+    )
+    assert app.bits_per_char([held], streams=1) == static
+    first = held[: app.config.window]  # one window: nothing read before it to learn from
+    assert app.bits_per_char([first], adapt=0.01) == pytest.approx(
+        app.bits_per_char([first], streams=1), rel=1e-5
+    )
+
+
 def test_sampling_is_reproducible_for_a_seed(trained):
     app, _, _ = trained
     a = app.generate("one", samples=3, length=50, temperature=1.0, seed=7)

@@ -39,7 +39,7 @@ ATOL = 1e-5
 #: what each evaluate --json reports (README, "The command line")
 METRICS = {
     "sentiment": {"accuracy", "macro_f1", "loss"},
-    "char_text": {"bits_per_char"},
+    "char_text": {"bits_per_char", "adapted_bits_per_char"},  # adapt_rate is set
     "char_music": {"bits_per_char"},
     "translator": {"bleu", "chrf", "exact_match"},
     "ner": {"precision", "recall", "f1"},

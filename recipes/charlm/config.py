@@ -46,6 +46,12 @@ class CharLMConfig(TrainConfig):
     eval_chars: int = setting(
         200_000, "[0, 1000000000000]", "characters of train scored for metrics.json (0: all)"
     )
+    adapt_rate: float = setting(
+        0.0,
+        "[0, 1]",
+        "dynamic evaluation: above 0, metrics also report adapted_bits_per_char, the "
+        "model learning from the held-out text as it reads it (RMSprop steps of this rate)",
+    )
     length: int = setting(500, "[1, 1000000]", "characters generated per sample (predict)")
     temperature: float = setting(
         0.8, "[0, 1000]", "sampling temperature (0: always the likeliest character)"

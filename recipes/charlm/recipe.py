@@ -61,6 +61,60 @@ def tail_parts(text: str, validation: float, test: float) -> tuple[str, str, str
     return train, held, tested
 
 
+# -- dynamic evaluation -----------------------------------------------------------------
+#: dynamic evaluation: the share of the distance to the trained weights taken back at
+#: every step
+ADAPT_DECAY = 0.001
+#: dynamic evaluation: the decay of RMSprop's mean square of the gradients
+ADAPT_BETA = 0.99
+
+
+class Adapter:
+    """One step of dynamic evaluation, compiled: a window's negative log-likelihoods
+    (scored before the step), then one RMSprop step on them, with the decay toward the
+    trained weights (see :meth:`CharLM.bits_per_char`).
+
+    Call :meth:`reset` with the trained weights before reading a text.
+    """
+
+    def __init__(self, model: keras.Model, emb, rnn, dense):
+        self.weights = model.trainable_variables
+        self.trained = [tf.Variable(tf.zeros_like(w.value), trainable=False) for w in self.weights]
+        self.squares = [tf.Variable(tf.zeros_like(w.value), trainable=False) for w in self.weights]
+        self.steps = tf.Variable(0.0, trainable=False)
+
+        def step(inputs, targets, states, rate):
+            with tf.GradientTape() as tape:
+                outputs = rnn(emb(inputs), initial_state=states, training=False)
+                nll = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, dense(outputs[0]))
+                loss = tf.reduce_mean(nll)
+            gradients = tape.gradient(loss, self.weights)
+            self.steps.assign_add(1.0)
+            unbiased = 1.0 - tf.pow(ADAPT_BETA, self.steps)
+            for weight, gradient, square, trained in zip(
+                self.weights, gradients, self.squares, self.trained, strict=True
+            ):
+                gradient = tf.convert_to_tensor(gradient)
+                square.assign(ADAPT_BETA * square + (1.0 - ADAPT_BETA) * tf.square(gradient))
+                move = gradient / (tf.sqrt(square / unbiased) + 1e-8)
+                value = weight.value
+                weight.assign(value - rate * move + ADAPT_DECAY * (trained - value))
+            return nll, outputs[1:]
+
+        self._step = tf.function(step, jit_compile=True, reduce_retracing=True)
+
+    def reset(self, trained: list[np.ndarray]) -> None:
+        """Before a text: the trained weights to decay toward, no gradients seen yet."""
+        for variable, value in zip(self.trained, trained, strict=True):
+            variable.assign(value)
+        for square in self.squares:
+            square.assign(tf.zeros_like(square))
+        self.steps.assign(0.0)
+
+    def __call__(self, inputs, targets, states, rate: float):
+        return self._step(inputs, targets, states, tf.constant(rate, tf.float32))
+
+
 # -- the recipe -------------------------------------------------------------------------
 class CharLM(Recipe):
     """Base of the character generators: a subclass reads its corpus and post-processes."""
@@ -189,11 +243,20 @@ class CharLM(Recipe):
         return zero_states(self._layers()[1], batch)
 
     # -- evaluation --------------------------------------------------------------------
-    def bits_per_char(self, documents: list[str], limit: int = 0, streams: int = 64) -> float:
+    def bits_per_char(
+        self, documents: list[str], limit: int = 0, streams: int = 64, adapt: float = 0.0
+    ) -> float:
         """Bits per character of the documents, each character predicted from all before it.
 
         The text is read as ``streams`` contiguous parts side by side, window after
         window, with the recurrent states carried from one window to the next.
+
+        With ``adapt`` above 0 (dynamic evaluation, Krause et al., 2018), the model also
+        keeps learning from the text as it reads it: the text is read as one stream, and
+        after each window is scored, one RMSprop step of rate ``adapt`` on that window
+        (on characters already predicted, never on those ahead) moves the weights, and
+        :data:`ADAPT_DECAY` of their distance to the trained weights pulls them back.
+        The trained weights are restored afterwards.
         """
         ids = self.encode(self.corpus(documents))
         if limit:
@@ -201,19 +264,29 @@ class CharLM(Recipe):
         n = len(ids) - 1
         if n < 1:
             raise UserError("No text to score: the documents hold fewer than 2 characters.")
-        streams = max(1, min(streams, n // self.config.window))
+        streams = 1 if adapt else max(1, min(streams, n // self.config.window))
         span = -(-n // streams)  # characters per stream, the last padded
         pad = streams * span - n
         inputs = np.pad(ids[:-1], (0, pad)).reshape(streams, span)
         targets = np.pad(ids[1:], (0, pad)).reshape(streams, span)
         weights = np.pad(np.ones(n, "float32"), (0, pad)).reshape(streams, span)
-        score = self._scorer()
+        score = self._adapter() if adapt else self._scorer()
+        variables = self.model.trainable_variables
+        trained = [v.numpy() for v in variables]
         states = self._zero_states(streams)
         total = 0.0
-        for start in self.counted(range(0, span, self.config.window), "windows"):
-            end = start + self.config.window
-            nll, states = score(inputs[:, start:end], targets[:, start:end], states)
-            total += float(tf.reduce_sum(nll * weights[:, start:end]))
+        try:
+            if adapt:
+                score.reset(trained)
+            for start in self.counted(range(0, span, self.config.window), "windows"):
+                end = start + self.config.window
+                window = (inputs[:, start:end], targets[:, start:end], states)
+                nll, states = score(*window, adapt) if adapt else score(*window)
+                total += float(tf.reduce_sum(nll * weights[:, start:end]))
+        finally:
+            if adapt:  # the trained weights back, whatever happened
+                for variable, value in zip(variables, trained, strict=True):
+                    variable.assign(value)
         return total / n / math.log(2)
 
     def _scorer(self):
@@ -229,13 +302,24 @@ class CharLM(Recipe):
             "score", lambda: tf.function(score, jit_compile=True, reduce_retracing=True)
         )
 
+    def _adapter(self) -> Adapter:
+        """The scorer of dynamic evaluation (see :meth:`bits_per_char`), compiled once
+        per model."""
+        return self._compiled("adapt", lambda: Adapter(self.model, *self._layers()))
+
     def metrics(self, documents: list[str]) -> dict[str, float]:
-        """``bits_per_char`` (states carried through each text; see :meth:`bits_per_char`)."""
+        """``bits_per_char`` (states carried through each text; see :meth:`bits_per_char`),
+        and with ``adapt_rate`` above 0, ``adapted_bits_per_char`` (dynamic evaluation)
+        on held-out text."""
         # the training split's figure is taken on its first `eval_chars` characters; the
         # cached splits are only looked at (other documents never cause a data read)
         is_train = self._splits is not None and documents is self._splits[1].train
         limit = self.config.eval_chars if is_train else 0
-        return {"bits_per_char": self.bits_per_char(documents, limit=limit)}
+        result = {"bits_per_char": self.bits_per_char(documents, limit=limit)}
+        if self.config.adapt_rate and not is_train:
+            adapted = self.bits_per_char(documents, adapt=self.config.adapt_rate)
+            result["adapted_bits_per_char"] = adapted
+        return result
 
     # -- generation --------------------------------------------------------------------
     def generator(self, grammar: bool):
