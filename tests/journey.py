@@ -89,6 +89,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "batch_size": 16,
         "dropout": 0.0,
         "beam_width": 3,
+        "label_smoothing": 0.1,  # a loss of the recipe's own, saved in model.keras
     },
     # tests/test_ner.py TINY
     "ner": {

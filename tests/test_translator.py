@@ -169,6 +169,32 @@ def test_attention_matches_its_formula_and_ignores_padding(score):
 
 
 # -- training and decoding ---------------------------------------------------------------------
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+def test_smoothed_loss_is_keras_cross_entropy_over_the_tokens_not_padding(smoothing):
+    """SmoothedCrossEntropy on random logits with padded targets: Keras's categorical
+    cross-entropy with its label smoothing, over the tokens that are not padding only
+    (and, without smoothing, Keras's sparse one with ignore_class)."""
+    import keras
+
+    from recipes.translator.loss import SmoothedCrossEntropy
+
+    rng = np.random.default_rng(3)
+    ids = rng.integers(1, 9, (4, 6))
+    ids[0, 2:], ids[3, 5:] = 0, 0
+    logits = rng.normal(size=(4, 6, 9)).astype("float32") * 3
+    kept = ids != 0
+    smoothed = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing)
+    expected = smoothed(np.eye(9)[ids[kept]], logits[kept])
+    assert float(SmoothedCrossEntropy(smoothing)(ids, logits)) == pytest.approx(
+        float(expected), rel=1e-5
+    )
+    if smoothing == 0.0:
+        sparse = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+        assert float(SmoothedCrossEntropy(0.0)(ids, logits)) == pytest.approx(
+            float(sparse(ids, logits)), rel=1e-5
+        )
+
+
 def test_fit_learns_and_writes_the_run_folder(trained):
     app, metrics, root = trained
     run = root / "run"

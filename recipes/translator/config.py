@@ -62,6 +62,9 @@ class TranslatorConfig(TrainConfig):
     )
     attention_units: int = setting(256, SIZE, "the additive attention's size")
     dropout: float = setting(0.2, SHARE, "on the embeddings and before the output layer")
+    label_smoothing: float = setting(
+        0.0, "[0, 1)", "training: the share of each target spread over the whole vocabulary"
+    )
     beam_width: int = setting(4, "[1, 512]", "beams kept while decoding (1: greedy)")
     length_penalty: float = setting(
         0.6,

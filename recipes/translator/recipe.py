@@ -55,6 +55,7 @@ from recipes.translator.decoding import (
     teacher_forced,
     translation_function,
 )
+from recipes.translator.loss import SmoothedCrossEntropy
 from recipes.translator.plots import attention_heatmap
 from recipes.translator.tokens import (
     END,
@@ -222,7 +223,11 @@ class Translator(Recipe):
         model = keras.Model([source, target_in], logits, name="translator")
         model.compile(
             optimizer=self.optimizer(),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
+            loss=(
+                SmoothedCrossEntropy(c.label_smoothing, ignore_class=PAD)
+                if c.label_smoothing
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
+            ),
             jit_compile=self.jit_compile(),
         )
         return model
