@@ -207,6 +207,43 @@ def test_fit_learns_and_writes_the_run_folder(trained):
     assert app.translate(["4 0 7"], beam_width=1) == ["four zero seven."]
 
 
+def test_checkpoint_averaging_keeps_the_mean_only_when_it_translates_better(trained):
+    """finish_training with average_epochs=2 on kept epochs made here: the best epoch's
+    weights plus noise, the one before minus the same noise (their mean: the trained
+    weights) is averaged and kept; the trained weights beside noise alone are not."""
+    from recipes.translator.recipe import EpochWeights
+
+    app = trained[0]
+    config, weights = app.config, app.model.get_weights()
+    rng = np.random.default_rng(4)
+    noise = [rng.normal(0.0, 0.5, w.shape).astype(w.dtype) for w in weights]
+    plus = [w + n for w, n in zip(weights, noise, strict=True)]
+    minus = [w - n for w, n in zip(weights, noise, strict=True)]
+    try:
+        app.config = config.replace(average_epochs=2)
+        app._epoch_weights = EpochWeights("val_loss", 4)
+        app._epoch_weights.kept.extend([(1, 0.5, minus), (2, 0.4, plus)])
+        app.model.set_weights(plus)  # the best epoch: epoch 2
+        chosen = app.finish_training(app.splits())
+        assert chosen["averaged_epochs"] == [1, 2]
+        assert chosen["val_bleu_averaged"] > chosen["val_bleu_best_epoch"], chosen
+        assert app.translate(["4 0 7"], beam_width=1) == ["four zero seven."]
+
+        app._epoch_weights.kept.clear()
+        app._epoch_weights.kept.extend([(1, 0.5, noise), (2, 0.4, weights)])
+        app.model.set_weights(weights)
+        chosen = app.finish_training(app.splits())
+        assert chosen["averaged_epochs"] == [], chosen
+        assert chosen["val_bleu_best_epoch"] > chosen["val_bleu_averaged"]
+        assert all(
+            np.array_equal(a, b) for a, b in zip(app.model.get_weights(), weights, strict=True)
+        )
+    finally:
+        app.config = config
+        app._epoch_weights = None
+        app.model.set_weights(weights)
+
+
 def _target_ids(app, text):
     return app.encode_targets(tf.constant([text]))[0].numpy()
 

@@ -65,6 +65,12 @@ class TranslatorConfig(TrainConfig):
     label_smoothing: float = setting(
         0.0, "[0, 1)", "training: the share of each target spread over the whole vocabulary"
     )
+    average_epochs: int = setting(
+        0,
+        "[0, 1000]",
+        "checkpoint averaging: above 1, the mean weights of the best epoch and those before "
+        "it, this many in all, when they score a higher validation BLEU",
+    )
     beam_width: int = setting(4, "[1, 512]", "beams kept while decoding (1: greedy)")
     length_penalty: float = setting(
         0.6,

@@ -24,6 +24,7 @@ in Python, the beam search in ``model.onnx``).
 
 from __future__ import annotations
 
+import collections
 import json
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,33 @@ from recipes.translator.tokens import (
 DATE_EPOCHS, SENTENCE_EPOCHS = 3, 20  # epochs when the config says 0
 #: the widest beam the export's ``translate`` signature takes (at least; the run's if wider)
 EXPORT_BEAM_WIDTH = 16
+
+
+class EpochWeights(keras.callbacks.Callback):
+    """Keeps the model's weights at the end of each of the last ``keep`` epochs, with
+    the monitored validation loss, for checkpoint averaging (``average_epochs``)."""
+
+    def __init__(self, monitor: str, keep: int):
+        super().__init__()
+        self.monitor, self.kept = monitor, collections.deque(maxlen=keep)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and np.isfinite(value):
+            self.kept.append((epoch + 1, float(value), self.model.get_weights()))
+
+    def averaged(self, count: int) -> tuple[list[int], list[np.ndarray]] | None:
+        """The epochs and the mean weights of the best kept epoch (lowest loss) and up to
+        ``count - 1`` kept epochs just before it; None when there are fewer than two."""
+        if not self.kept:
+            return None
+        best = min(range(len(self.kept)), key=lambda i: self.kept[i][1])
+        chosen = [self.kept[i] for i in range(max(0, best - count + 1), best + 1)]
+        if len(chosen) < 2:
+            return None
+        each = [w for _, _, w in chosen]
+        weights = [np.mean(values, axis=0) for values in zip(*each, strict=True)]
+        return [epoch for epoch, _, _ in chosen], weights
 
 
 class Translator(Recipe):
@@ -398,6 +426,37 @@ class Translator(Recipe):
             "exact_match": float(
                 np.mean([h == r for h, r in zip(hypotheses, references, strict=True)])
             ),
+        }
+
+    def training_callbacks(self, splits: Splits) -> list[keras.callbacks.Callback]:
+        """With ``average_epochs`` above 1: :class:`EpochWeights`, which keeps the weights
+        of the last epochs for :meth:`finish_training`."""
+        c = self.config
+        self._epoch_weights = None
+        if c.average_epochs > 1:
+            self._epoch_weights = EpochWeights(self.monitored()[0], c.average_epochs + c.patience)
+        return [self._epoch_weights] if self._epoch_weights else []
+
+    def finish_training(self, splits: Splits) -> dict[str, Any]:
+        """With ``average_epochs`` above 1, checkpoint averaging: the mean of the weights
+        of the best epoch and the ``average_epochs - 1`` before it (those this call of
+        ``fit`` trained), kept when it scores a higher validation BLEU than the best
+        epoch alone. Reports both scores and the epochs averaged."""
+        kept = getattr(self, "_epoch_weights", None)
+        averaged = kept.averaged(self.config.average_epochs) if kept else None
+        if averaged is None:
+            return {}
+        epochs, weights = averaged
+        best = self.measured(splits.validation, "the best epoch's validation BLEU")["bleu"]
+        alone = self.model.get_weights()
+        self.model.set_weights(weights)
+        mean = self.measured(splits.validation, "the averaged epochs' validation BLEU")["bleu"]
+        if mean <= best:
+            self.model.set_weights(alone)
+        return {
+            "averaged_epochs": epochs if mean > best else [],
+            "val_bleu_best_epoch": best,
+            "val_bleu_averaged": mean,
         }
 
     # -- run folder ----------------------------------------------------------------------------
