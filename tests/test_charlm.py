@@ -109,6 +109,34 @@ def test_dynamic_evaluation_learns_what_the_text_repeats_and_restores_the_weight
     )
 
 
+def test_adapt_script_on_a_saved_run_in_a_fresh_process(trained, tmp_path):
+    """``python quality/char_text_adapt.py`` on a run folder saved earlier: a row per rate
+    on the first half, the rate of the lowest chosen, and its figures on the second half
+    and the whole, in adapt.json as printed."""
+    import shutil
+    import subprocess
+    import sys
+
+    _, _, root = trained
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    script = Path(__file__).resolve().parents[1] / "quality" / "char_text_adapt.py"
+    args = ["--data", str(root / "counting.txt"), "--run", str(run), "--rates", "0.001", "0.01"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((run / "adapt.json").read_text())
+    rows = result["first_half"]
+    assert [r["rate"] for r in rows] == [0.001, 0.01]
+    assert result["chosen_rate"] == min(rows, key=lambda r: r["bits_per_char"])["rate"]
+    for row in rows:
+        assert f"| {row['rate']:g} | {row['bits_per_char']:.3f} |" in done.stdout
+    whole = result["chosen"]["whole"]["bits_per_char"]
+    assert f"whole: {whole:.3f} bits/char" in done.stdout
+    assert 0 < whole < 8 and result["characters"]["whole"] > result["characters"]["first half"]
+
+
 def test_sampling_is_reproducible_for_a_seed(trained):
     app, _, _ = trained
     a = app.generate("one", samples=3, length=50, temperature=1.0, seed=7)
