@@ -10,7 +10,8 @@ of the word, each inserted ``--trials`` times (``recipes.trigger_word.det``)::
         --run runs/marvin --hours 10 --trials 100
 
 When ``--run`` is not a run folder yet, it is fitted first (``rnn-apps fit trigger_word
---data DATA --set word=marvin``, in a fresh process, with any ``--set``). Prints the
+--data DATA --set word=marvin``, in a fresh process, with any ``--set``). ``--recalibrate``
+calibrates the threshold of a run fitted earlier again, as ``fit`` would now. Prints the
 table and writes ``det-S.json`` (the operating point, the counts and the whole curve)
 and ``det-S.png`` (the curve) into the run folder, S being the ``--seed``.
 """
@@ -38,12 +39,22 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100, help="insertions of each positive")
     parser.add_argument("--seed", type=int, default=1, help="of the audio composed")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="calibrate the run's threshold again (the run's settings, this version's rule) "
+        "and write it to threshold.json first",
+    )
     args = parser.parse_args()
     if not (args.run / "run.json").exists():
         metrics, minutes = fit("trigger_word", args.data, args.run, ["word=marvin", *args.set])
         print(f"fitted {args.run} in {minutes:.1f} minutes: {metrics}", flush=True)
     recipe = load_run(args.run)
     recipe.config = recipe.config.replace(data=str(args.data))
+    if args.recalibrate:
+        recipe._calibrated = None  # forgets threshold.json's; threshold() calibrates anew
+        recipe.save_assets(args.run)
+        print(f"recalibrated {args.run}: threshold {recipe.threshold():g}", flush=True)
     result = det_curve(recipe, recipe.splits().test, args.hours, args.trials, args.seed)
     write_json(args.run / f"det-{args.seed}.json", result)
     plot_det(result, args.run / f"det-{args.seed}.png", f"{recipe.config.word!r}, {args.run.name}")

@@ -6,6 +6,7 @@ import copy
 import importlib.util
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -279,9 +280,9 @@ def detection_frames(probs, threshold: float, refractory: int) -> list[int]:
 def threshold_by_hand(streams, trials, per_hour: float, miss_rate: float, refractory: int):
     """The documented rule on counts made here: the lowest grid threshold from which every
     higher one gives at most ``per_hour`` false accepts per hour of the streams; from it
-    up, the midpoint of the first run of thresholds that miss at most ``miss_rate`` of the
-    trials (that lowest threshold when none does). Also returns the per-threshold
-    verdicts ``(quiet, hearing)``."""
+    up, the one nearest the log-odds midpoint of the first run of thresholds that miss at
+    most ``miss_rate`` of the trials (that lowest threshold when none does). Also returns
+    the per-threshold verdicts ``(quiet, hearing)``."""
     hours = sum(len(p) for p, _ in streams) * 0.02 / 3600
     quiet, hearing = {}, {}
     for t in CALIBRATION_GRID:
@@ -301,7 +302,14 @@ def threshold_by_hand(streams, trials, per_hour: float, miss_rate: float, refrac
     end = start
     while end + 1 < len(above) and hearing[above[end + 1]]:
         end += 1
-    return round((above[start] + above[end]) / 2, 2), quiet, hearing
+    return middle(above[start : end + 1]), quiet, hearing
+
+
+def middle(thresholds: list[float]) -> float:
+    """The one of an ascending run of thresholds nearest its log-odds midpoint."""
+    odds = [math.log(t / (1 - t)) for t in thresholds]
+    half = (odds[0] + odds[-1]) / 2
+    return thresholds[min(range(len(odds)), key=lambda i: abs(odds[i] - half))]
 
 
 def resting_probabilities(rng, frames: int) -> np.ndarray:
@@ -325,17 +333,17 @@ def test_choose_threshold_on_counts_that_are_not_monotonic():
     quiet = [i == 0 or i >= up for i in range(len(grid))]
     hearing = [i <= top for i in range(len(grid))]
     chosen = choose_threshold(grid, quiet, hearing)
-    assert chosen == round((grid[up] + grid[top]) / 2, 2)
+    assert chosen == middle(grid[up : top + 1])
     assert all(quiet[i] for i, t in enumerate(grid) if t >= chosen) and grid[up] <= chosen
     old = round((grid[0] + grid[top]) / 2, 2)  # quiet[0] and hearing[-1] of the old rule
     assert not quiet[grid.index(old)]
     # misses not monotonic either: below the resting probability no edge falls in a
     # word's window, so the low thresholds miss; the first hearing run from low is used
     hearing = [up + 2 <= i <= top for i in range(len(grid))]
-    assert choose_threshold(grid, quiet, hearing) == round((grid[up + 2] + grid[top]) / 2, 2)
-    # nothing hearing from low up: low (the false-accept budget first); nothing quiet: 0.99
+    assert choose_threshold(grid, quiet, hearing) == middle(grid[up + 2 : top + 1])
+    # nothing hearing from low up: low (the false-accept budget first); nothing quiet: 0.999
     assert choose_threshold(grid, quiet, [i < up for i in range(len(grid))]) == grid[up]
-    assert choose_threshold(grid, [False] * len(grid), hearing) == 0.99
+    assert choose_threshold(grid, [False] * len(grid), hearing) == 0.999
 
 
 def test_calibration_on_known_probabilities():
@@ -1006,7 +1014,9 @@ def test_det_script_on_a_saved_run_in_a_fresh_process(trained, layout, tmp_path)
     assert result["negative_hours"] >= 0.02 and result["sentences"] > 0
     clips = result["positive_clips"]
     assert clips >= 1 and result["positive_trials"] == 3 * clips
-    assert [p["threshold"] for p in result["curve"]] == [round(0.01 * i, 2) for i in range(1, 100)]
+    top = [round(0.99 + 0.001 * i, 3) for i in range(1, 10)]
+    grid = [round(0.01 * i, 2) for i in range(1, 100)] + top
+    assert [p["threshold"] for p in result["curve"]] == grid
     assert (
         result["curve"][0]["false_accepts_per_hour"]
         >= result["curve"][-1]["false_accepts_per_hour"]

@@ -33,8 +33,9 @@ from recipes.trigger_word.mixing import Clips
 if TYPE_CHECKING:
     from recipes.trigger_word.recipe import TriggerWord
 
-#: thresholds of the curve: 0.01 to 0.99 in steps of 0.01
-GRID = tuple(round(0.01 * i, 2) for i in range(1, 100))
+#: thresholds of the curve: 0.01 to 0.99 in steps of 0.01, then 0.991 to 0.999 in steps
+#: of 0.001
+GRID = (*(round(0.01 * i, 2) for i in range(1, 100)), *detection.TOP_THRESHOLDS)
 #: (miss rate, false accepts per hour) of the shaded corner of the plot: openWakeWord's
 #: published target for its models
 TARGET = (0.05, 0.5)
@@ -130,7 +131,7 @@ def plot_det(result: dict[str, Any], path: str | Path, title: str = "") -> Path:
         [floor_x, TARGET[1]], floor_y, 100 * TARGET[0], color="green", alpha=0.12, lw=0,
         label=f"<= {100 * TARGET[0]:g}% miss at <= {TARGET[1]:g} per hour",
     )  # fmt: skip
-    ax.plot(x, y, marker=".", lw=1, label="thresholds 0.01-0.99")
+    ax.plot(x, y, marker=".", lw=1, label="thresholds 0.01-0.999")
     ax.plot(
         [max(result["false_accepts_per_hour"], floor_x)],
         [max(100 * result["miss_rate"], floor_y)],

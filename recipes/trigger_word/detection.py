@@ -78,8 +78,12 @@ def detections_in_graph(detector: Detector, probabilities) -> dict:
     }
 
 
-#: thresholds that calibration chooses from: 0.05 to 0.99 in steps of 0.01
-CALIBRATION_GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(95))
+#: the thresholds above 0.99 of the grids: a trained model's probability of the word is
+#: near 1, and one false accept in hours of speech can reach 0.99
+TOP_THRESHOLDS = tuple(round(0.99 + 0.001 * i, 3) for i in range(1, 10))
+#: thresholds that calibration chooses from: 0.05 to 0.99 in steps of 0.01, then 0.991 to
+#: 0.999 in steps of 0.001
+CALIBRATION_GRID = (*(round(0.05 + 0.01 * i, 2) for i in range(95)), *TOP_THRESHOLDS)
 
 
 def choose_threshold(grid, quiet, hearing) -> float:
@@ -95,13 +99,14 @@ def choose_threshold(grid, quiet, hearing) -> float:
     - ``low``: the lowest threshold from which every higher one is quiet too (the
       highest of the grid when even that one is not);
     - from ``low`` up, the first range of consecutive hearing thresholds, from ``a`` to
-      ``b``: the threshold is their midpoint, rounded to 0.01 (inside the range: a margin
-      on both sides, since validation and test audio differ);
+      ``b``: the threshold is the one of the range nearest its midpoint in log-odds (a
+      margin on both sides, since validation and test audio differ; in log-odds because
+      a probability near 1 moves little where the log-odds move much);
     - ``low`` when no threshold from ``low`` up is hearing (false accepts come first).
 
-    When the counts are monotonic this is the midpoint of the lowest quiet and the
-    highest hearing threshold when the first is the lower, else the lowest quiet one
-    (the highest of the grid when none is quiet).
+    When the counts are monotonic this is the threshold nearest the log-odds midpoint of
+    the lowest quiet and the highest hearing threshold when the first is the lower, else
+    the lowest quiet one (the highest of the grid when none is quiet).
     """
     grid = [float(t) for t in grid]
     low = len(grid) - 1
@@ -113,7 +118,9 @@ def choose_threshold(grid, quiet, hearing) -> float:
     last = first
     while last + 1 < len(grid) and hearing[last + 1]:
         last += 1
-    return round((grid[first] + grid[last]) / 2, 2)
+    odds = np.log(np.array(grid) / (1.0 - np.array(grid)))
+    middle = (odds[first] + odds[last]) / 2
+    return grid[min(range(first, last + 1), key=lambda i: abs(odds[i] - middle))]
 
 
 # -- held-out audio ----------------------------------------------------------------------
