@@ -1006,6 +1006,7 @@ def test_det_script_on_a_saved_run_in_a_fresh_process(trained, layout, tmp_path)
     shutil.copytree(run, copy_)
     script = Path(__file__).resolve().parents[1] / "quality" / "trigger_word_det.py"
     args = ["--data", str(layout), "--run", str(copy_), "--hours", "0.02", "--trials", "3"]
+    args.append("--recalibrate")  # calibrates as fit did: the same threshold
     done = subprocess.run(
         [sys.executable, str(script), *args], capture_output=True, text=True, timeout=600
     )
@@ -1024,6 +1025,8 @@ def test_det_script_on_a_saved_run_in_a_fresh_process(trained, layout, tmp_path)
     rate = result["false_accepts"] / result["negative_hours"]
     assert result["false_accepts_per_hour"] == pytest.approx(rate, rel=1e-2)
     assert result["threshold"] == json.loads((run / "threshold.json").read_text())["threshold"]
+    assert json.loads((copy_ / "threshold.json").read_text())["threshold"] == result["threshold"]
+    assert f"recalibrated {copy_}: threshold {result['threshold']:g}" in done.stdout
     row = next(line for line in done.stdout.splitlines() if "(the run's)" in line)
     assert f"{result['miss_rate']:.3f} ({result['misses']})" in row
     assert f"{result['false_accepts_per_hour']:.2f} ({result['false_accepts']})" in row
