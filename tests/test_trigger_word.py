@@ -979,6 +979,25 @@ def test_running_speech_texts_never_say_the_word_and_split_in_three_parts():
         speech_texts(" ", "train")  # every sentence has a space: nothing left to say
 
 
+def test_calibration_without_sentences_stops_before_training(layout, monkeypatch):
+    """A word that every calibration sentence holds: the splits (built before training)
+    stop with one line naming both settings that turn running speech off."""
+    from recipes.trigger_word import prose
+    from recipes.trigger_word.mixing import split_clips
+
+    sentences = {"say marvin twice, marvin": "validation", "nothing to see here now": "train"}
+    monkeypatch.setattr(prose, "_stdlib_sentences", lambda: sentences)
+    config = TriggerWordConfig(**{**TINY, "calibration_speech_minutes": 1.0})
+    with pytest.raises(UserError, match="speech_negatives=0 --set calibration_speech_minutes=0"):
+        split_clips(config, str(layout), TriggerWord(config).mixing(), quiet=True)
+    split_clips(
+        config.replace(calibration_speech_minutes=0.0),
+        str(layout),
+        TriggerWord(config).mixing(),
+        quiet=True,
+    )
+
+
 def test_speech_negatives_add_pieces_of_running_speech_to_training_only(layout):
     from recipes.trigger_word.mixing import SPEECH_PIECE_SECONDS, split_clips
 

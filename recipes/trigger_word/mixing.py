@@ -323,6 +323,10 @@ def split_clips(
         voices,
         "" if quiet else f"{c.speech_negatives} pieces of running speech",
     )
+    if c.calibration_speech_minutes:
+        from recipes.trigger_word.prose import speech_texts
+
+        speech_texts(c.word, "validation")  # before training: the calibration will need them
     if data is None:
         # voices are the speakers: a held-out voice is never heard in training
         keys = [f"{n.split('@')[0]}_nohash_{i}" for i, n in enumerate(positive_names)]

@@ -90,6 +90,6 @@ def speech_texts(word: str, part: str) -> list[str]:
         raise UserError(
             f"Every sentence of the standard library's docstrings holds {word!r}, so there is "
             "no running speech without the trigger word: choose a longer word, or train "
-            "with --set speech_negatives=0."
+            "with --set speech_negatives=0 --set calibration_speech_minutes=0."
         )
     return texts
