@@ -208,9 +208,10 @@ def test_fit_learns_and_writes_the_run_folder(trained):
 
 
 def test_checkpoint_averaging_keeps_the_mean_only_when_it_translates_better(trained):
-    """finish_training with average_epochs=2 on kept epochs made here: the best epoch's
-    weights plus noise, the one before minus the same noise (their mean: the trained
-    weights) is averaged and kept; the trained weights beside noise alone are not."""
+    """finish_training with average_epochs=2 on epochs fed to EpochWeights here: the best
+    epoch's weights plus noise, the one before minus the same noise (their mean: the
+    trained weights), and a later, worse epoch (not averaged: only the best and those
+    before it are) are averaged and kept; the trained weights beside noise alone are not."""
     from recipes.translator.recipe import EpochWeights
 
     app = trained[0]
@@ -219,18 +220,26 @@ def test_checkpoint_averaging_keeps_the_mean_only_when_it_translates_better(trai
     noise = [rng.normal(0.0, 0.5, w.shape).astype(w.dtype) for w in weights]
     plus = [w + n for w, n in zip(weights, noise, strict=True)]
     minus = [w - n for w, n in zip(weights, noise, strict=True)]
+
+    def fed(*epochs):
+        """EpochWeights(count=2) at the end of each (weights, val_loss) epoch."""
+        callback = EpochWeights("val_loss", 2)
+        callback.set_model(app.model)
+        for epoch, (values, loss) in enumerate(epochs):
+            app.model.set_weights(values)
+            callback.on_epoch_end(epoch, {"val_loss": loss})
+        return callback
+
     try:
         app.config = config.replace(average_epochs=2)
-        app._epoch_weights = EpochWeights("val_loss", 4)
-        app._epoch_weights.kept.extend([(1, 0.5, minus), (2, 0.4, plus)])
-        app.model.set_weights(plus)  # the best epoch: epoch 2
+        app._epoch_weights = fed((noise, 0.9), (minus, 0.5), (plus, 0.4), (noise, 0.6))
+        app.model.set_weights(plus)  # the best epoch: epoch 3
         chosen = app.finish_training(app.splits())
-        assert chosen["averaged_epochs"] == [1, 2]
+        assert chosen["averaged_epochs"] == [2, 3]
         assert chosen["val_bleu_averaged"] > chosen["val_bleu_best_epoch"], chosen
         assert app.translate(["4 0 7"], beam_width=1) == ["four zero seven."]
 
-        app._epoch_weights.kept.clear()
-        app._epoch_weights.kept.extend([(1, 0.5, noise), (2, 0.4, weights)])
+        app._epoch_weights = fed((noise, 0.5), (weights, 0.4))
         app.model.set_weights(weights)
         chosen = app.finish_training(app.splits())
         assert chosen["averaged_epochs"] == [], chosen

@@ -77,30 +77,33 @@ EXPORT_BEAM_WIDTH = 16
 
 
 class EpochWeights(keras.callbacks.Callback):
-    """Keeps the model's weights at the end of each of the last ``keep`` epochs, with
-    the monitored validation loss, for checkpoint averaging (``average_epochs``)."""
+    """For checkpoint averaging (``average_epochs``): the model's weights at the end of
+    the last ``count`` epochs, and a copy of them taken at the epoch with the lowest
+    monitored validation loss so far (that epoch and up to ``count - 1`` before it),
+    whatever the patience: at most twice ``count`` sets of weights are held."""
 
-    def __init__(self, monitor: str, keep: int):
+    def __init__(self, monitor: str, count: int):
         super().__init__()
-        self.monitor, self.kept = monitor, collections.deque(maxlen=keep)
+        self.monitor, self.kept = monitor, collections.deque(maxlen=count)
+        self.best: float | None = None
+        self.window: list[tuple[int, list[np.ndarray]]] = []
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is not None and np.isfinite(value):
-            self.kept.append((epoch + 1, float(value), self.model.get_weights()))
+        if value is None or not np.isfinite(value):
+            return
+        self.kept.append((epoch + 1, self.model.get_weights()))
+        if self.best is None or float(value) < self.best:
+            self.best, self.window = float(value), list(self.kept)
 
-    def averaged(self, count: int) -> tuple[list[int], list[np.ndarray]] | None:
-        """The epochs and the mean weights of the best kept epoch (lowest loss) and up to
-        ``count - 1`` kept epochs just before it; None when there are fewer than two."""
-        if not self.kept:
+    def averaged(self) -> tuple[list[int], list[np.ndarray]] | None:
+        """The epochs and the mean weights of the best epoch and those kept before it;
+        None when there are fewer than two."""
+        if len(self.window) < 2:
             return None
-        best = min(range(len(self.kept)), key=lambda i: self.kept[i][1])
-        chosen = [self.kept[i] for i in range(max(0, best - count + 1), best + 1)]
-        if len(chosen) < 2:
-            return None
-        each = [w for _, _, w in chosen]
+        each = [w for _, w in self.window]
         weights = [np.mean(values, axis=0) for values in zip(*each, strict=True)]
-        return [epoch for epoch, _, _ in chosen], weights
+        return [epoch for epoch, _ in self.window], weights
 
 
 class Translator(Recipe):
@@ -434,7 +437,7 @@ class Translator(Recipe):
         c = self.config
         self._epoch_weights = None
         if c.average_epochs > 1:
-            self._epoch_weights = EpochWeights(self.monitored()[0], c.average_epochs + c.patience)
+            self._epoch_weights = EpochWeights(self.monitored()[0], c.average_epochs)
         return [self._epoch_weights] if self._epoch_weights else []
 
     def finish_training(self, splits: Splits) -> dict[str, Any]:
@@ -443,7 +446,7 @@ class Translator(Recipe):
         ``fit`` trained), kept when it scores a higher validation BLEU than the best
         epoch alone. Reports both scores and the epochs averaged."""
         kept = getattr(self, "_epoch_weights", None)
-        averaged = kept.averaged(self.config.average_epochs) if kept else None
+        averaged = kept.averaged() if kept else None
         if averaged is None:
             return {}
         epochs, weights = averaged
