@@ -272,7 +272,7 @@ class CharLM(Recipe):
         weights = np.pad(np.ones(n, "float32"), (0, pad)).reshape(streams, span)
         score = self._adapter() if adapt else self._scorer()
         variables = self.model.trainable_variables
-        trained = [v.numpy() for v in variables]
+        trained = [v.numpy() for v in variables] if adapt else []  # restored afterwards
         states = self._zero_states(streams)
         total = 0.0
         try:

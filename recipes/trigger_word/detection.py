@@ -250,20 +250,6 @@ def miss_counts(recipe: TriggerWord, trials, thresholds) -> np.ndarray:
     return missed
 
 
-def false_accepts(recipe: TriggerWord, streams, threshold: float) -> int:
-    """Detections in negative streams (see :func:`negative_streams`)."""
-    return sum(len(recipe.detector(threshold).update(p)) for p, _ in streams)
-
-
-def misses(recipe: TriggerWord, trials, threshold: float) -> int:
-    """Trials (see :func:`positive_trials`) without a detection in their window."""
-    missed = 0
-    for probs, _, (first, last) in trials:
-        found = recipe.detector(threshold).update(probs)
-        missed += not any(first <= d["time"] <= last for d in found)
-    return missed
-
-
 def metrics(recipe: TriggerWord, clips: Clips) -> dict[str, Any]:
     """Miss rate, false accepts per hour and per-frame precision/recall on held-out clips.
 
@@ -279,8 +265,8 @@ def metrics(recipe: TriggerWord, clips: Clips) -> dict[str, Any]:
     trials, streams = _scored(
         recipe, _trial_audio(recipe, clips, rng), _stream_audio(recipe, clips, rng)
     )
-    missed = misses(recipe, trials, threshold)
-    accepted = false_accepts(recipe, streams, threshold)
+    missed = int(miss_counts(recipe, trials, [threshold])[0])
+    accepted = int(false_accept_counts(recipe, [p for p, _ in streams], [threshold])[0])
     minutes = sum(len(p) for p, _ in streams) * recipe.frame_seconds() / 60.0
     frames = [(p, label[: len(p)]) for p, label, _ in trials] + streams
     predicted = np.concatenate([p for p, _ in frames] or [np.zeros(0)]) >= threshold
