@@ -23,6 +23,8 @@ class TranslatorConfig(TrainConfig):
     description = "text -> text (seq2seq): BiGRU/LSTM encoder, attention decoder, beam search"
     default_data = "dates (generated: 'saturday march 3 2001' -> '2001-03-03')"
     headline = "val_exact_match"
+    # runs saved before these settings trained without smoothing or averaging
+    saved_without = {"label_smoothing": 0.0, "average_epochs": 0}
     extra = "text"
     requires = ("babel", "sacrebleu")
 
@@ -63,10 +65,10 @@ class TranslatorConfig(TrainConfig):
     attention_units: int = setting(256, SIZE, "the additive attention's size")
     dropout: float = setting(0.2, SHARE, "on the embeddings and before the output layer")
     label_smoothing: float = setting(
-        0.0, "[0, 1)", "training: the share of each target spread over the whole vocabulary"
+        0.1, "[0, 1)", "training: the share of each target spread over the whole vocabulary"
     )
     average_epochs: int = setting(
-        0,
+        5,
         "[0, 1000]",
         "checkpoint averaging: above 1, the mean weights of the best epoch and those before "
         "it, this many in all, when they score a higher validation BLEU",
@@ -89,7 +91,7 @@ class TranslatorConfig(TrainConfig):
     test_split: float = 0.05
     batch_size: int = 64
     epochs: int = setting(
-        0, "[0, 100000]", "at most (early stopping may end sooner); 0: 3 for dates, else 20"
+        0, "[0, 100000]", "at most (early stopping may end sooner); 0: 3 for dates, else 30"
     )
     clipnorm: float = 1.0
     jit_compile: bool = option(

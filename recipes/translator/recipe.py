@@ -71,7 +71,7 @@ from recipes.translator.tokens import (
 )
 
 # -- settings ---------------------------------------------------------------------------
-DATE_EPOCHS, SENTENCE_EPOCHS = 3, 20  # epochs when the config says 0
+DATE_EPOCHS, SENTENCE_EPOCHS = 3, 30  # epochs when the config says 0
 #: the widest beam the export's ``translate`` signature takes (at least; the run's if wider)
 EXPORT_BEAM_WIDTH = 16
 
