@@ -67,7 +67,7 @@ else
     GENERATION_ARGS=(--length 10 --predict-length 3 --repeats 1)
     TRANSLATE_ARGS=(--batch 4 --length 3 --repeats 1)
 fi
-# issue 23: the roofline, once benchmarks/layers.py has an option for it
+# the roofline: each layer against its own matmuls alone (older checkouts lack the option)
 if "$PYTHON" benchmarks/layers.py --help 2>/dev/null | grep -q -- '--roofline'; then
     ROOFLINE=1
     LAYERS_ARGS+=(--roofline)
@@ -224,7 +224,7 @@ if [[ -s $WORK/layers.stdout ]] && grep -q '^Inference latency' "$WORK/layers.st
         "$WORK/layers.stdout" >"$WORK/latency.txt"
     {
         echo "From step ${N} (benchmarks/layers.py, the same run): one forward pass of one"
-        echo "sequence, median of 30, the best jit setting of each."
+        echo "sequence, the median of interleaved calls, the best jit setting of each."
         echo
         md_tables "$WORK/latency.txt"
     } | section "Batch-1 latency"
@@ -243,9 +243,7 @@ fi
         echo "benchmarks/layers.py took --roofline but printed no block starting with"
         echo "\"Roofline\"; its output is in step ${N}."
     else
-        echo "Not measured: benchmarks/layers.py has no \`--roofline\` option yet (issue 23)."
-        echo "Once it has one, this script passes it to the layers step and copies here the"
-        echo "block of its output that starts with a line \"Roofline\"."
+        echo "Not measured: this checkout's benchmarks/layers.py has no \`--roofline\` option."
     fi
     if grep -q '^Measured matmul' "$WORK/layers.stdout" 2>/dev/null; then
         echo

@@ -71,14 +71,21 @@ def training_flops_per_sequence(cfg: dict, gates: int) -> float:
     return 3 * 2 * (cfg["inputs"] + cfg["units"]) * gates * cfg["units"] * cfg["steps"]
 
 
-def matmul_gflops(m: int, k: int, n: int, repeats: int = 50) -> float:
-    """Measured GFLOP/s of a compiled float32 (m,k)@(k,n) matmul chain."""
+@functools.cache
+def matmul_seconds(m: int, k: int, n: int) -> float:
+    """Seconds per ``(m,k)@(k,n)`` float32 product in a compiled loop of dependent products.
+
+    Each product feeds the next one (as a recurrence does), so none can be skipped,
+    hoisted or run beside another; the loop's own cost per iteration is included. The
+    loop runs enough products for about 1 GFLOP (5 to 4000), timed 5 times after a
+    warm-up; the median is kept.
+    """
+    repeats = int(min(4000, max(5, 1e9 / (2 * m * k * n))))
     a = tf.random.normal((m, k))
     b = tf.random.normal((k, n)) / k
 
     @tf.function(jit_compile=True)
     def chain(a, b):
-        # each product feeds the next one, so none can be skipped or hoisted
         def body(i, acc):
             return i + 1, acc + tf.matmul(a + acc[:, :1], b)
 
@@ -90,7 +97,47 @@ def matmul_gflops(m: int, k: int, n: int, repeats: int = 50) -> float:
         start = time.perf_counter()
         chain(a, b).numpy()
         times.append(time.perf_counter() - start)
-    return 2 * m * k * n * repeats / statistics.median(times) / 1e9
+    return statistics.median(times) / repeats
+
+
+def matmul_gflops(m: int, k: int, n: int) -> float:
+    """Measured GFLOP/s of a compiled float32 ``(m,k)@(k,n)`` matmul chain."""
+    return 2 * m * k * n / matmul_seconds(m, k, n) / 1e9
+
+
+def peak_gflops() -> float:
+    """The machine's matmul rate: a compiled 1024x1024x1024 float32 product, all cores."""
+    return matmul_gflops(1024, 1024, 1024)
+
+
+def training_floor(cfg: dict, gates: int) -> float:
+    """Sequences/s that no implementation of the layer can beat on this machine.
+
+    A training step can take no less than the longer of two times, both measured here:
+    - its arithmetic, 3 x 2*B*T*(D+H)*G*H FLOPs (forward and backward), done at the
+      rate of a large matmul (:func:`peak_gflops`);
+    - its chain of dependent products: T recurrent products ``(B,H)@(H,G*H)`` forward
+      and T ``(B,G*H)@(G*H,H)`` backward, one after the other, each at the rate of a
+      compiled loop of such products (:func:`matmul_seconds`).
+    Everything else (elementwise work, the optimizer) is left out.
+    """
+    b, t, d, h = cfg["batch"], cfg["steps"], cfg["inputs"], cfg["units"]
+    flops = 3 * 2 * b * t * (d + h) * gates * h
+    chain = t * (matmul_seconds(b, h, gates * h) + matmul_seconds(b, gates * h, h))
+    return b / max(flops / (peak_gflops() * 1e9), chain)
+
+
+def latency_floor_ms(cfg: dict, gates: int) -> float:
+    """ms of one sequence (batch 1) that no implementation can beat on this machine.
+
+    The longer of the forward pass's arithmetic, 2*T*(D+H)*G*H FLOPs at the rate of a
+    large matmul, and its chain of T dependent products ``(1,H)@(H,G*H)``, each at the
+    rate of a compiled loop of such products.
+    """
+    t, d, h = cfg["steps"], cfg["inputs"], cfg["units"]
+    flops = 2 * t * (d + h) * gates * h
+    chain = t * matmul_seconds(1, h, gates * h)
+    return 1e3 * max(flops / (peak_gflops() * 1e9), chain)
 
 
 def build_model(make_layer, cfg: dict, batch_size: int | None = None) -> keras.Model:
@@ -148,18 +195,31 @@ def train_throughputs(makers: dict, cfg: dict, epochs: int, batches: int) -> dic
     return {key: trainer.throughput() for key, trainer in trainers.items()}
 
 
-def latency_ms(make_layer, cfg: dict, jit: bool, repeats: int = 30) -> float:
-    """Median time of a single-sample forward pass (batch 1, ``steps`` steps)."""
+def forward_function(make_layer, cfg: dict, jit: bool):
+    """A traced forward pass of a fresh model (inference, ``training=False``)."""
     model = build_model(make_layer, cfg)
+    return tf.function(lambda x: model(x, training=False), jit_compile=jit)
+
+
+def latencies_ms(makers: dict, cfg: dict, calls: int) -> dict:
+    """Median ms of one forward pass of one sequence, for every ``key -> factory``.
+
+    Every function is traced and run twice first; then the calls are interleaved (each
+    function once per round, ``calls`` rounds), so that a slow spell of the machine
+    hits all of them alike.
+    """
     x = tf.random.normal((1, cfg["steps"], cfg["inputs"]))
-    forward = tf.function(lambda x: model(x, training=False), jit_compile=jit)
-    forward(x).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    functions = {key: forward_function(make, cfg, key[1]) for key, make in makers.items()}
+    for forward in functions.values():
         forward(x).numpy()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        forward(x).numpy()
+    times: dict = {key: [] for key in functions}
+    for _ in range(calls):
+        for key, forward in functions.items():
+            start = time.perf_counter()
+            forward(x).numpy()
+            times[key].append(time.perf_counter() - start)
+    return {key: 1e3 * statistics.median(t) for key, t in times.items()}
 
 
 def variants(layer: str, device: str, formulations: list[str]):
@@ -199,15 +259,12 @@ def run(args) -> dict:
                 )
             if args.no_latency:
                 continue
-            for variant in ("auto", "keras"):
-                if variant not in jits_of:
-                    continue
-                jits, make = jits_of[variant]
-                timed = {jit: latency_ms(make, cfg, jit) for jit in jits}
-                jit = min(timed, key=timed.get)
-                latencies.append(
-                    dict(config=config, layer=layer, variant=variant, jit=jit, ms=timed[jit])
-                )
+            inference = {}
+            for variant, (jits, make) in jits_of.items():
+                for jit in jits:
+                    inference[(variant, jit)] = make
+            for (variant, jit), ms in latencies_ms(inference, cfg, args.calls).items():
+                latencies.append(dict(config=config, layer=layer, variant=variant, jit=jit, ms=ms))
     return {"results": [asdict(r) for r in results], "latency": latencies}
 
 
@@ -272,26 +329,106 @@ def report(data: dict, args) -> str:
                 cells.append(f"{row[0]['seq_per_s']:.0f}" if row else "-")
             lines.append(f"| {config} | {layer} | " + " | ".join(cells) + " |")
     if data["latency"]:
-        lines.append("")
-        lines.append("Inference latency, one sequence (batch 1), ms (best jit setting):")
-        lines += [
-            "| config | layer | Keras | custom (auto) | Keras / custom |",
-            "|---|---|---|---|---|",
-        ]
-        for config in args.configs:
-            for layer in args.layers:
-                rows = {
-                    r["variant"]: r
-                    for r in data["latency"]
-                    if (r["config"], r["layer"]) == (config, layer)
-                }
-                ours, twin = rows.get("auto"), rows.get("keras")
-                if ours is None:
-                    continue
-                twin_cell = f"{twin['ms']:.2f}" if twin else "no twin"
-                ratio = f"{twin['ms'] / ours['ms']:.2f}x" if twin else "n/a"
-                lines.append(f"| {config} | {layer} | {twin_cell} | {ours['ms']:.2f} | {ratio} |")
+        lines += latency_report(data["latency"], args)
+    if data.get("roofline"):
+        lines += roofline_report(data, args)
     return "\n".join(lines)
+
+
+def fastest(rows: list[dict], pick) -> dict | None:
+    chosen = [r for r in rows if pick(r)]
+    return min(chosen, key=lambda r: r["ms"]) if chosen else None
+
+
+def latency_report(latency: list[dict], args) -> list[str]:
+    lines = [
+        "",
+        f"Inference latency, one sequence (batch 1), ms (median of {args.calls} interleaved "
+        "calls; best jit setting of each):",
+        "| config | layer | Keras | custom (auto) | Keras / custom | custom best "
+        "(formulation, jit) |",
+        "|" + "---|" * 6,
+    ]
+    for config in args.configs:
+        for layer in args.layers:
+            rows = [r for r in latency if (r["config"], r["layer"]) == (config, layer)]
+            ours = fastest(rows, lambda r: r["variant"] == "auto")
+            top = fastest(rows, lambda r: r["variant"] != "keras")
+            twin = fastest(rows, lambda r: r["variant"] == "keras")
+            ours = ours or top
+            if ours is None:
+                continue
+            twin_cell = (
+                f"{twin['ms']:.3f} (jit {'on' if twin['jit'] else 'off'})" if twin else "no twin"
+            )
+            ratio = f"{twin['ms'] / ours['ms']:.2f}x" if twin else "n/a"
+            lines.append(
+                f"| {config} | {layer} | {twin_cell} | {ours['ms']:.3f} (jit "
+                f"{'on' if ours['jit'] else 'off'}) | {ratio} | {top['ms']:.3f} "
+                f"({top['variant']}, jit {'on' if top['jit'] else 'off'}) |"
+            )
+    seen = sorted({(r["variant"], r["jit"]) for r in latency}, key=lambda v: (v[0] == "keras", v))
+    lines += [
+        "",
+        "Every latency, ms:",
+        "| config | layer | "
+        + " | ".join(f"{v} jit {'on' if j else 'off'}" for v, j in seen)
+        + " |",
+        "|" + "---|" * (2 + len(seen)),
+    ]
+    for config in args.configs:
+        for layer in args.layers:
+            cells = []
+            for v, j in seen:
+                row = [
+                    r
+                    for r in latency
+                    if (r["config"], r["layer"], r["variant"], r["jit"]) == (config, layer, v, j)
+                ]
+                cells.append(f"{row[0]['ms']:.3f}" if row else "-")
+            lines.append(f"| {config} | {layer} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def roofline_report(data: dict, args) -> list[str]:
+    """The roofline block: each layer's speed as a share of its matmul-only floor."""
+    lines = [
+        "",
+        "Roofline: each layer against the floor no implementation can beat here, timed in "
+        "this run (the longer of its FLOPs at the large-matmul rate and its chain of "
+        "dependent products; share = floor time / layer time):",
+        "| config | layer | training floor (seq/s) | custom auto | share | Keras | share "
+        "| latency floor (ms) | custom auto | share | Keras | share |",
+        "|" + "---|" * 12,
+    ]
+    for row in data["roofline"]:
+        config, layer = row["config"], row["layer"]
+        late = [r for r in data["latency"] if (r["config"], r["layer"]) == (config, layer)]
+        ours_t = best(data["results"], config, layer, lambda r: r["variant"] == "auto")
+        twin_t = best(data["results"], config, layer, lambda r: r["variant"] == "keras")
+        ours_l = fastest(late, lambda r: r["variant"] == "auto")
+        twin_l = fastest(late, lambda r: r["variant"] == "keras")
+
+        def speed(r, floor=row["training_floor"]):
+            if r is None:
+                return "-", "-"
+            return f"{r['seq_per_s']:.0f}", f"{r['seq_per_s'] / floor:.0%}"
+
+        def ms(r, floor=row["latency_floor_ms"]):
+            if r is None:
+                return "-", "-"
+            return f"{r['ms']:.3f}", f"{floor / r['ms']:.0%}"
+
+        cells = [
+            f"{row['training_floor']:.0f}",
+            *speed(ours_t),
+            *speed(twin_t),
+            f"{row['latency_floor_ms']:.3f}",
+            *ms(ours_l),
+            *ms(twin_l),
+        ]
+        lines.append(f"| {config} | {layer} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def parse_args(argv=None):
@@ -310,6 +447,14 @@ def parse_args(argv=None):
         "--batches", type=int, default=0, help="batches per epoch (default: 8 large, 32 small)"
     )
     parser.add_argument("--no-latency", action="store_true", help="skip the latency table")
+    parser.add_argument(
+        "--calls", type=int, default=200, help="timed batch-1 calls of each variant (interleaved)"
+    )
+    parser.add_argument(
+        "--roofline",
+        action="store_true",
+        help="also time each layer's floor (its matmuls alone) and report the layers' share",
+    )
     parser.add_argument("--json", help="also write every measurement to this JSON file")
     parser.add_argument(
         "--quick",
@@ -319,9 +464,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.configs, args.layers, args.formulations = ["small"], ["LSTM", "GRU"], ["auto"]
-        args.epochs, args.batches = 3, 16
-    if args.epochs < 1 or args.batches < 0:
-        parser.error("--epochs must be positive and --batches not negative")
+        args.epochs, args.batches, args.calls = 3, 16, 50
+    if args.epochs < 1 or args.batches < 0 or args.calls < 1:
+        parser.error("--epochs and --calls must be positive and --batches not negative")
     return args
 
 
@@ -337,7 +482,7 @@ def main(argv=None) -> int:
         tf.config.set_visible_devices([], "GPU")
     data = {
         "device": device_name(args.device),
-        "matmul_peak": matmul_gflops(1024, 1024, 1024, repeats=10),
+        "matmul_peak": peak_gflops(),
         "matmul_recurrent": {
             f"({c['batch']}x{c['units']})@({c['units']}x{4 * c['units']})": matmul_gflops(
                 c["batch"], c["units"], 4 * c["units"]
@@ -346,6 +491,17 @@ def main(argv=None) -> int:
         },
     }
     data.update(run(args))
+    if args.roofline:
+        data["roofline"] = [
+            dict(
+                config=config,
+                layer=layer,
+                training_floor=training_floor(CONFIGS[config], LAYERS[layer][2]),
+                latency_floor_ms=latency_floor_ms(CONFIGS[config], LAYERS[layer][2]),
+            )
+            for config in args.configs
+            for layer in args.layers
+        ]
     print(report(data, args))
     if args.json:
         with open(args.json, "w") as f:

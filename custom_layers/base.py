@@ -346,24 +346,36 @@ def _compiling_with_xla() -> bool:
     return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
 
 
-#: below this many units, one stacked matmul per step beats per-gate matmuls under XLA
-CONCAT_MAX_UNITS = 128
+#: up to this many units, one stacked matmul per step beats per-gate matmuls under XLA
+CONCAT_MAX_UNITS = 32
 
 
-def fastest_formulation(cell: RNNCellBase) -> str:
+def fastest_formulation(cell: RNNCellBase, training: bool = True, batch: int | None = None) -> str:
     """The formulation that ``benchmarks/layers.py`` measured fastest for this case.
 
     - GPU: ``"fused"`` (one big input matmul, one recurrent matmul per step).
-    - CPU without XLA: ``"per_gate"``: TensorFlow runs the small independent matmuls
-      on several cores at once, and the input matmuls of later steps overlap the
-      recurrence (1.2-1.4x Keras's LSTM and GRU on 2 cores, 256 units).
-    - CPU under XLA: ``"concat"`` up to ``CONCAT_MAX_UNITS`` units (fewest ops per
-      step, which is what counts for small layers and single sequences), else
-      ``"per_gate"``.
+    - CPU, inference on one sequence (``training`` false, a static ``batch`` of 1): per-op
+      cost rather than arithmetic bounds a single sequence, so the fewest ops per step:
+      ``"fused"`` without XLA; under XLA, ``"concat"`` (one matmul of ``[x_t, a_{t-1}]``),
+      or ``"fused"`` for a one-gate cell.
+    - CPU under XLA, up to ``CONCAT_MAX_UNITS`` units: ``"concat"`` (fewest ops per step,
+      which is what counts for tiny layers, and the fastest to compile).
+    - CPU otherwise: ``"per_gate"``. Without XLA, TensorFlow runs the small independent
+      matmuls on several cores at once, and the input matmuls of later steps overlap the
+      recurrence; under XLA it trained as fast as ``"concat"`` or faster at 64 and 256
+      units.
+
+    Args:
+        cell: the cell to run.
+        training: whether the layer runs in training mode.
+        batch: the static batch size, or ``None`` when unknown.
     """
     if _on_gpu():
         return "fused"
-    if _compiling_with_xla() and cell.units <= CONCAT_MAX_UNITS:
+    xla = _compiling_with_xla()
+    if not training and batch == 1:
+        return "concat" if xla and cell.gates > 1 else "fused"
+    if xla and cell.units <= CONCAT_MAX_UNITS:
         return "concat"
     return "per_gate"
 
@@ -434,11 +446,12 @@ class RNN(keras.layers.RNN):
             )
         self.implementation = implementation
 
-    def formulation(self) -> str:
-        """The formulation this layer runs: ``implementation``, or the fastest for the device."""
+    def formulation(self, training: bool = True, batch: int | None = None) -> str:
+        """The formulation this layer runs: ``implementation``, or the fastest for the
+        device, the mode and the static ``batch`` size (see :func:`fastest_formulation`)."""
         if self.implementation != "auto":
             return self.implementation
-        return fastest_formulation(self.cell)
+        return fastest_formulation(self.cell, training, batch)
 
     def _check_rank(self, shape) -> None:
         if len(shape) != 3:
@@ -486,7 +499,8 @@ class RNN(keras.layers.RNN):
                 mask = tf.reverse(mask, [0])
 
         # what does not change from step to step is computed once, before the loop
-        loop_inputs, weights = cell.prepare(inputs, self.formulation())
+        formulation = self.formulation(bool(training), sequences.shape[0])
+        loop_inputs, weights = cell.prepare(inputs, formulation)
 
         def step(inputs_t, states):
             return cell.step(inputs_t, states, weights, recurrent_mask)

@@ -160,39 +160,63 @@ GPU_VISIBLE = bool(tf.config.list_physical_devices("GPU"))
 
 
 def auto_choices():
-    """The formulation ``implementation="auto"`` picks: (units, how it runs) -> choice."""
+    """The formulation ``implementation="auto"`` picks: (units, batch, how it runs) -> choice."""
     seen = {}
 
     class Spy(cl.LSTM):
-        def formulation(self):
-            seen[tf.executing_eagerly()] = super().formulation()
+        def formulation(self, training=True, batch=None):
+            seen[tf.executing_eagerly()] = super().formulation(training, batch)
             return seen[tf.executing_eagerly()]
 
     small, large = Spy(8), Spy(256)
-    x = tf.zeros((2, 3, 4))
+    x, one = tf.zeros((2, 3, 4)), tf.zeros((1, 3, 4))
     choices = {}
     small(x)
-    choices[8, "eager"] = seen[True]
+    choices[8, 2, "eager"] = seen[True]
     assert seen[True] == cl.fastest_formulation(small.cell)
     tf.function(small, jit_compile=True)(x)
-    choices[8, "xla"] = seen[False]
+    choices[8, 2, "xla"] = seen[False]
     tf.function(large, jit_compile=True)(x)
-    choices[256, "xla"] = seen[False]
+    choices[256, 2, "xla"] = seen[False]
     tf.function(small, jit_compile=False)(x)
-    choices[8, "graph"] = seen[False]
+    choices[8, 2, "graph"] = seen[False]
+    # one sequence at inference: the fewest ops per step
+    large(one)
+    choices[256, 1, "eager"] = seen[True]
+    tf.function(lambda x: large(x, training=False), jit_compile=True)(one)
+    choices[256, 1, "xla"] = seen[False]
+    tf.function(lambda x: large(x, training=True), jit_compile=True)(one)
+    choices[256, 1, "xla, training"] = seen[False]
     return choices
 
 
 @pytest.mark.skipif(
     GPU_VISIBLE, reason="asserts the CPU choices; on a GPU the gpu-marked twin runs"
 )
-def test_auto_formulation_on_cpu_follows_compiler_and_size():
+def test_auto_formulation_on_cpu_follows_compiler_size_and_batch():
     assert auto_choices() == {
-        (8, "eager"): "per_gate",  # CPU, no XLA
-        (8, "xla"): "concat",  # CPU, XLA, up to CONCAT_MAX_UNITS units
-        (256, "xla"): "per_gate",
-        (8, "graph"): "per_gate",
+        (8, 2, "eager"): "per_gate",  # CPU, no XLA
+        (8, 2, "xla"): "concat",  # CPU, XLA, up to CONCAT_MAX_UNITS units
+        (256, 2, "xla"): "per_gate",
+        (8, 2, "graph"): "per_gate",
+        (256, 1, "eager"): "fused",  # inference on one sequence, no XLA
+        (256, 1, "xla"): "concat",  # inference on one sequence, XLA (fused for one gate)
+        (256, 1, "xla, training"): "per_gate",
     }
+
+
+@pytest.mark.skipif(GPU_VISIBLE, reason="asserts a CPU choice")
+def test_a_one_gate_cell_runs_fused_on_one_sequence_under_xla():
+    seen = []
+
+    class Spy(cl.SimpleRNN):
+        def formulation(self, training=True, batch=None):
+            seen.append(super().formulation(training, batch))
+            return seen[-1]
+
+    layer = Spy(16)
+    tf.function(lambda x: layer(x, training=False), jit_compile=True)(tf.zeros((1, 3, 4)))
+    assert seen[-1] == "fused"
 
 
 @pytest.mark.gpu

@@ -261,10 +261,23 @@ class Sentiment(Recipe):
         texts = [str(t) for t in texts]
         if not texts:
             return []
-        inputs = self.model_inputs(tf.constant(texts, tf.string))
-        probabilities = tf.nn.softmax(
-            self.model.predict(inputs, verbose=0, batch_size=self.config.batch_size)
-        ).numpy()
+        # one traced call per batch, from the raw strings: no model.predict, whose
+        # per-call set-up costs more than the model itself on a sentence or two
+        model, inputs = self.model, self.model_inputs
+        classify = self._compiled(
+            "classify",
+            lambda: tf.function(
+                lambda texts: tf.nn.softmax(model(inputs(texts), training=False)),
+                reduce_retracing=True,
+            ),
+        )
+        size = self.config.batch_size
+        probabilities = np.concatenate(
+            [
+                classify(tf.constant(texts[i : i + size], tf.string)).numpy()
+                for i in range(0, len(texts), size)
+            ]
+        )
         return [
             {
                 "text": text,

@@ -101,7 +101,8 @@ def unrolled_gru(layer, sequences, state):
     if frames is None:
         raise ValueError("Expected sequences of a known number of frames to unroll, got None.")
     cell = layer.cell
-    loop_inputs, weights = cell.prepare(ops.transpose(sequences, [1, 0, 2]), layer.formulation())
+    formulation = layer.formulation(training=False, batch=sequences.shape[0])
+    loop_inputs, weights = cell.prepare(ops.transpose(sequences, [1, 0, 2]), formulation)
     states, outputs = (state,), []
     for t in range(frames):
         output, states = cell.step(loop_inputs[t], states, weights)
