@@ -306,33 +306,37 @@ def report(data: dict, args) -> str:
                 f"(jit {'on' if auto['jit'] else 'off'}) | {ratio} | {top['seq_per_s']:.0f} "
                 f"({top['variant']}, jit {'on' if top['jit'] else 'off'}) | {auto['gflops']:.0f} |"
             )
-    lines.append("")
-    lines.append("Every measurement, sequences/s:")
-    variants_seen = sorted(
-        {(r["variant"], r["jit"]) for r in results}, key=lambda v: (v[0] == "keras", v)
-    )
-    lines.append(
-        "| config | layer | "
-        + " | ".join(f"{v} jit {'on' if j else 'off'}" for v, j in variants_seen)
-        + " |"
-    )
-    lines.append("|" + "---|" * (2 + len(variants_seen)))
-    for config in args.configs:
-        for layer in args.layers:
-            cells = []
-            for v, j in variants_seen:
-                row = [
-                    r
-                    for r in results
-                    if (r["config"], r["layer"], r["variant"], r["jit"]) == (config, layer, v, j)
-                ]
-                cells.append(f"{row[0]['seq_per_s']:.0f}" if row else "-")
-            lines.append(f"| {config} | {layer} | " + " | ".join(cells) + " |")
+    lines += every_table("Every measurement, sequences/s:", results, "seq_per_s", "{:.0f}", args)
     if data["latency"]:
         lines += latency_report(data["latency"], args)
     if data.get("roofline"):
         lines += roofline_report(data, args)
     return "\n".join(lines)
+
+
+def every_table(title: str, rows: list[dict], field: str, fmt: str, args) -> list[str]:
+    """A table of ``field`` of every (variant, jit) measured, one line per config and layer."""
+    seen = sorted({(r["variant"], r["jit"]) for r in rows}, key=lambda v: (v[0] == "keras", v))
+    lines = [
+        "",
+        title,
+        "| config | layer | "
+        + " | ".join(f"{v} jit {'on' if j else 'off'}" for v, j in seen)
+        + " |",
+        "|" + "---|" * (2 + len(seen)),
+    ]
+    for config in args.configs:
+        for layer in args.layers:
+            cells = []
+            for v, j in seen:
+                row = [
+                    r
+                    for r in rows
+                    if (r["config"], r["layer"], r["variant"], r["jit"]) == (config, layer, v, j)
+                ]
+                cells.append(fmt.format(row[0][field]) if row else "-")
+            lines.append(f"| {config} | {layer} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def fastest(rows: list[dict], pick) -> dict | None:
@@ -367,27 +371,7 @@ def latency_report(latency: list[dict], args) -> list[str]:
                 f"{'on' if ours['jit'] else 'off'}) | {ratio} | {top['ms']:.3f} "
                 f"({top['variant']}, jit {'on' if top['jit'] else 'off'}) |"
             )
-    seen = sorted({(r["variant"], r["jit"]) for r in latency}, key=lambda v: (v[0] == "keras", v))
-    lines += [
-        "",
-        "Every latency, ms:",
-        "| config | layer | "
-        + " | ".join(f"{v} jit {'on' if j else 'off'}" for v, j in seen)
-        + " |",
-        "|" + "---|" * (2 + len(seen)),
-    ]
-    for config in args.configs:
-        for layer in args.layers:
-            cells = []
-            for v, j in seen:
-                row = [
-                    r
-                    for r in latency
-                    if (r["config"], r["layer"], r["variant"], r["jit"]) == (config, layer, v, j)
-                ]
-                cells.append(f"{row[0]['ms']:.3f}" if row else "-")
-            lines.append(f"| {config} | {layer} | " + " | ".join(cells) + " |")
-    return lines
+    return lines + every_table("Every latency, ms:", latency, "ms", "{:.3f}", args)
 
 
 def roofline_report(data: dict, args) -> list[str]:
