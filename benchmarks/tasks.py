@@ -28,6 +28,7 @@ import argparse
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -46,12 +47,15 @@ SENTENCE = "The battery lasts all day and the screen is bright."
 NER_SENTENCE = "Tom flew from Paris to New York with Air France on Monday."
 
 
+@dataclass
 class Row:
-    """One line of the table: a request timed both ways."""
+    """One line of the table: a request timed both ways (``common``: None if not timed)."""
 
-    def __init__(self, run: str, recipe: str, request: str, unit: str, ours: float, common):
-        self.run, self.recipe, self.request, self.unit = run, recipe, request, unit
-        self.ours, self.common = ours, common
+    recipe: str
+    request: str
+    unit: str
+    ours: float
+    common: float | None
 
     def speedup(self) -> str:
         if self.common is None:
@@ -65,7 +69,7 @@ def ms(fn, calls: int) -> float:
     return 1e3 * timed(fn, calls)
 
 
-def sentiment_rows(app, run: str, calls: int) -> list[Row]:
+def sentiment_rows(app, calls: int) -> list[Row]:
     texts = [SENTENCE]
 
     def common():
@@ -74,7 +78,6 @@ def sentiment_rows(app, run: str, calls: int) -> list[Row]:
 
     return [
         Row(
-            run,
             "sentiment",
             "`predict`, one sentence",
             "ms",
@@ -84,7 +87,7 @@ def sentiment_rows(app, run: str, calls: int) -> list[Row]:
     ]
 
 
-def ner_rows(app, run: str, calls: int) -> list[Row]:
+def ner_rows(app, calls: int) -> list[Row]:
     tokens = NER_SENTENCE.split()
 
     def common():
@@ -95,7 +98,6 @@ def ner_rows(app, run: str, calls: int) -> list[Row]:
 
     return [
         Row(
-            run,
             "ner",
             "`predict`, one sentence",
             "ms",
@@ -105,14 +107,13 @@ def ner_rows(app, run: str, calls: int) -> list[Row]:
     ]
 
 
-def translator_rows(app, run: str, calls: int) -> list[Row]:
+def translator_rows(app, calls: int) -> list[Row]:
     splits = app.splits()
     text = (splits.test.texts or splits.validation.texts)[0]
     length = app.config.max_length or 12
     common = ms(lambda: predict_per_token(app, [text], length), max(3, calls // 10))
     return [
         Row(
-            run,
             "translator",
             f"`translate`, one sentence, {name}",
             "ms",
@@ -123,14 +124,13 @@ def translator_rows(app, run: str, calls: int) -> list[Row]:
     ]
 
 
-def generation_rows(app, run: str, calls: int, length: int = 200) -> list[Row]:
+def generation_rows(app, calls: int, length: int = 200) -> list[Row]:
     prime, short = "\n", 20
     seconds = timed(lambda: app.generate(prime, samples=1, length=length, seed=1), calls)
     drawn = len(app.generate(prime, samples=1, length=length, seed=1)[0]) - len(prime)
     common = timed(lambda: predict_per_character(app, prime, short, 40, 0), max(3, calls // 10))
     return [
         Row(
-            run,
             app.name,
             "`generate`, one sample",
             "characters/s",
@@ -157,18 +157,8 @@ def streaming_rows(run: str, seconds: float = 60.0) -> list[Row]:
             except ValueError:
                 continue
     return [
-        Row(
-            run,
-            "trigger_word",
-            f"streaming, {name}, one core",
-            "RTF",
-            rtf[key],
-            None,
-        )
-        for name, key in (
-            ("Keras step (XLA)", "streaming, Keras step (XLA)"),
-            ("TFLite step", "streaming, TFLite step"),
-        )
+        Row("trigger_word", f"{name}, one core", "RTF", rtf[name], None)
+        for name in ("streaming, Keras step (XLA)", "streaming, TFLite step")
     ]
 
 
@@ -183,7 +173,7 @@ def rows_of(run: str, calls: int) -> list[Row]:
         "char_text": generation_rows,
         "char_music": generation_rows,
     }[app.name]
-    return measure(app, run, calls)
+    return measure(app, calls)
 
 
 def main() -> int:
