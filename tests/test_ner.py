@@ -2,7 +2,9 @@
 entity spans, seqeval metrics, save/load, export, the CLI."""
 
 import json
+import shutil
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -321,10 +323,20 @@ def test_softmax_output_and_a_single_file(tmp_path):
     )
 
 
-def test_rare_words_are_made_unknown_more_often_and_the_rates_are_kept(tmp_path):
-    data = write_conll(tmp_path / "all.conll", sentences(60, 4))
+@pytest.fixture(scope="module")
+def rare_run(tmp_path_factory):
+    """A run of two epochs whose rare words are dropped more often, under the cosine
+    schedule: (the recipe, its run folder), shared by the rates' test and the resume's."""
+    keras.utils.set_random_seed(1234)
+    root = tmp_path_factory.mktemp("ner-rare")
+    data = write_conll(root / "all.conll", sentences(60, 4))
     app = NER(**TINY, epochs=2, word_dropout=0.1, rare_word_dropout=2.0, schedule="cosine")
-    app.fit(data=data, run_dir=tmp_path / "run", verbose=0)
+    app.fit(data=data, run_dir=root / "run", verbose=0)
+    return app, root / "run"
+
+
+def test_rare_words_are_made_unknown_more_often_and_the_rates_are_kept(rare_run):
+    app, run = rare_run
     layer = app.model.encoder.get_layer("word_dropout")
     counts = np.array(app.word_counts, np.float32)
     expected = [0.0, 0.0, *np.maximum(0.1, 2.0 / (2.0 + counts))]
@@ -332,22 +344,23 @@ def test_rare_words_are_made_unknown_more_often_and_the_rates_are_kept(tmp_path)
     assert (
         np.asarray(layer.rates)[2 + counts.argmin()] > np.asarray(layer.rates)[2 + counts.argmax()]
     )
-    reloaded = load_run(tmp_path / "run").model.encoder.get_layer("word_dropout")
+    reloaded = load_run(run).model.encoder.get_layer("word_dropout")
     np.testing.assert_allclose(np.asarray(reloaded.rates), expected, rtol=1e-6)
     # the cosine schedule: the rate falls from the peak, once per step
-    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    state = json.loads((run / "state.json").read_text())
     rates = state["history"]["learning_rate"]
     assert rates[0] < app.config.learning_rate and rates[1] < rates[0]
 
 
-def test_resume_keeps_the_rates_and_chooses_the_bias(tmp_path):
-    data = write_conll(tmp_path / "all.conll", sentences(60, 8))
-    first = NER(**TINY, epochs=1, word_dropout=0.1)
-    first.fit(data=data, run_dir=tmp_path / "run", verbose=0)
+def test_resume_keeps_the_rates_and_chooses_the_bias(rare_run, tmp_path):
+    """A copy of the rare words' run (its per-word rates differ word by word) resumed for
+    a third epoch."""
+    first, run = rare_run
+    shutil.copytree(run, tmp_path / "run")
     rates = np.asarray(first.model.encoder.get_layer("word_dropout").rates)
     resumed = NER()
-    metrics = resumed.fit(run_dir=tmp_path / "run", resume=True, epochs=2, verbose=0)
-    assert metrics["epochs_done"] == 2 and metrics["entity_bias"] in ENTITY_BIASES
+    metrics = resumed.fit(run_dir=tmp_path / "run", resume=True, epochs=3, verbose=0)
+    assert metrics["epochs_done"] == 3 and metrics["entity_bias"] in ENTITY_BIASES
     layer = resumed.model.encoder.get_layer("word_dropout")
     np.testing.assert_array_equal(np.asarray(layer.rates), rates)
     assert resumed.word_counts == first.word_counts
