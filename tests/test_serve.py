@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import requests
 
+from recipes.core.runs import load_run
 from tests.serving import serve_command, serving
 from tests.test_old_runs import FIXTURES, same
 
@@ -31,12 +32,9 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     for name in (*SERVED, "trigger_word"):
         shutil.copytree(FIXTURES / name, root / name)
-    export = subprocess.run(
-        [sys.executable, "-m", "rnn_apps", "export", str(root / "sentiment"), "--out",
-         str(root / "models" / "sentiment" / "1")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert export.returncode == 0, export.stderr[-2000:]
+    # exported in this process, as ``rnn-apps export RUN --out E`` does (load_run, export):
+    # the server is the process started as users start it
+    load_run(root / "sentiment").export(root / "models" / "sentiment" / "1")
     paths = [root / "models" / "sentiment", *(root / n for n in (*SERVED[1:], "trigger_word"))]
     with serving(paths, root / "serve.log", "--batch-timeout-ms", "50") as url:
         yield url, root

@@ -14,8 +14,6 @@ import math
 import os
 import shutil
 import struct
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -79,15 +77,11 @@ def server(tmp_path_factory):
         paths.append(folder / name)
     # a threshold that listen.wav's probabilities (0.36 to 0.65) cross: detections to show
     (folder / "trigger_word" / "threshold.json").write_text(json.dumps({"threshold": 0.5}))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    subprocess.run(
-        [sys.executable, "-m", "rnn_apps", "export", str(RUNS / "char_text")]
-        + ["--out", str(folder / "plain")],
-        check=True,
-        capture_output=True,
-        env=env,
-        timeout=300,
-    )
+    # exported in this process, as ``rnn-apps export RUN --out E`` does (load_run, export):
+    # the server is the process started as users start it
+    from recipes.core.runs import load_run
+
+    load_run(RUNS / "char_text").export(folder / "plain")
     (folder / "plain" / "assets.extra" / "rnn_apps.json").unlink()
     paths.append(folder / "plain")
     with serving(paths, folder / "server.log") as url:
