@@ -7,6 +7,7 @@ import functools
 import itertools
 import json
 
+import keras
 import numpy as np
 import pytest
 import sacrebleu
@@ -526,12 +527,28 @@ def test_cli_translate_and_evaluate(trained, tmp_path, capsys):
 
 
 # -- variants and sources -----------------------------------------------------------------------
-def test_lstm_luong_variant_trains_saves_and_exports(tmp_path):
-    data = write_pairs(tmp_path / "d.tsv", digit_pairs(200))
-    app = Translator(**TINY, cell="lstm", attention="luong", epochs=1, jit_compile=False)
-    app.fit(data=data, run_dir=tmp_path / "run", verbose=0)
+@pytest.fixture(scope="module")
+def lstm_luong(tmp_path_factory):
+    """The other cell and attention fit on word pairs with ``epochs = 0`` (the data's
+    default, made 2 here): (the recipe, its metrics, its run folder), shared by the
+    variant's test and the default epochs' test."""
+    import recipes.translator.recipe as module
+
+    keras.utils.set_random_seed(1234)
+    root = tmp_path_factory.mktemp("lstm_luong")
+    data = write_pairs(root / "d.tsv", digit_pairs(100))
+    app = Translator(**TINY, cell="lstm", attention="luong", patience=0, jit_compile=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "SENTENCE_EPOCHS", 2)
+        metrics = app.fit(data=data, run_dir=root / "run", verbose=0)
+    return app, metrics, root / "run"
+
+
+def test_lstm_luong_variant_trains_saves_and_exports(lstm_luong):
+    app, _, run = lstm_luong
+    assert (app.config.cell, app.config.attention) == ("lstm", "luong")
     expected = app.translate(["1 2"], beam_width=2)
-    assert load_run(tmp_path / "run").translate(["1 2"], beam_width=2) == expected
+    assert load_run(run).translate(["1 2"], beam_width=2) == expected
 
 
 def test_onnx_export_of_an_lstm_luong_model_on_characters(tmp_path):
@@ -566,16 +583,16 @@ def test_default_data_is_dates_in_characters(tmp_path):
     assert set(app.evaluate()) == {"bleu", "chrf", "exact_match"}  # the test split
 
 
-def test_epochs_default_to_the_data(tmp_path, monkeypatch):
-    """epochs = 0: a few for the generated dates, more for other data (given to fit)."""
+def test_epochs_default_to_the_data(lstm_luong, monkeypatch):
+    """epochs = 0: a few for the generated dates, more for other data (given to fit; the
+    fixture's run, SENTENCE_EPOCHS made 2 there)."""
     import recipes.translator.recipe as module
 
     monkeypatch.setattr(module, "SENTENCE_EPOCHS", 2)
     assert Translator().planned_epochs() == module.DATE_EPOCHS
     assert Translator(epochs=5, data="x.tsv").planned_epochs() == 5
-    data = write_pairs(tmp_path / "d.tsv", digit_pairs(100))
-    app = Translator(**TINY, patience=0, jit_compile=False)
-    assert app.fit(data=data, run_dir=tmp_path / "run", verbose=0)["epochs_done"] == 2
+    app, metrics, _ = lstm_luong
+    assert app.config.epochs == 0 and metrics["epochs_done"] == 2
 
 
 def test_reverse_swaps_the_columns(tmp_path):
