@@ -32,6 +32,7 @@ APPLICATIONS: dict[str, tuple[str, str]] = {
     "translator": ("Translator", "TranslatorConfig"),
     "ner": ("NER", "NERConfig"),
     "trigger_word": ("TriggerWord", "TriggerWordConfig"),
+    "forecaster": ("Forecaster", "ForecasterConfig"),
 }
 _OFFERED = {
     **{cls: app for app, names in APPLICATIONS.items() for cls in names},

@@ -12,6 +12,7 @@
     rnn-apps tag RUN_DIR [SENTENCE ...]                           (alias of predict)
     rnn-apps detect RUN_DIR FILE.wav ... [--plot probs.png] [--chime out.wav]
                                                                   (alias of predict)
+    rnn-apps forecast RUN_DIR FILE.csv ... [--horizon H]          (alias of predict)
     rnn-apps export RUN_DIR [--out DIR] [--format saved_model|onnx|tflite] [--quantize float16|int8]
     rnn-apps config RECIPE [--config FILE.toml] [--set KEY=VALUE]...   (settings as TOML)
     rnn-apps runs [FOLDER] [--json]           (the run folders under FOLDER, default runs)
@@ -519,15 +520,12 @@ def cmd_serve(args) -> int:
     return 0
 
 
+#: the verbs but predict's aliases (the recipes' task verbs, which run cmd_predict)
 COMMANDS = {
     "recipes": cmd_recipes,
     "fit": cmd_fit,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
-    "generate": cmd_predict,
-    "translate": cmd_predict,
-    "tag": cmd_predict,
-    "detect": cmd_predict,
     "export": cmd_export,
     "config": cmd_config,
     "runs": cmd_runs,
@@ -575,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb not in LIGHT_VERBS and getattr(args, "workers", None) is None:
         _start_tensorflow(quiet=not args.debug)
     try:
-        return COMMANDS[args.verb](args)
+        return COMMANDS.get(args.verb, cmd_predict)(args)
     except UserError as err:
         if args.debug:
             raise

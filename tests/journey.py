@@ -5,7 +5,7 @@ For every recipe: tiny data from the recipes' own test generators, then
     rnn-apps config RECIPE --set ... > tiny.toml
     rnn-apps fit RECIPE --data D --config tiny.toml --epochs 1 --quiet --out RUN
     rnn-apps evaluate RUN --json
-    rnn-apps predict RUN INPUT ...            (or its alias: generate, translate, tag, detect)
+    rnn-apps predict RUN INPUT ...     (or its alias: generate, translate, tag, detect, forecast)
     rnn-apps export RUN --out E
     rnn-apps export RUN --format onnx --out O
     python -c PORTABLE  (imports only numpy and onnxruntime: O's inference.py on the inputs;
@@ -106,6 +106,19 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "lexicon_frequency": True,
         "lexicon_places": True,
     },
+    # tests/test_forecaster.py TINY
+    "forecaster": {
+        "time_column": "month",
+        "id_column": "store",
+        "value_columns": "sales",
+        "context": 24,
+        "horizon": 6,
+        "backtest_windows": 2,
+        "validation_windows": 1,
+        "units": 8,
+        "batch_size": 16,
+        "jit_compile": False,
+    },
     # tests/test_trigger_word.py TINY (its epochs are --epochs here)
     "trigger_word": dict(
         word="marvin",
@@ -153,6 +166,7 @@ INPUTS: dict[str, list[str]] = {
     "translator": ["4 0 7", "1 2"],
     "ner": ["Alice flew to Paris .", "Yesterday Bob Novak drove to Lima ."],
     "trigger_word": [],  # a WAV file written by the journey
+    "forecaster": [],  # a history file of each store, written by the journey
 }
 #: the verb a user types for each recipe (predict's aliases)
 VERBS = {
@@ -162,13 +176,14 @@ VERBS = {
     "translator": "translate",
     "ner": "tag",
     "trigger_word": "detect",
+    "forecaster": "forecast",
 }
 #: the name of serving_default's input of raw text (the trigger word takes a waveform)
 TEXT_INPUT = {"sentiment": "text", "translator": "text", "ner": "sentence"}
 #: modules the clean Python must not hold
 OURS = ("rnn_apps", "recipes", "custom_layers")
 #: the longest chains first, so that the workers finish together
-ORDER = ("ner", "trigger_word", "translator", "char_music", "sentiment", "char_text")
+ORDER = ("ner", "trigger_word", "translator", "char_music", "sentiment", "char_text", "forecaster")
 RECIPES = tuple(sorted(ORDER))
 #: modules a recipe's journey needs beyond the package (the journey is skipped without)
 REQUIRES = {"trigger_word": "espeakng_loader", "char_music": "music21"}
@@ -240,6 +255,45 @@ def write_listening_wav(path: Path) -> Path:
     return audio.write_wav(path, waveform)
 
 
+def write_forecaster(root: Path) -> Path:
+    from tests.test_forecaster import panel_frame
+
+    path = root / "sales.csv"
+    panel_frame().to_csv(path, index=False)
+    return path
+
+
+def write_histories(root: Path) -> list[str]:
+    """A recent history of each store (40 months from 2010-01), one file per store: the
+    forecaster's inputs to forecast, to the export and to the server."""
+    from tests.test_forecaster import panel_frame
+
+    history, paths = panel_frame(months=40, seed=5), []
+    for store, rows in history.groupby("store"):
+        paths.append(str(root / f"{store}.csv"))
+        rows.to_csv(paths[-1], index=False)
+    return paths
+
+
+def forecaster_instances(journey: Journey) -> list[dict[str, Any]]:
+    """serving_default's inputs for each history file: its last ``context`` values, its
+    store and the month (- 1) of the first of them."""
+    import pandas as pd
+
+    context = SETTINGS["forecaster"]["context"]
+    instances = []
+    for path in journey.inputs:
+        rows = pd.read_csv(path).iloc[-context:]
+        instances.append(
+            {
+                "values": rows.sales.tolist(),
+                "series": str(rows.store.iloc[0]),
+                "phase": int(pd.Timestamp(rows.month.iloc[0]).month) - 1,
+            }
+        )
+    return instances
+
+
 WRITERS: dict[str, Callable[[Path], Path]] = {
     "sentiment": write_sentiment,
     "char_text": write_char_text,
@@ -247,6 +301,7 @@ WRITERS: dict[str, Callable[[Path], Path]] = {
     "translator": write_translator,
     "ner": write_ner,
     "trigger_word": write_trigger_word,
+    "forecaster": write_forecaster,
 }
 
 
@@ -507,6 +562,20 @@ def serving_calls(journey: Journey, export: Path, tag: str) -> list[dict]:
             }
             for i, prime in enumerate(journey.inputs)
         ]
+    if recipe == "forecaster":
+        instances = forecaster_instances(journey)
+        columns = {"values": "float32", "series": "string", "phase": "int32"}
+        return [
+            {
+                "name": tag,
+                "export": str(export),
+                "signature": "serving_default",
+                "inputs": {
+                    name: {"dtype": dtype, "value": [i[name] for i in instances]}
+                    for name, dtype in columns.items()
+                },
+            }
+        ]
     return [
         {
             "name": tag,
@@ -527,6 +596,12 @@ def saved_model_cli_inputs(journey: Journey, outdir: Path) -> list[str]:
         prime = json.dumps([journey.inputs[0]])
         # plain literals: the session casts each to its input's dtype
         exprs = ";".join([f"prime={prime}", *(f"{k}={v}" for k, v in SAMPLING[recipe].items())])
+    elif recipe == "forecaster":
+        instances = forecaster_instances(journey)
+        exprs = ";".join(
+            f"{name}={json.dumps([i[name] for i in instances])}"
+            for name in ("values", "series", "phase")
+        )
     else:
         return ["--inputs", f"waveform={outdir.parent / 'waveform.npy'}", "--outdir", outdir]
     return ["--input_exprs", exprs, "--outdir", outdir]
@@ -554,6 +629,8 @@ def _chain(journey: Journey) -> None:
     if recipe == "trigger_word":
         journey.wav = write_listening_wav(root / "listen.wav")
         journey.inputs = [str(journey.wav)]
+    if recipe == "forecaster":
+        journey.inputs = write_histories(root)
     journey.run, journey.export = root / "run", root / "exported"
     journey.run2, journey.export2 = root / "run2", root / "exported2"
     # the tiny settings as a user writes them: rnn-apps config's TOML, given to fit

@@ -209,6 +209,7 @@ def test_task_verbs():
         "translator": "translate",
         "ner": "tag",
         "trigger_word": "detect",
+        "forecaster": "forecast",
     }
     assert recipes.get_recipe("translator")().task_verb == "translate"
 

@@ -29,6 +29,7 @@ from tests.journey import (
     TEXT_INPUT,
     TFLITE,
     WHOLE_TUNE,
+    forecaster_instances,
     load_npy_outputs,
 )
 from tests.serving import serving
@@ -44,6 +45,7 @@ METRICS = {
     "translator": {"bleu", "chrf", "exact_match"},
     "ner": {"precision", "recall", "f1"},
     "trigger_word": {"miss_rate", "false_accepts_per_hour", "frame_precision", "frame_recall"},
+    "forecaster": {"mase", "smape", "mae", "quantile_loss", "coverage", "ets_mase", "arima_mase"},
 }
 #: the keys of each predict line
 PREDICTION_KEYS = {
@@ -53,6 +55,7 @@ PREDICTION_KEYS = {
     "translator": {"source", "translation"},
     "ner": {"text", "tokens", "tags", "entities"},
     "trigger_word": {"file", "seconds", "detections"},
+    "forecaster": {"file", "series", "timestamps", "forecast", "quantiles"},
 }
 #: the key of each predict line that echoes its input
 ECHO = {
@@ -62,6 +65,7 @@ ECHO = {
     "translator": "source",
     "ner": "text",
     "trigger_word": "file",
+    "forecaster": "file",
 }
 GENERATOR_INPUTS = {
     "prime": "DT_STRING",
@@ -84,6 +88,10 @@ SERVING = {
     "trigger_word": (
         {"waveform": "DT_FLOAT"},
         {"probabilities", "detection_time", "detection_score"},
+    ),
+    "forecaster": (
+        {"values": "DT_FLOAT", "series": "DT_STRING", "phase": "DT_INT32"},
+        {"forecast", "lower", "upper", "quantiles"},
     ),
 }
 #: the signatures besides serving_default
@@ -147,6 +155,11 @@ def assert_serves_like_predict(recipe, outputs, lines, what):
                 if s >= 0
             ]
             assert served == line["entities"], (what, served, line)
+    elif recipe == "forecaster":
+        for name, key in (("forecast", "0.5"), ("lower", "0.1"), ("upper", "0.9")):
+            expected = [line["quantiles"][key] for line in lines]
+            np.testing.assert_allclose(outputs[name], expected, atol=1e-4, err_msg=what)
+        assert [line["forecast"] for line in lines] == [line["quantiles"]["0.5"] for line in lines]
     elif recipe == "char_text":
         assert single_texts(outputs) == [line["text"] for line in lines], what
     elif recipe == "char_music":
@@ -322,6 +335,8 @@ def _requests(journey) -> list[dict]:
         return [{"instances": journey.inputs}]
     if recipe in SAMPLING:
         return [{"inputs": {"prime": [p], **SAMPLING[recipe]}} for p in journey.inputs]
+    if recipe == "forecaster":
+        return [{"instances": forecaster_instances(journey)}]
     wav = base64.b64encode(journey.wav.read_bytes()).decode()
     return [{"signature_name": "wav", "instances": [{"b64": wav}]}]
 
@@ -368,6 +383,20 @@ def test_serve_answers_what_predict_printed(recipe, served_journeys):
             else {next(iter(defs["serving_default"]["outputs"])): rows}
         )
     assert_serves_like_predict(recipe, outputs, lines, what)
+    if recipe == "forecaster":  # the export takes values: no file, no timestamps
+        lines = [
+            {
+                "series": line["series"],
+                **{k: line["quantiles"][q] for k, q in (("lower", "0.1"), ("upper", "0.9"))},
+                "forecast": line["forecast"],
+            }
+            for line in lines
+        ]
+        for answer, line in zip(answered, lines, strict=True):
+            assert answer["series"] == line["series"], (what, answer)
+            for key in ("forecast", "lower", "upper"):
+                np.testing.assert_allclose(answer[key], line[key], atol=1e-4, err_msg=what)
+        return
     same(answered, lines, what)
 
 

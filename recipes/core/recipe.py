@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -63,11 +64,16 @@ EXPORT_FORMATS = ("saved_model", "onnx", "tflite")
 QUANTIZATIONS = ("float16", "int8")
 
 
+#: a named source rather than a path: ``tfds:NAME``, the forecaster's ``statsmodels:NAME``
+NAMED_SOURCE = re.compile(r"[a-z][a-z0-9_]+:")
+
+
 def local_source(data: str) -> str:
     """A data source as stored in a run's config: a local path resolved (absolute), so
-    that the run finds its data from any working folder; ``tfds:NAME`` as given."""
+    that the run finds its data from any working folder; a named source (``tfds:NAME``,
+    ``statsmodels:NAME``) as given."""
     data = str(data)
-    if data.startswith(TFDS_PREFIX):
+    if data.startswith(TFDS_PREFIX) or (NAMED_SOURCE.match(data) and not Path(data).exists()):
         return data
     return str(Path(data).expanduser().resolve())
 
