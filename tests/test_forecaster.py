@@ -219,3 +219,23 @@ def test_forecast_refuses_a_longer_horizon_and_a_short_history(trained, tmp_path
     assert "give a longer history" in line
     line = one_line_error(cli("forecast", trained["run"], tmp_path / "none.csv", check=False))
     assert "none.csv does not exist" in line
+
+
+def test_the_autoregressive_decoder_trains_saves_and_forecasts_alike(tmp_path):
+    """decoder = "autoregressive": each step reads the median before it; a saved run
+    forecasts exactly as the trained model, quantiles ordered."""
+    from recipes.forecaster.recipe import Forecaster
+
+    data = tmp_path / "sales.csv"
+    panel_frame(months=72).to_csv(data, index=False)
+    app = Forecaster(decoder="autoregressive", baselines=False, **TINY)
+    app.fit(data=str(data), epochs=1, run_dir=tmp_path / "run", verbose=0)
+    assert [layer.name for layer in app.model.layers].count("decoder") == 1
+    history = read_source(str(data), "month", "sales", "store")[0][0].head(60)
+    first = app.forecast_series(history)
+    again = Forecaster.load(tmp_path / "run").forecast_series(history)
+    assert again == first
+    low, mid, high = (np.array(first["quantiles"][q]) for q in ("0.1", "0.5", "0.9"))
+    assert np.all(low < mid) and np.all(mid < high)
+    # one decoder, called once per forecast step (the direct decoder: once in all)
+    assert len(app.model.get_layer("decoder")._inbound_nodes) == TINY["horizon"]

@@ -70,6 +70,12 @@ class ForecasterConfig(TrainConfig):
         "the central prediction interval: quantiles (1 - interval) / 2, 0.5, (1 + interval) / 2",
     )
     cell: Literal["lstm", "gru"] = option("lstm", "the encoder's and decoder's recurrent layer")
+    decoder: Literal["direct", "autoregressive"] = option(
+        "direct",
+        "direct: the decoder reads only the future steps' known inputs and forecasts all "
+        "steps at once; autoregressive: each step also reads the median it forecast for "
+        "the step before (in training too)",
+    )
     units: int = setting(64, SIZE, "units of the encoder and of the decoder")
     series_dim: int = setting(
         4, "[0, 1024]", "size of each series' learned vector (used with two or more series)"

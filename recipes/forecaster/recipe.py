@@ -196,10 +196,30 @@ class Forecaster(Recipe):
         rnn = {"lstm": cl.LSTM, "gru": cl.GRU}[c.cell]
         encoded = rnn(c.units, return_state=True, seed=seed, name=f"encoder{suffix}")(past)
         states = [keras.layers.Dropout(c.dropout, seed=seed)(s) for s in encoded[1:]]
-        decoded = rnn(c.units, return_sequences=True, seed=seed + 1, name=f"decoder{suffix}")(
-            future, initial_state=states
+        dense = keras.layers.Dense(len(c.quantiles), name=f"quantile_steps{suffix}")
+        if c.decoder == "direct":
+            decoded = rnn(
+                c.units, return_sequences=True, seed=seed + 1, name=f"decoder{suffix}"
+            )(future, initial_state=states)
+            return dense(decoded)
+        # one step at a time, each reading the median forecast before it (scaled: the
+        # window's last value is 0)
+        step = rnn(
+            c.units,
+            return_sequences=True,
+            return_state=True,
+            seed=seed + 1,
+            name=f"decoder{suffix}",
         )
-        return keras.layers.Dense(len(c.quantiles), name=f"quantile_steps{suffix}")(decoded)
+        middle = len(c.quantiles) // 2
+        previous = keras.ops.zeros_like(future[:, :1, :1])
+        outputs = []
+        for k in range(c.horizon):
+            inputs = keras.layers.Concatenate()([future[:, k : k + 1], previous])
+            decoded, *states = step(inputs, initial_state=states)
+            outputs.append(dense(decoded))
+            previous = outputs[-1][:, :, middle : middle + 1]
+        return _joined(outputs, axis=1)
 
     # -- evaluation ------------------------------------------------------------------
     def metrics(self, examples: Panel) -> dict[str, float]:
@@ -401,8 +421,8 @@ class Forecaster(Recipe):
         return serve
 
 
-def _joined(parts: list) -> Any:
-    return parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)
+def _joined(parts: list, axis: int = -1) -> Any:
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(axis=axis)(parts)
 
 
 def _mean_step(values: np.ndarray) -> float:
