@@ -198,9 +198,9 @@ class Forecaster(Recipe):
         states = [keras.layers.Dropout(c.dropout, seed=seed)(s) for s in encoded[1:]]
         dense = keras.layers.Dense(len(c.quantiles), name=f"quantile_steps{suffix}")
         if c.decoder == "direct":
-            decoded = rnn(
-                c.units, return_sequences=True, seed=seed + 1, name=f"decoder{suffix}"
-            )(future, initial_state=states)
+            decoded = rnn(c.units, return_sequences=True, seed=seed + 1, name=f"decoder{suffix}")(
+                future, initial_state=states
+            )
             return dense(decoded)
         # one step at a time, each reading the median forecast before it (scaled: the
         # window's last value is 0)
