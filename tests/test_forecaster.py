@@ -213,12 +213,18 @@ def test_forecast_refuses_a_longer_horizon_and_a_short_history(trained, tmp_path
     line = one_line_error(
         cli("forecast", trained["run"], tmp_path / "h.csv", "--horizon", 7, check=False)
     )
-    assert "1 to 6 steps" in line
+    assert line.endswith(
+        "--horizon 7: the model forecasts 1 to 6 steps (its horizon setting); "
+        "train a run with a longer horizon for more."
+    )
+    from recipes import load_run
+
+    app = load_run(trained["run"])
     panel_frame(months=10).to_csv(tmp_path / "short.csv", index=False)
-    line = one_line_error(cli("forecast", trained["run"], tmp_path / "short.csv", check=False))
-    assert "give a longer history" in line
-    line = one_line_error(cli("forecast", trained["run"], tmp_path / "none.csv", check=False))
-    assert "none.csv does not exist" in line
+    with pytest.raises(UserError, match="has 10 steps; the model reads the last 24"):
+        app.predict([str(tmp_path / "short.csv")])
+    with pytest.raises(UserError, match="none.csv does not exist"):
+        app.predict([str(tmp_path / "none.csv")])
 
 
 def test_the_autoregressive_decoder_trains_saves_and_forecasts_alike(tmp_path):
