@@ -371,17 +371,17 @@ def test_cosine_budget_follows_steps_or_time_whichever_ends_first():
     assert untimed.rate(20, 1e9) == pytest.approx(1e-2 * 0.55)  # no time budget
 
 
-def test_learning_rate_anneals_over_the_epochs_fit_runs(tmp_path):
-    data = tmp_path / "t.txt"
-    data.write_text(pattern_text(100))
-    app = CharText(**TINY, epochs=3, learning_rate=1e-2, patience=0)
-    app.fit(data=str(data), run_dir=tmp_path / "run", verbose=0)
-    rates = json.loads((tmp_path / "run" / "state.json").read_text())["history"]["learning_rate"]
+def test_learning_rate_anneals_over_the_epochs_fit_runs(trained):
+    """The trained run's 12 epochs (no time limit): the cosine over all their steps."""
+    app, _, root = trained
+    rates = json.loads((root / "run" / "state.json").read_text())["history"]["learning_rate"]
+    epochs = app.config.epochs
+    assert epochs == 12
     steps = app.steps_per_epoch(app.splits(), app.to_dataset(app.splits().train, True))
-    # the rate of each epoch's last step: the cosine at (epoch * steps - 1) / (3 * steps)
+    # the rate of each epoch's last step: the cosine at (epoch * steps - 1) / (12 * steps)
     expected = [
-        1e-2 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (e * steps - 1) / (3 * steps))))
-        for e in (1, 2, 3)
+        1e-2 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (e * steps - 1) / (epochs * steps))))
+        for e in range(1, epochs + 1)
     ]
     assert rates == pytest.approx(expected, rel=1e-5)
 
