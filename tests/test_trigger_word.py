@@ -104,9 +104,21 @@ def record_composition(recipe, states: list, also=None) -> None:
 def trained(layout, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "tw"
     recipe = TriggerWord(**TINY)
-    record_composition(recipe, TRAINED_EPOCH_STATES)
+
+    def keep_the_run_after_epoch_1():
+        # epoch 2 composes its first example after epoch 1's checkpoint was written: the
+        # run folder as a run stopped after epoch 1 left it
+        if len(TRAINED_EPOCH_STATES) == 2:
+            shutil.copytree(run, after_epoch_1_of(run))
+
+    record_composition(recipe, TRAINED_EPOCH_STATES, keep_the_run_after_epoch_1)
     metrics = recipe.fit(data=str(layout), run_dir=run, verbose=0)
     return recipe, run, metrics
+
+
+def after_epoch_1_of(run: Path) -> Path:
+    """Where the ``trained`` fixture keeps a copy of its run as it was after epoch 1."""
+    return run.with_name(f"{run.name}-after-epoch-1")
 
 
 # -- data --------------------------------------------------------------------------------
@@ -428,13 +440,15 @@ def test_calibration_reads_running_speech_of_its_own_part(trained, monkeypatch):
     )
 
 
-def test_resume_composes_on_and_calibrates_its_own_model(trained, layout, tmp_path):
-    """fit --resume of a run stopped after epoch 1: epoch 2 composes its examples from
-    the generator state that epoch 2 of the uninterrupted run did, and the threshold
-    (metrics, threshold.json) is calibrated for the model it trained, not the one the run
-    had (made off the grid here, so that no calibration can give it)."""
+def test_resume_composes_on_and_calibrates_its_own_model(trained, tmp_path):
+    """fit --resume of a run stopped after epoch 1 (the ``trained`` run as it was then,
+    copied): epoch 2 composes its examples from the generator state that epoch 2 of the
+    uninterrupted run did, and the threshold (metrics, threshold.json) is calibrated for
+    the model it trained, not the one the run had (made off the grid here, so that no
+    calibration can give it)."""
     run = tmp_path / "run"
-    TriggerWord(**TINY).fit(data=str(layout), run_dir=run, epochs=1, verbose=0)
+    shutil.copytree(after_epoch_1_of(trained[1]), run)
+    assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
     stale = 0.123456
     write_json(run / "threshold.json", {"threshold": stale, "target_false_accepts_per_hour": 2})
     resumed = TriggerWord()
