@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -183,13 +184,8 @@ def test_char_text_fit_and_generate(tmp_path, capsys):
     assert set(json.loads(capsys.readouterr().out)) == {"bits_per_char"}
 
 
-def test_generator_options_do_not_apply_to_a_classifier(tmp_path, capsys):
-    data = write_tsv(tmp_path / "reviews.tsv", n=48)
-    run = tmp_path / "run"
-    assert (
-        main(["fit", "sentiment", "--data", str(data), *FAST, "--epochs", "1", "--out", str(run)])
-        == 0
-    )
-    capsys.readouterr()
+def test_generator_options_do_not_apply_to_a_classifier(capsys):
+    """A sentiment run (the one of tests/fixtures/runs_0.1.0: predict only reads it)."""
+    run = Path(__file__).parent / "fixtures" / "runs_0.1.0" / "sentiment"
     assert main(["predict", str(run), "great", "--temperature", "0.5"]) == 2
     assert "--temperature does not apply to the sentiment recipe" in capsys.readouterr().err
