@@ -200,31 +200,45 @@ def test_load_and_export_generate_identically(trained, tmp_path):
             served(**options)
 
 
-@pytest.mark.parametrize(
-    "shape, seed",
-    [
-        ((3, 7), (5, 0)),
-        ((2, 65), (123456789012, 3)),
-        ((1, 16), (-1, 7)),
-        ((4, 5, 3), (2**32 - 1, 2**33 + 9)),
-    ],
-)
-@pytest.mark.parametrize("minval, maxval", [(UNIFORM_LOW, UNIFORM_HIGH), (0.0, 1.0), (-2.5, 3.0)])
-def test_onnx_uniforms_are_stateless_uniform_bit_for_bit(shape, seed, minval, maxval):
+UNIFORM_SHAPES_AND_SEEDS = [
+    ((3, 7), (5, 0)),
+    ((2, 65), (123456789012, 3)),
+    ((1, 16), (-1, 7)),
+    ((4, 5, 3), (2**32 - 1, 2**33 + 9)),
+]
+UNIFORM_RANGES = [(UNIFORM_LOW, UNIFORM_HIGH), (0.0, 1.0), (-2.5, 3.0)]
+
+
+@pytest.fixture(scope="module")
+def tf_uniforms():
+    """``tf.random.stateless_uniform`` of every case below, eagerly and under XLA, by
+    case: one compiled function draws those of all (the seeds fed, not constants), so
+    that XLA compiles once rather than once per case."""
+    cases = [(*c, *r) for c in UNIFORM_SHAPES_AND_SEEDS for r in UNIFORM_RANGES]
+
+    def draw(seeds):
+        return [
+            tf.random.stateless_uniform(shape, seeds[i], minval=minval, maxval=maxval)
+            for i, (shape, _, minval, maxval) in enumerate(cases)
+        ]
+
+    seeds = tf.constant([seed for _, seed, _, _ in cases], tf.int64)
+    eager, xla = draw(seeds), tf.function(draw, jit_compile=True)(seeds)
+    return {
+        case: {False: e.numpy(), True: x.numpy()}
+        for case, e, x in zip(cases, eager, xla, strict=True)
+    }
+
+
+@pytest.mark.parametrize("shape, seed", UNIFORM_SHAPES_AND_SEEDS)
+@pytest.mark.parametrize("minval, maxval", UNIFORM_RANGES)
+def test_onnx_uniforms_are_stateless_uniform_bit_for_bit(shape, seed, minval, maxval, tf_uniforms):
     """inference.py's Philox numbers are TensorFlow's, eagerly and under XLA (which cuts
     seeds to 32 bits, takes other bits for the mantissa and fuses the scaling)."""
-    seed_tensor = tf.constant(seed, tf.int64)
-
-    def draw(s):
-        return tf.random.stateless_uniform(shape, s, minval=minval, maxval=maxval)
-
-    for xla, expected in (
-        (False, draw(seed_tensor)),
-        (True, tf.function(draw, jit_compile=True)(seed_tensor)),
-    ):
+    for xla, expected in tf_uniforms[shape, seed, minval, maxval].items():
         ours = onnx_inference.stateless_uniform(shape, seed, minval, maxval, xla=xla)
         assert ours.dtype == np.float32
-        np.testing.assert_array_equal(ours, expected.numpy(), err_msg=f"xla={xla}")
+        np.testing.assert_array_equal(ours, expected, err_msg=f"xla={xla}")
 
 
 def test_onnx_uniforms_are_those_of_the_generation_loop():
