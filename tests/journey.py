@@ -116,6 +116,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "backtest_windows": 2,
         "validation_windows": 1,
         "units": 8,
+        "members": 1,
         "batch_size": 16,
         "jit_compile": False,
     },

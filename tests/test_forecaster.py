@@ -28,6 +28,7 @@ TINY = {
     "backtest_windows": 2,
     "validation_windows": 1,
     "units": 8,
+    "members": 1,
     "batch_size": 16,
     "jit_compile": False,
 }
@@ -138,6 +139,14 @@ def test_bad_files_are_one_clear_error(tmp_path, content, expected):
     path.write_text(content, encoding="utf-8")
     with pytest.raises(UserError, match=expected):
         read_source(str(path))
+
+
+def test_sources_by_name_say_what_to_set():
+    with pytest.raises(UserError, match="expected one of statsmodels:co2, statsmodels:sunspots"):
+        read_source("statsmodels:co3")
+    # a tfds set's features are named by the settings (checked before any download)
+    with pytest.raises(UserError, match="--set time_column=... and --set value_columns="):
+        read_source("tfds:some_series")
 
 
 def test_a_series_too_short_for_its_windows_names_what_to_lower():

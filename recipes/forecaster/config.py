@@ -87,7 +87,7 @@ class ForecasterConfig(TrainConfig):
     )
     dropout: float = setting(0.1, SHARE, "on the encoder's summary")
     members: int = setting(
-        1,
+        3,
         "[1, 16]",
         "encoder-decoders in the model (seeds seed, seed+1, ...), each quantile averaged "
         "over them: an ensemble inside one model, trained together (x members the time)",
