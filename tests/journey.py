@@ -106,7 +106,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "lexicon_frequency": True,
         "lexicon_places": True,
     },
-    # tests/test_forecaster.py TINY
+    # tests/test_forecaster.py reads these as its TINY
     "forecaster": {
         "time_column": "month",
         "id_column": "store",

@@ -16,22 +16,10 @@ import pytest
 from recipes.core.errors import UserError
 from recipes.forecaster.layers import OrderedQuantiles, PinballLoss, WindowScale
 from recipes.forecaster.series import phases, read_source, season_of, split_series
-from tests.journey import _environment, rnn_apps
+from tests.journey import SETTINGS, _environment, rnn_apps
 
-#: the tiny settings of the command-line tests
-TINY = {
-    "time_column": "month",
-    "id_column": "store",
-    "value_columns": "sales",
-    "context": 24,
-    "horizon": 6,
-    "backtest_windows": 2,
-    "validation_windows": 1,
-    "units": 8,
-    "members": 1,
-    "batch_size": 16,
-    "jit_compile": False,
-}
+#: the tiny settings of the journey's run (tests/journey.py), also for runs of its own
+TINY = SETTINGS["forecaster"]
 
 
 def panel_frame(months: int = 96, seed: int = 0) -> pd.DataFrame:
