@@ -196,6 +196,17 @@ def _history(history, horizon: int, season: int) -> np.ndarray:
     return values
 
 
+def _model_history(history, horizon: int, season: int, model: str):
+    """For ETS and ARIMA: the checked history and, when it is constant, its forecast (that
+    constant; else None). Raises ValueError on a varying history of fewer than 3 points."""
+    values = _history(history, horizon, season)
+    if np.ptp(values) == 0:
+        return values, np.full(horizon, values[0])
+    if len(values) < 3:
+        raise ValueError(f"{model} needs a history of at least 3 points, got {len(values)}.")
+    return values, None
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """statsmodels' warnings (convergence, start parameters, ...) and NumPy's
@@ -262,11 +273,9 @@ def ets_forecast(history: np.ndarray, horizon: int, season: int) -> np.ndarray:
         ValueError: on a history of fewer than 3 points.
         RuntimeError: when no model of the grid could be fitted.
     """
-    values = _history(history, horizon, season)
-    if np.ptp(values) == 0:
-        return np.full(horizon, values[0])
-    if len(values) < 3:
-        raise ValueError(f"ETS needs a history of at least 3 points, got {len(values)}.")
+    values, constant = _model_history(history, horizon, season, "ETS")
+    if constant is not None:
+        return constant
     seasonals = [None, "add"] if season > 1 and len(values) >= 2 * season else [None]
     with _quiet():
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
@@ -387,11 +396,9 @@ def arima_forecast(history: np.ndarray, horizon: int, season: int) -> np.ndarray
         ValueError: on a history of fewer than 3 points.
         RuntimeError: when no model of the grid could be fitted.
     """
-    values = _history(history, horizon, season)
-    if np.ptp(values) == 0:
-        return np.full(horizon, values[0])
-    if len(values) < 3:
-        raise ValueError(f"ARIMA needs a history of at least 3 points, got {len(values)}.")
+    values, constant = _model_history(history, horizon, season, "ARIMA")
+    if constant is not None:
+        return constant
     seasonal = season > 1 and len(values) >= 3 * season
     with _quiet():
         from statsmodels.tsa.statespace.sarimax import SARIMAX
