@@ -17,6 +17,7 @@ from recipes.core.errors import UserError
 from recipes.forecaster.layers import OrderedQuantiles, PinballLoss, WindowScale
 from recipes.forecaster.series import phases, read_source, season_of, split_series
 from tests.journey import SETTINGS, _environment, rnn_apps
+from tests.test_errors import one_error_line
 
 #: the tiny settings of the journey's run (tests/journey.py), also for runs of its own
 TINY = SETTINGS["forecaster"]
@@ -51,13 +52,6 @@ def cli(*args, check: bool = True) -> subprocess.CompletedProcess:
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
-
-
-def one_line_error(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, result.stderr[-3000:]
-    lines = result.stderr.strip().splitlines()
-    assert lines and "Traceback" not in result.stderr, result.stderr[-3000:]
-    return lines[-1]
 
 
 @pytest.fixture
@@ -207,9 +201,9 @@ def test_forecast_continues_each_history_with_ordered_quantiles(trained, tmp_pat
 def test_forecast_refuses_a_longer_horizon_and_a_short_history(trained, tmp_path):
     history = panel_frame(months=40)
     history.to_csv(tmp_path / "h.csv", index=False)
-    line = one_line_error(
-        cli("forecast", trained["run"], tmp_path / "h.csv", "--horizon", 7, check=False)
-    )
+    result = cli("forecast", trained["run"], tmp_path / "h.csv", "--horizon", 7, check=False)
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
     assert line.endswith(
         "--horizon 7: the model forecasts 1 to 6 steps (its horizon setting); "
         "train a run with a longer horizon for more."

@@ -31,7 +31,7 @@ import custom_layers as cl
 from recipes.core.data import Splits
 from recipes.core.errors import UserError
 from recipes.core.recipe import Recipe, string_lookup
-from recipes.core.training import write_json
+from recipes.core.training import save_figure, write_json
 from recipes.forecaster import backtest
 from recipes.forecaster.config import ForecasterConfig
 from recipes.forecaster.layers import (
@@ -297,11 +297,7 @@ class Forecaster(Recipe):
             )
             axis.set_title(one.id, fontsize=9)
             axis.legend(fontsize=7, loc="upper left")
-        figure.tight_layout()
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        figure.savefig(tmp, dpi=90)
-        plt.close(figure)
-        tmp.replace(path)
+        save_figure(figure, path, dpi=90)
 
     # -- inference -------------------------------------------------------------------
     def _forecast_function(self):
