@@ -111,6 +111,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "time_column": "month",
         "id_column": "store",
         "value_columns": "sales",
+        "covariate_columns": "promo",
         "context": 24,
         "horizon": 6,
         "backtest_windows": 2,
@@ -265,11 +266,12 @@ def write_forecaster(root: Path) -> Path:
 
 
 def write_histories(root: Path) -> list[str]:
-    """A recent history of each store (40 months from 2010-01), one file per store: the
-    forecaster's inputs to forecast, to the export and to the server."""
+    """A recent history of each store (40 months from 2010-01, and the promo of the 6
+    months after them), one file per store: the forecaster's inputs to forecast, to the
+    export and to the server."""
     from tests.test_forecaster import panel_frame
 
-    history, paths = panel_frame(months=40, seed=5), []
+    history, paths = panel_frame(months=40, seed=5, future=SETTINGS["forecaster"]["horizon"]), []
     for store, rows in history.groupby("store"):
         paths.append(str(root / f"{store}.csv"))
         rows.to_csv(paths[-1], index=False)
@@ -278,18 +280,22 @@ def write_histories(root: Path) -> list[str]:
 
 def forecaster_instances(journey: Journey) -> list[dict[str, Any]]:
     """serving_default's inputs for each history file: its last ``context`` values, its
-    store and the month (- 1) of the first of them."""
+    store, the month of the last of them and the promo of those months and of the
+    ``horizon`` after them."""
     import pandas as pd
 
     context = SETTINGS["forecaster"]["context"]
     instances = []
     for path in journey.inputs:
-        rows = pd.read_csv(path).iloc[-context:]
+        rows = pd.read_csv(path)
+        start = int(rows.sales.notna().sum()) - context  # the future's rows come last
+        past = rows.iloc[start : start + context]
         instances.append(
             {
-                "values": rows.sales.tolist(),
-                "series": str(rows.store.iloc[0]),
-                "phase": int(pd.Timestamp(rows.month.iloc[0]).month) - 1,
+                "values": past.sales.tolist(),
+                "series": str(past.store.iloc[0]),
+                "last_time": str(past.month.iloc[-1]),
+                "covariates": [[float(p)] for p in rows.promo.iloc[start:]],
             }
         )
     return instances
@@ -565,7 +571,12 @@ def serving_calls(journey: Journey, export: Path, tag: str) -> list[dict]:
         ]
     if recipe == "forecaster":
         instances = forecaster_instances(journey)
-        columns = {"values": "float32", "series": "string", "phase": "int32"}
+        columns = {
+            "values": "float32",
+            "series": "string",
+            "last_time": "string",
+            "covariates": "float32",
+        }
         return [
             {
                 "name": tag,
@@ -601,7 +612,7 @@ def saved_model_cli_inputs(journey: Journey, outdir: Path) -> list[str]:
         instances = forecaster_instances(journey)
         exprs = ";".join(
             f"{name}={json.dumps([i[name] for i in instances])}"
-            for name in ("values", "series", "phase")
+            for name in ("values", "series", "last_time", "covariates")
         )
     else:
         return ["--inputs", f"waveform={outdir.parent / 'waveform.npy'}", "--outdir", outdir]

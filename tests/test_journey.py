@@ -90,8 +90,13 @@ SERVING = {
         {"probabilities", "detection_time", "detection_score"},
     ),
     "forecaster": (
-        {"values": "DT_FLOAT", "series": "DT_STRING", "phase": "DT_INT32"},
-        {"forecast", "lower", "upper", "quantiles"},
+        {
+            "values": "DT_FLOAT",
+            "series": "DT_STRING",
+            "last_time": "DT_STRING",
+            "covariates": "DT_FLOAT",
+        },
+        {"forecast", "lower", "upper", "quantiles", "timestamps"},
     ),
 }
 #: the signatures besides serving_default
@@ -160,6 +165,11 @@ def assert_serves_like_predict(recipe, outputs, lines, what):
             expected = [line["quantiles"][key] for line in lines]
             np.testing.assert_allclose(outputs[name], expected, atol=1e-4, err_msg=what)
         assert [line["forecast"] for line in lines] == [line["quantiles"]["0.5"] for line in lines]
+        stamps = [
+            [t.decode() if isinstance(t, bytes) else t for t in row]
+            for row in outputs["timestamps"]
+        ]
+        assert stamps == [line["timestamps"] for line in lines], what
     elif recipe == "char_text":
         assert single_texts(outputs) == [line["text"] for line in lines], what
     elif recipe == "char_music":
@@ -383,10 +393,11 @@ def test_serve_answers_what_predict_printed(recipe, served_journeys):
             else {next(iter(defs["serving_default"]["outputs"])): rows}
         )
     assert_serves_like_predict(recipe, outputs, lines, what)
-    if recipe == "forecaster":  # the export takes values: no file, no timestamps
+    if recipe == "forecaster":  # the interval's ends by name, no file
         lines = [
             {
                 "series": line["series"],
+                "timestamps": line["timestamps"],
                 **{k: line["quantiles"][q] for k, q in (("lower", "0.1"), ("upper", "0.9"))},
                 "forecast": line["forecast"],
             }
@@ -394,6 +405,7 @@ def test_serve_answers_what_predict_printed(recipe, served_journeys):
         ]
         for answer, line in zip(answered, lines, strict=True):
             assert answer["series"] == line["series"], (what, answer)
+            assert answer["timestamps"] == line["timestamps"], (what, answer)
             for key in ("forecast", "lower", "upper"):
                 np.testing.assert_allclose(answer[key], line[key], atol=1e-4, err_msg=what)
         return

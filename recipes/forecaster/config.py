@@ -44,6 +44,13 @@ class ForecasterConfig(TrainConfig):
         "a column naming the series of each row (a panel in long format: one model for "
         "all series); empty: none",
     )
+    covariate_columns: str = option(
+        "",
+        "columns of inputs known in advance (prices, promotions, holidays, planned events, "
+        "weather forecasts), comma-separated: read at every past and future step; a "
+        "forecast then needs them for the horizon's steps, as rows after the history's "
+        "last value (value cell empty); empty: none",
+    )
     frequency: str = option(
         "",
         "the series' pandas frequency (MS: month starts, W: weeks, D: days, h: hours, ...); "
@@ -69,6 +76,12 @@ class ForecasterConfig(TrainConfig):
         "(0, 1)",
         "the central prediction interval: quantiles (1 - interval) / 2, 0.5, (1 + interval) / 2",
     )
+    calibrate: bool = option(
+        True,
+        "after training, widen the interval (never narrow it) by the amount that makes it "
+        "cover `interval` of the validation windows' values (conformalized quantile "
+        "regression)",
+    )
     cell: Literal["lstm", "gru"] = option("lstm", "the encoder's and decoder's recurrent layer")
     decoder: Literal["direct", "autoregressive"] = option(
         "direct",
@@ -86,6 +99,11 @@ class ForecasterConfig(TrainConfig):
         "beside the values: a covariate known for the future",
     )
     dropout: float = setting(0.1, SHARE, "on the encoder's summary")
+    linear: bool = option(
+        False,
+        "add a linear map of the scaled window to the median forecast (LSTNet's "
+        "autoregressive part); the network then models what it leaves",
+    )
     members: int = setting(
         3,
         "[1, 16]",

@@ -91,14 +91,29 @@ class HorizonSteps(keras.layers.Layer):
 class OrderedQuantiles(keras.layers.Layer):
     """Scaled network outputs ``(batch, horizon, Q)`` -> forecast values, quantiles in
     rising order: the middle column is the median; each further column adds a positive
-    step (softplus) outward from it; then ``level + scale * q``."""
+    step (softplus) outward from it; then ``level + scale * q``.
 
-    def call(self, outputs, level, scale):
+    ``widening`` (a weight, 0 until the interval is calibrated after training) moves each
+    quantile outward from the median by that many scale units; a negative one moves them
+    inward, keeping at least a tenth of their distance from the median.
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.widening = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="widening"
+        )
+
+    def call(self, outputs, level, scale, shift=None):
         count = outputs.shape[-1]
         middle = count // 2
         median = outputs[..., middle : middle + 1]
+        if shift is not None:  # (batch, horizon) added to the median
+            median = median + shift[..., None]
         below = ops.flip(ops.cumsum(ops.softplus(ops.flip(outputs[..., :middle], -1)), -1), -1)
         above = ops.cumsum(ops.softplus(outputs[..., middle + 1 :]), -1)
+        below = ops.maximum(below + self.widening, 0.1 * below)
+        above = ops.maximum(above + self.widening, 0.1 * above)
         quantiles = ops.concatenate([median - below, median, median + above], axis=-1)
         return level[:, :, None] + scale[:, :, None] * quantiles
 

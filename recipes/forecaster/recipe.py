@@ -45,11 +45,10 @@ from recipes.forecaster.series import (
     Panel,
     Series,
     future_times,
-    phases,
     read_source,
-    season_of,
     split_series,
 )
+from recipes.forecaster.timegrid import default_season, grid, phases, tf_future
 
 #: the run folder's record of the series the model knows and the time grid
 SERIES_FILE = "series.json"
@@ -72,13 +71,22 @@ class Forecaster(Recipe):
         #: the time grid's pandas frequency ("" for integer steps) and its season
         self.frequency = ""
         self.season = 1
+        #: each covariate's mean and standard deviation on the training part
+        self.covariate_mean: list[float] = []
+        self.covariate_std: list[float] = []
 
     # -- data ------------------------------------------------------------------------
     def _read(self, source: str) -> tuple[list[Series], str]:
         c = self.config
         frequency = c.frequency or self.frequency
         return read_source(
-            source, c.time_column, c.value_columns, c.id_column, frequency, c.data_dir
+            source,
+            c.time_column,
+            c.value_columns,
+            c.id_column,
+            frequency,
+            c.data_dir,
+            c.covariate_columns,
         )
 
     def load_splits(self, data: str | None) -> Splits:
@@ -108,9 +116,20 @@ class Forecaster(Recipe):
 
     def prepare(self, splits: Splits) -> None:
         c = self.config
-        self.season = c.season or season_of(self.frequency)
+        self.season = c.season or default_season(self.frequency)
         self.ids = [one.id for one in splits.train.series]
         self.scales = [_mean_step(one.values) for one in splits.train.series]
+        if c.covariate_columns:
+            seen = np.concatenate(
+                [one.covariates[: len(one)] for one in splits.train.series], axis=0
+            )
+            self.covariate_mean = [float(m) for m in seen.mean(axis=0)]
+            self.covariate_std = [float(s) if s > 0 else 1.0 for s in seen.std(axis=0)]
+
+    @property
+    def covariates(self) -> int:
+        """How many covariate columns the model reads."""
+        return len(self.covariate_mean)
 
     def _index(self, name: str) -> int:
         """The model's number of a series (0: one it never saw)."""
@@ -120,7 +139,7 @@ class Forecaster(Recipe):
         """Every window of the panel (training: all that fit in each series, else the
         last ``panel.windows`` of each): inputs, targets and weights (1 / scale)."""
         c = self.config
-        values, series, phase, targets, weights = [], [], [], [], []
+        values, series, phase, targets, weights, known = [], [], [], [], [], []
         for one in panel.series:
             if training:
                 origins = range(c.context, len(one) - c.horizon + 1)
@@ -135,17 +154,26 @@ class Forecaster(Recipe):
                 series.append(index)
                 phase.append(steps[origin - c.context])
                 weights.append(1.0 / scale)
-        return {
+                if self.covariates:
+                    known.append(one.covariates[origin - c.context : origin + c.horizon])
+        windows = {
             "values": np.asarray(values, "float32").reshape(-1, c.context),
             "series": np.asarray(series, "int32"),
             "phase": np.asarray(phase, "int32"),
             "targets": np.asarray(targets, "float32").reshape(-1, c.horizon),
             "weights": np.asarray(weights, "float32"),
         }
+        if self.covariates:
+            shape = (-1, c.context + c.horizon, self.covariates)
+            windows["covariates"] = np.asarray(known, "float32").reshape(shape)
+        return windows
+
+    def _input_names(self) -> tuple[str, ...]:
+        return ("values", "series", "phase") + (("covariates",) if self.covariates else ())
 
     def to_dataset(self, examples: Panel, training: bool) -> tf.data.Dataset:
         w = self._windows(examples, training)
-        inputs = {k: w[k] for k in ("values", "series", "phase")}
+        inputs = {k: w[k] for k in self._input_names()}
         ds = tf.data.Dataset.from_tensor_slices((inputs, w["targets"], w["weights"]))
         if training:
             ds = ds.shuffle(len(w["targets"]), seed=self.config.seed, reshuffle_each_iteration=True)
@@ -158,8 +186,19 @@ class Forecaster(Recipe):
         values = keras.Input((c.context,), name="values")
         series = keras.Input((), dtype="int32", name="series")
         phase = keras.Input((), dtype="int32", name="phase")
+        inputs = [values, series, phase]
         scaled, level, scale = WindowScale(self.scales, name="scale")(values, series)
         past, future = [scaled], [HorizonSteps(c.horizon, name="horizon_steps")(values)]
+        if self.covariates:
+            known = keras.Input((c.context + c.horizon, self.covariates), name="covariates")
+            inputs.append(known)
+            standard = keras.layers.Normalization(
+                mean=self.covariate_mean,
+                variance=[s * s for s in self.covariate_std],
+                name="covariate_scale",
+            )(known)
+            past.append(standard[:, : c.context])
+            future.append(standard[:, c.context :])
         if c.calendar and self.season > 1:
             calendar = SeasonFeatures(self.season, c.context + c.horizon, name="calendar")(phase)
             past.append(calendar[:, : c.context])
@@ -178,8 +217,15 @@ class Forecaster(Recipe):
         members = [self._member(past, future, k) for k in range(c.members)]
         # an ensemble inside one model: each member's scaled quantiles averaged
         raw = members[0] if c.members == 1 else keras.layers.Average(name="members")(members)
-        quantiles = OrderedQuantiles(name="quantiles")(raw, level, scale)
-        model = keras.Model([values, series, phase], quantiles, name="forecaster")
+        if c.linear:
+            # a linear map of the scaled window added to the median (LSTNet's
+            # autoregressive part): the network models what it leaves
+            flat = keras.layers.Flatten()(scaled)
+            shift = keras.layers.Dense(c.horizon, kernel_initializer="zeros", name="linear")(flat)
+            quantiles = OrderedQuantiles(name="quantiles")(raw, level, scale, shift)
+        else:
+            quantiles = OrderedQuantiles(name="quantiles")(raw, level, scale)
+        model = keras.Model(inputs, quantiles, name="forecaster")
         model.compile(
             optimizer=self.optimizer(),
             loss=PinballLoss(list(c.quantiles)),
@@ -256,17 +302,41 @@ class Forecaster(Recipe):
 
         def method(history: np.ndarray, horizon: int, index: int) -> np.ndarray:
             one = panel.series[index]
-            inputs = self._inputs([one.head(len(history))])
-            quantiles = forecast(**inputs).numpy()[0, :horizon]
+            inputs = self._inputs([one.head(len(history))], horizon)
+            quantiles = forecast(inputs).numpy()[0, :horizon]
             return np.concatenate([quantiles[:, 1:2], quantiles], axis=1)
 
         return method
 
     def finish_training(self, splits: Splits) -> dict[str, Any]:
-        """Draws ``forecast.png``: the end of each series (up to four), the test part's
-        last window forecast with its interval."""
+        """Calibrates the interval on the validation windows (``calibrate``), then draws
+        ``forecast.png``: the end of each series (up to four), the test part's last
+        window forecast with its interval."""
+        chosen = {}
+        if self.config.calibrate:
+            chosen["interval_widening"] = self._calibrate(splits.validation)
         self._plot(splits.test, self.run_dir / "forecast.png")
-        return {}
+        return chosen
+
+    def _calibrate(self, panel: Panel) -> float:
+        """Conformalized quantile regression (Romano et al., 2019): each validation value's
+        distance outside the interval (negative inside), in its series' scale units; the
+        interval's ends move outward by the ``interval`` quantile of those distances (by
+        ``ceil((n + 1) * interval) / n`` of them, for ``n`` values), when it is positive.
+        Returns the widening (0: the interval covered enough)."""
+        widening = self.model.get_layer("quantiles").widening
+        widening.assign(0.0)
+        windows = self._windows(panel, training=False)
+        inputs = {k: tf.constant(windows[k]) for k in self._input_names()}
+        quantiles = self.model(inputs, training=False).numpy()
+        targets = windows["targets"]
+        outside = np.maximum(quantiles[..., 0] - targets, targets - quantiles[..., -1])
+        scores = (outside * windows["weights"][:, None]).ravel()
+        level = min(1.0, np.ceil((len(scores) + 1) * self.config.interval) / len(scores))
+        # only ever widened: a few validation windows are too few to narrow it safely
+        value = max(0.0, float(np.quantile(scores, level, method="higher")))
+        widening.assign(value)  # (compiled functions read the variable when called)
+        return value
 
     def _plot(self, panel: Panel, path: Path) -> None:
         import matplotlib
@@ -302,20 +372,18 @@ class Forecaster(Recipe):
     # -- inference -------------------------------------------------------------------
     def _forecast_function(self):
         model = self.model
-        return self._compiled(
-            "forecast",
-            lambda: tf.function(
-                lambda values, series, phase: model(
-                    {"values": values, "series": series, "phase": phase}, training=False
-                ),
-                reduce_retracing=True,
-            ),
-        )
 
-    def _inputs(self, histories: list[Series]) -> dict[str, tf.Tensor]:
-        """The model's inputs of the last ``context`` steps of each history."""
+        def forecast(inputs):
+            return model(inputs, training=False)
+
+        # (a named function: autograph mistakes one lambda for another on the same line)
+        return self._compiled("forecast", lambda: tf.function(forecast, reduce_retracing=True))
+
+    def _inputs(self, histories: list[Series], horizon: int) -> dict[str, tf.Tensor]:
+        """The model's inputs of the last ``context`` steps of each history (and of the
+        covariates of those steps and of the ``horizon`` after them)."""
         c = self.config
-        values, series, phase = [], [], []
+        values, series, phase, known = [], [], [], []
         for one in histories:
             if len(one) < c.context:
                 raise UserError(
@@ -325,11 +393,39 @@ class Forecaster(Recipe):
             values.append(one.values[-c.context :])
             series.append(self._index(one.id))
             phase.append(phases(one.times, self.frequency, self.season)[-c.context])
-        return {
+            if self.covariates:
+                known.append(self._known(one, horizon))
+        inputs = {
             "values": tf.constant(np.asarray(values, "float32")),
             "series": tf.constant(series, tf.int32),
             "phase": tf.constant(phase, tf.int32),
         }
+        if self.covariates:
+            inputs["covariates"] = tf.constant(np.asarray(known, "float32"))
+        return inputs
+
+    def _known(self, history: Series, horizon: int) -> np.ndarray:
+        """The covariates of a history's last ``context`` steps and of the trained
+        horizon after them; the steps after the ``horizon`` asked for, when not given,
+        hold the last given row (the decoder reads the steps in order, so they change
+        nothing before them)."""
+        c = self.config
+        if history.covariates is None or history.covariates.shape[1] != self.covariates:
+            given = 0 if history.covariates is None else history.covariates.shape[1]
+            raise UserError(
+                f"Series {history.id!r} has {given} covariate column(s); the model reads "
+                f"{self.covariates} ({c.covariate_columns}): give them in the file."
+            )
+        if history.future < horizon:
+            raise UserError(
+                f"Series {history.id!r} has covariates ({c.covariate_columns}) for "
+                f"{history.future} step(s) after its last value; forecasting {horizon} "
+                f"needs them for {horizon}: add rows after the history with the "
+                "covariates filled in and the value left empty."
+            )
+        rows = history.covariates[len(history) - c.context : len(history) + c.horizon]
+        missing = c.context + c.horizon - len(rows)
+        return np.concatenate([rows, np.repeat(rows[-1:], missing, axis=0)]) if missing else rows
 
     def forecast_series(self, history: Series, horizon: int | None = None) -> dict[str, Any]:
         """The next ``horizon`` steps (default: the trained horizon) after a history.
@@ -345,7 +441,8 @@ class Forecaster(Recipe):
                 f"--horizon {horizon}: the model forecasts 1 to {c.horizon} steps "
                 "(its horizon setting); train a run with a longer horizon for more."
             )
-        quantiles = self._forecast_function()(**self._inputs([history])).numpy()[0, :horizon]
+        inputs = self._inputs([history], horizon)
+        quantiles = self._forecast_function()(inputs).numpy()[0, :horizon]
         return {
             "series": history.id,
             "timestamps": future_times(history, self.frequency, horizon),
@@ -378,6 +475,8 @@ class Forecaster(Recipe):
                 "scales": self.scales,
                 "frequency": self.frequency,
                 "season": self.season,
+                "covariate_mean": self.covariate_mean,
+                "covariate_std": self.covariate_std,
             },
         )
 
@@ -388,6 +487,8 @@ class Forecaster(Recipe):
             self.scales = [float(s) for s in saved["scales"]]
             self.frequency = str(saved["frequency"])
             self.season = int(saved["season"])
+            self.covariate_mean = [float(m) for m in saved.get("covariate_mean", [])]
+            self.covariate_std = [float(s) for s in saved.get("covariate_std", [])]
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise UserError(f"{run_dir / SERIES_FILE} is missing or unreadable ({err}).") from None
 
@@ -397,22 +498,41 @@ class Forecaster(Recipe):
         return [self._lookup, self.model]
 
     def serving_signature(self) -> list[tf.TensorSpec]:
-        return [
-            tf.TensorSpec([None, self.config.context], tf.float32, name="values"),
+        c = self.config
+        signature = [
+            tf.TensorSpec([None, c.context], tf.float32, name="values"),
             tf.TensorSpec([None], tf.string, name="series"),
-            tf.TensorSpec([None], tf.int32, name="phase"),
+            tf.TensorSpec([None], tf.string, name="last_time"),
         ]
+        if self.covariates:
+            shape = [None, c.context + c.horizon, self.covariates]
+            signature.append(tf.TensorSpec(shape, tf.float32, name="covariates"))
+        return signature
 
     def serving_function(self):
         """The last ``context`` raw values, the series' name (one the model never saw:
-        any other text) and the first value's place in its season in; ``forecast`` (the
-        median), ``lower`` and ``upper`` (the interval) and ``quantiles`` out."""
-        lookup, model = self._lookup, self.model
+        any other text) and the time of the last value (ISO 8601 text, or an integer
+        step) in, and with covariates, theirs at those steps and the ``horizon`` after
+        them; ``forecast`` (the median), ``lower`` and ``upper`` (the interval),
+        ``quantiles`` and the forecast's ``timestamps`` out."""
+        c, lookup, model = self.config, self._lookup, self.model
+        grid(self.frequency)  # a frequency with no calendar in TensorFlow: one clear line
+        frequency, season = self.frequency, self.season
 
-        def serve(values, series, phase):
-            index = tf.cast(lookup(series), tf.int32)
-            q = model({"values": values, "series": index, "phase": phase}, training=False)
-            return {"forecast": q[..., 1], "lower": q[..., 0], "upper": q[..., -1], "quantiles": q}
+        def serve(values, series, last_time, covariates=None):
+            timestamps, last = tf_future(last_time, frequency, c.horizon)
+            phase = tf.cast(tf.math.floormod(last - (c.context - 1), max(season, 1)), tf.int32)
+            inputs = {"values": values, "series": tf.cast(lookup(series), tf.int32), "phase": phase}
+            if covariates is not None:
+                inputs["covariates"] = covariates
+            q = model(inputs, training=False)
+            return {
+                "forecast": q[..., 1],
+                "lower": q[..., 0],
+                "upper": q[..., -1],
+                "quantiles": q,
+                "timestamps": timestamps,
+            }
 
         return serve
 

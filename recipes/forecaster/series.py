@@ -1,10 +1,8 @@
 """Time series in: CSV and Parquet files, statsmodels' bundled data sets, tfds sources.
 
 Every source becomes a list of :class:`Series` on one regular time grid: the timestamps'
-frequency is inferred (or given), missing steps are filled by linear interpolation, and
-each step's place in its season (its *phase*: the month for monthly data, the weekday
-for daily data) comes from the timestamp itself, so that a history given later to
-``forecast`` gets the same calendar features as the training data.
+frequency is inferred (or given) and missing steps are filled by linear interpolation.
+Each step's place in its season comes from its timestamp (:mod:`recipes.forecaster.timegrid`).
 
 pandas reads the files and does the calendar arithmetic; statsmodels ships the default
 data (public domain).
@@ -31,27 +29,32 @@ STATSMODELS_SETS = {
     "nile": "the Nile's yearly flow at Aswan, 1871-1970: 100 years",
     "macrodata": "US quarterly macroeconomic series, 1959-2009: 12 series of 203 quarters",
 }
-#: steps per season of each frequency (its base unit, as pandas names it)
-SEASONS = {"M": 12, "Q": 4, "W": 52, "D": 7, "B": 5, "h": 24, "H": 24, "min": 60, "Y": 1, "A": 1}
-#: pandas frequencies that start their period, and the period's own name
-_PERIOD_NAMES = {"MS": "M", "QS": "Q", "YS": "Y", "AS": "Y", "BMS": "M", "BQS": "Q"}
 
 
 @dataclasses.dataclass
 class Series:
     """One series on a regular grid: its name, values and timestamps (datetime64, or
-    integer steps for data without dates)."""
+    integer steps for data without dates), and its covariates: inputs known in advance,
+    ``(steps, K)`` from the first value's step on, for every step that has a value and
+    for the steps given after the last value (their future)."""
 
     id: str
     values: np.ndarray
     times: np.ndarray
+    covariates: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.values)
 
+    @property
+    def future(self) -> int:
+        """Steps after the last value whose covariates are known."""
+        return 0 if self.covariates is None else len(self.covariates) - len(self.values)
+
     def head(self, length: int) -> Series:
-        """The first ``length`` steps."""
-        return Series(self.id, self.values[:length], self.times[:length])
+        """The first ``length`` steps; the covariates stay whole (known in advance, the
+        steps after ``length`` are its future)."""
+        return Series(self.id, self.values[:length], self.times[:length], self.covariates)
 
 
 @dataclasses.dataclass
@@ -69,38 +72,6 @@ class Panel:
 
 
 # -- calendar -------------------------------------------------------------------------------
-def _base(frequency: str) -> str:
-    """``"MS"`` -> ``"M"``, ``"W-SUN"`` -> ``"W"``, ``"15min"`` -> ``"min"``."""
-    name = frequency.split("-")[0].lstrip("0123456789")
-    return _PERIOD_NAMES.get(name, name)
-
-
-def season_of(frequency: str) -> int:
-    """Steps per season of a pandas frequency (1 when it has no natural season)."""
-    if not frequency:
-        return 1
-    base = _base(frequency)
-    return SEASONS.get(base, SEASONS.get(base.rstrip("E"), 1))
-
-
-def phases(times: np.ndarray, frequency: str, season: int) -> np.ndarray:
-    """Each step's place in its season, ``0 .. season-1``, from its timestamp: the period's
-    number since 1970 (months, quarters, weeks, ... as pandas counts them) modulo
-    ``season``; for integer steps, the step modulo ``season``."""
-    if season <= 1:
-        return np.zeros(len(times), "int32")
-    if not frequency:
-        return (np.asarray(times, "int64") % season).astype("int32")
-    import pandas as pd
-
-    index = pd.DatetimeIndex(times)
-    try:
-        ordinals = index.to_period(_base(frequency)).asi8
-    except (ValueError, TypeError):
-        ordinals = index.to_period(frequency).asi8
-    return (ordinals % season).astype("int32")
-
-
 def future_times(series: Series, frequency: str, steps: int) -> list[str]:
     """The ``steps`` timestamps after the series' last, as ISO text (dates) or integers."""
     if not frequency:
@@ -134,6 +105,7 @@ def read_source(
     id_column: str = "",
     frequency: str = "",
     data_dir: str | None = None,
+    covariate_columns: str = "",
 ) -> tuple[list[Series], str]:
     """A source's series on a regular grid, and the grid's frequency (``""`` for integer
     steps).
@@ -142,29 +114,38 @@ def read_source(
         source: a ``.csv``/``.tsv``/``.parquet`` file, ``statsmodels:NAME`` (see
             :data:`STATSMODELS_SETS`) or ``tfds:NAME`` (a data set of time and value
             features).
-        time_column, value_columns, id_column, frequency: as the config's keys.
+        time_column, value_columns, id_column, frequency, covariate_columns: as the
+            config's keys.
         data_dir: where tensorflow-datasets keeps its data sets.
     """
     if source.startswith(TFDS_PREFIX):
-        frame = _tfds_frame(source, data_dir, time_column, value_columns, id_column)
+        frame = _tfds_frame(
+            source, data_dir, time_column, value_columns, id_column, covariate_columns
+        )
     else:
         frame = _read_frame(source)
-    return frame_series(frame, source, time_column, value_columns, id_column, frequency)
+    return frame_series(
+        frame, source, time_column, value_columns, id_column, frequency, covariate_columns
+    )
 
 
-def _tfds_frame(source: str, data_dir: str | None, time: str, values: str, ids: str):
+def _tfds_frame(
+    source: str, data_dir: str | None, time: str, values: str, ids: str, covariates: str
+):
     """A tfds data set's named features, all splits joined (the forecaster holds out the
     end of each series itself)."""
     import pandas as pd
 
-    names = [c.strip() for c in values.split(",") if c.strip()]
+    names = _names(values)
     if not time or not names:
         raise UserError(
             f"{source}: name its features with --set time_column=... and "
             "--set value_columns=... (and id_column for several series)."
         )
-    features = (time, *names, *([ids] if ids else []))
-    parts = read_tfds(source, data_dir, features, "time_column, value_columns and id_column")
+    features = (time, *names, *([ids] if ids else []), *_names(covariates))
+    parts = read_tfds(
+        source, data_dir, features, "time_column, value_columns, id_column and covariate_columns"
+    )
     return pd.concat([pd.DataFrame(part) for part in parts.values()], ignore_index=True)
 
 
@@ -229,6 +210,11 @@ def statsmodels_frame(name: str):
     return frame
 
 
+def _names(columns: str) -> list[str]:
+    """``"a, b"`` -> ``["a", "b"]``."""
+    return [c.strip() for c in columns.split(",") if c.strip()]
+
+
 def _named(frame, name: str, what: str, where: str) -> str:
     if name not in frame.columns:
         columns = ", ".join(map(str, frame.columns))
@@ -243,6 +229,7 @@ def frame_series(
     value_columns: str = "",
     id_column: str = "",
     frequency: str = "",
+    covariate_columns: str = "",
 ) -> tuple[list[Series], str]:
     """The series of a frame (see :func:`read_source`); ``where`` names it in errors."""
     import pandas as pd
@@ -254,23 +241,29 @@ def frame_series(
         )
     time = _named(frame, time_column, "time", where) if time_column else frame.columns[0]
     ids = _named(frame, id_column, "id", where) if id_column else None
+    known = [_named(frame, c, "covariate", where) for c in _names(covariate_columns)]
     if value_columns:
-        names = [c.strip() for c in value_columns.split(",") if c.strip()]
-        values = [_named(frame, c, "value", where) for c in names]
+        values = [_named(frame, c, "value", where) for c in _names(value_columns)]
     else:
         values = [
             c
             for c in frame.columns
-            if c not in (time, ids) and pd.api.types.is_numeric_dtype(frame[c])
+            if c not in (time, ids, *known) and pd.api.types.is_numeric_dtype(frame[c])
         ]
         if not values:
-            others = [c for c in frame.columns if c not in (time, ids)]
+            others = [c for c in frame.columns if c not in (time, ids, *known)]
             if others:
                 raise UserError(_non_number(frame, others[0], where))
             raise UserError(f"{where}: no column to forecast beside {time!r}.")
-    for column in values:
+    for column in (*values, *known):
         if not pd.api.types.is_numeric_dtype(frame[column]):
             raise UserError(_non_number(frame, column, where))
+    overlap = set(values) & set(known)
+    if overlap:
+        raise UserError(
+            f"{where}: column {sorted(overlap)[0]!r} is both a value and a covariate column; "
+            "give it in one of value_columns and covariate_columns."
+        )
     stamps = frame[time]
     dated = not pd.api.types.is_integer_dtype(stamps)
     if dated:
@@ -293,7 +286,9 @@ def frame_series(
             name = (
                 str(column) if key is None else f"{key}" if len(values) == 1 else f"{key}/{column}"
             )
-            one, freq = _regular(group[time], group[column], frequency, dated, f"{where} ({name})")
+            one, freq = _regular(
+                group[time], group[column], group[known], frequency, dated, f"{where} ({name})"
+            )
             frequencies.add(freq)
             series.append(Series(name, *one))
     if len(frequencies) > 1:
@@ -319,22 +314,32 @@ def _non_number(frame, column, where: str) -> str:
     )
 
 
-def _regular(times, values, frequency: str, dated: bool, where: str):
-    """One series on its regular grid: sorted, duplicates refused, gaps interpolated."""
+def _regular(times, values, known, frequency: str, dated: bool, where: str):
+    """One series on its regular grid: sorted, duplicates refused, gaps interpolated; its
+    covariates (the ``known`` columns) from its first value to its last row where all
+    are given (past the last value: the future), gaps interpolated, ends held."""
     import pandas as pd
 
-    data = pd.Series(values.to_numpy("float64"), index=pd.Index(times.to_numpy())).sort_index()
-    data = data[data.index.notna()]
+    index = pd.Index(times.to_numpy())
+    data = pd.Series(values.to_numpy("float64"), index=index).sort_index()
+    keep = data.index.notna()
+    data = data[keep]
     if data.index.has_duplicates:
         first = data.index[data.index.duplicated()][0]
         raise UserError(
             f"{where}: the time {first} appears twice; give one row per time (or an id_column)."
         )
-    data = (
-        data.loc[data.first_valid_index() : data.last_valid_index()] if data.notna().any() else data
-    )
+    covariates = None
+    if known.shape[1]:
+        covariates = pd.DataFrame(known.to_numpy("float64"), index=index).sort_index()[keep]
+    end = data.last_valid_index()
+    data = data.loc[data.first_valid_index() : end] if data.notna().any() else data
     if data.notna().sum() < 2:
         raise UserError(f"{where}: fewer than two values.")
+    if covariates is not None:
+        given = covariates.notna().all(axis=1)
+        last = max(end, given[given].index.max()) if given.any() else end
+        covariates = covariates.loc[data.index[0] : last]
     if dated:
         freq = frequency or _infer_frequency(data.index)
         if not freq:
@@ -354,7 +359,30 @@ def _regular(times, values, frequency: str, dated: bool, where: str):
         freq = ""
         grid = pd.RangeIndex(int(data.index[0]), int(data.index[-1]) + 1)
     data = data.reindex(grid).interpolate(limit_area="inside")
-    return (data.to_numpy("float64"), np.asarray(grid)), freq
+    known = None if covariates is None else _covariates(covariates, grid, freq, where)
+    return (data.to_numpy("float64"), np.asarray(grid), known), freq
+
+
+def _covariates(frame, grid, freq: str, where: str) -> np.ndarray:
+    """Covariates on the series' grid and after it, ``(steps, K)``: steps between given
+    rows interpolated, steps before the first given row hold its values."""
+    import pandas as pd
+
+    if len(frame) and frame.index[-1] > grid[-1]:
+        extra = (
+            pd.date_range(grid[-1], frame.index[-1], freq=freq)[1:]
+            if freq
+            else pd.RangeIndex(int(grid[-1]) + 1, int(frame.index[-1]) + 1)
+        )
+        if not frame.index.isin(grid.append(extra)).all():
+            raise UserError(
+                f"{where}: the covariates' rows after the last value are off the series' grid."
+            )
+        grid = grid.append(extra)
+    frame = frame.reindex(grid).interpolate(limit_area="inside").bfill().ffill()
+    if frame.isna().any().any():
+        raise UserError(f"{where}: a covariate column holds no number; fill it in.")
+    return frame.to_numpy("float64")
 
 
 def _infer_frequency(index) -> str:
