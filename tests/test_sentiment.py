@@ -2,6 +2,7 @@
 
 import functools
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from recipes.core.runs import load_run
 from recipes.core.training import RunState
 from recipes.sentiment import onnx_inference
 from tests.sentiment_data import write_tsv
+from tests.test_journey import journey_of
 
 #: tiny sizes; without XLA, whose compilation costs more than these fits (the module's
 #: trained run and the tests that say so train under XLA, the recipe's default)
@@ -194,12 +196,18 @@ def test_tflite_export_runs_in_the_interpreter_as_the_model(trained, tmp_path, q
     assert not (tmp_path / "int8").exists()
 
 
-def test_resume_continues_without_losing_anything(tmp_path):
-    data = write_tsv(tmp_path / "d.tsv", n=64)
-    run = tmp_path / "run"
-    Sentiment(**SMALL, epochs=1, patience=0).fit(data=str(data), run_dir=run, verbose=0)
+@pytest.mark.parametrize("recipe", ["sentiment"])  # (only this recipe's journey runs)
+def test_resume_continues_without_losing_anything(recipe, tiny_runs, tmp_path):
+    """Continues a copy of the journey's one-epoch run (``rnn-apps fit`` of SMALL's
+    settings on 96 reviews, tests/journey.py) in this process."""
+    journey = journey_of(tiny_runs, recipe)
+    journey.step("fit")
+    data, run = journey.data, tmp_path / "run"
+    shutil.copytree(journey.run, run)
     first = json.loads((run / "state.json").read_text())
-    steps = int(np.ceil(0.8 * 64 / SMALL["batch_size"]))
+    assert first["epochs_done"] == 1
+    reviews = len(data.read_text().splitlines())
+    steps = int(np.ceil(0.8 * reviews / SMALL["batch_size"]))
     app = Sentiment()
     with pytest.raises(UserError, match="already holds a run"):
         app.fit(data=str(data), run_dir=run, verbose=0)
