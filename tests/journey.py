@@ -78,8 +78,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "batch_size": 8,
         "dropout": 0.0,
         "jit_compile": False,
-        # the ABC grammar in generate, serve and every export
-        "grammar": True,
+        # (the ABC grammar in generate, serve and every export: grammar's default, on, left
+        # unset so that tests/test_music_grammar.py reads this run as a new run's default)
     },
     # tests/test_translator.py TINY's sizes, the beam width of its trained fixture, and the
     # defaults' label smoothing (a loss of the recipe's own, saved in model.keras) and

@@ -13,7 +13,9 @@ import pytest
 from recipes import CharMusic
 from recipes.char_music.grammar import tables
 from recipes.char_music.tunes import bars_fit_meter, check_tune, repeats_expand
+from tests.journey import SETTINGS
 from tests.test_charlm import TUNE
+from tests.test_journey import journey_of
 
 #: a tune's header (6/8, eighth notes)
 HEAD = "X:1\nM:6/8\nL:1/8\nK:D\n"
@@ -58,22 +60,21 @@ def test_a_prime_outside_the_grammar_generates_unconstrained(random_model):
     assert text.startswith("X:1\nM:6/8\nK:D\nH")
 
 
-def test_grammar_option_on_the_command_line(tmp_path):
-    data = tmp_path / "tunes.abc"
-    data.write_text("\n".join(TUNE.format(n=n, notes="gfe dcB") for n in range(1, 30)))
-    run = tmp_path / "run"
-    fit = [sys.executable, "-m", "rnn_apps", "fit", "char_music", "--data", str(data),
-           "--out", str(run), "--epochs", "1", "--quiet", "--set", "units=16",
-           "--set", "layers=1", "--set", "jit_compile=false"]  # fmt: skip
-    assert subprocess.run(fit, capture_output=True, text=True).returncode == 0
+@pytest.mark.parametrize("recipe", ["char_music"])  # (only this recipe's journey runs)
+def test_grammar_option_on_the_command_line(recipe, tiny_runs, tmp_path):
+    """On the journey's run (``rnn-apps fit`` with no grammar setting, tests/journey.py):
+    its ``generate`` uses the grammar, ``--grammar off`` the same command without it."""
+    journey = journey_of(tiny_runs, recipe)
+    run = journey.run
+    assert "grammar" not in SETTINGS[recipe]  # the journey leaves it to the default
     assert "grammar = true" in (run / "config.toml").read_text()  # a new run's default
-    base = [sys.executable, "-m", "rnn_apps", "generate", str(run), "--seed", "3"]
-    default, off = (
-        subprocess.run([*base, *flag, "--samples", "4"], capture_output=True, text=True)
-        for flag in ([], ["--grammar", "off"])
+    default = journey.step("predict")  # rnn-apps generate RUN PRIME ... (no --grammar)
+    off = subprocess.run(
+        [*default.argv, "--grammar", "off"], cwd=journey.root, capture_output=True, text=True
     )
-    assert default.returncode == off.returncode == 0, default.stderr
+    assert off.returncode == 0, off.stderr
     assert default.stdout != off.stdout
+    base = [sys.executable, "-m", "rnn_apps", "generate", str(run), "--seed", "3"]
     # a tune (the prime, whole) whose 10 repeats close with no |: gets no MIDI file, at once
     # (music21 would take over a minute to expand them), and its .abc is written
     prime = HEAD + "DFA dfa|gfe dcB:|" * 10 + "\n\n"
