@@ -269,7 +269,7 @@ def test_char_music_population(tmp_path):
 #: the measured test MASE (the model, then seasonal naive, ETS, ARIMA)
 FORECASTS = {
     "co2": ([], (0.344, 1.319, 0.334, 0.368)),
-    "elnino": ([], (0.790, 0.959, 1.137, 0.784)),
+    "elnino": ([], (0.768, 0.959, 1.137, 0.784)),
 }
 
 
