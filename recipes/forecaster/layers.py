@@ -93,9 +93,8 @@ class OrderedQuantiles(keras.layers.Layer):
     rising order: the middle column is the median; each further column adds a positive
     step (softplus) outward from it; then ``level + scale * q``.
 
-    ``widening`` (a weight, 0 until the interval is calibrated after training) moves each
-    quantile outward from the median by that many scale units; a negative one moves them
-    inward, keeping at least a tenth of their distance from the median.
+    ``widening`` (a weight, 0 until the interval is calibrated after training, never
+    negative) moves each quantile outward from the median by that many scale units.
     """
 
     def __init__(self, **kwargs: Any):
@@ -112,9 +111,10 @@ class OrderedQuantiles(keras.layers.Layer):
             median = median + shift[..., None]
         below = ops.flip(ops.cumsum(ops.softplus(ops.flip(outputs[..., :middle], -1)), -1), -1)
         above = ops.cumsum(ops.softplus(outputs[..., middle + 1 :]), -1)
-        below = ops.maximum(below + self.widening, 0.1 * below)
-        above = ops.maximum(above + self.widening, 0.1 * above)
-        quantiles = ops.concatenate([median - below, median, median + above], axis=-1)
+        widening = self.widening
+        quantiles = ops.concatenate(
+            [median - below - widening, median, median + above + widening], axis=-1
+        )
         return level[:, :, None] + scale[:, :, None] * quantiles
 
 

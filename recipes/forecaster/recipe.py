@@ -392,7 +392,8 @@ class Forecaster(Recipe):
                 )
             values.append(one.values[-c.context :])
             series.append(self._index(one.id))
-            phase.append(phases(one.times, self.frequency, self.season)[-c.context])
+            first = one.times[len(one) - c.context : len(one) - c.context + 1]
+            phase.append(phases(first, self.frequency, self.season)[0])
             if self.covariates:
                 known.append(self._known(one, horizon))
         inputs = {

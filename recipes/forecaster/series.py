@@ -83,15 +83,6 @@ def future_times(series: Series, frequency: str, steps: int) -> list[str]:
     return [_iso(t) for t in grid[1:]]
 
 
-def time_texts(times: np.ndarray, frequency: str) -> list[str]:
-    """Timestamps as :func:`future_times` writes them."""
-    if not frequency:
-        return [str(int(t)) for t in times]
-    import pandas as pd
-
-    return [_iso(t) for t in pd.DatetimeIndex(times)]
-
-
 def _iso(timestamp) -> str:
     text = timestamp.isoformat()
     return text[:10] if text.endswith("T00:00:00") else text

@@ -22,7 +22,7 @@ numpy computes units from ``datetime64`` arrays; the ``tf_*`` functions compute 
 ISO 8601 text with plain TensorFlow ops (civil-calendar integer arithmetic, Howard
 Hinnant's ``days_from_civil`` and ``civil_from_days``), so that an exported SavedModel
 reads the last timestamp of a history and writes its forecast's timestamps as text with no
-Python at serving time. Their text is what :func:`recipes.forecaster.series.time_texts`
+Python at serving time. Their text is what :func:`recipes.forecaster.series.future_times`
 writes: ``YYYY-MM-DD`` at midnight, else ``YYYY-MM-DDTHH:MM:SS``.
 """
 
